@@ -1,0 +1,138 @@
+"""Entry point of the ``paas`` command: lazy command registry and error -> exit code mapping.
+
+Only this module turns ``PaasError`` into stderr lines and exit codes:
+
+====  ==========================================================
+code  meaning
+====  ==========================================================
+0     success
+1     unexpected error
+2     invalid argument (bad flag, bad name, bad size...)
+3     not found (image, container)
+4     already exists / conflict (name clash, running container)
+5     failed precondition (daemon down, tool missing, not root)
+6     an external command failed
+125   ``container:run`` failed before the container started
+====  ==========================================================
+
+``container:run``/``exec`` otherwise exit with the container process's status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Callable, NoReturn, Sequence
+
+__all__ = ["main", "COMMANDS", "Parser", "App"]
+
+# name -> (module, summary). Modules are imported only when their command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "image:bootstrap": ("paas.cli.image", "Build a Debian base image with mmdebstrap"),
+    "image:import": ("paas.cli.image", "Import a root filesystem tar as an image"),
+    "image:ls": ("paas.cli.image", "List images"),
+    "image:inspect": ("paas.cli.image", "Show an image's manifest and config as JSON"),
+    "image:history": ("paas.cli.image", "Show the layers of an image"),
+    "image:tag": ("paas.cli.image", "Give an image another name"),
+    "image:rm": ("paas.cli.image", "Remove images"),
+    "image:save": ("paas.cli.image", "Write an image as an OCI archive"),
+    "image:load": ("paas.cli.image", "Load images from an OCI archive"),
+    "container:run": ("paas.cli.container", "Run a command in a new container"),
+    "container:ps": ("paas.cli.container", "List containers"),
+    "container:start": ("paas.cli.container", "Start stopped containers"),
+    "container:stop": ("paas.cli.container", "Stop running containers (SIGTERM, then SIGKILL)"),
+    "container:restart": ("paas.cli.container", "Restart containers"),
+    "container:kill": ("paas.cli.container", "Send a signal to running containers"),
+    "container:rm": ("paas.cli.container", "Remove containers"),
+    "container:logs": ("paas.cli.container", "Show a container's output"),
+    "container:exec": ("paas.cli.container", "Run a command in a running container"),
+    "container:inspect": ("paas.cli.container", "Show a container's details as JSON"),
+    "container:commit": ("paas.cli.container", "Make an image from a container's changes"),
+    "container:prune": ("paas.cli.container", "Remove all stopped containers"),
+    "daemon:start": ("paas.cli.daemon", "Start paasd, the container supervisor"),
+    "daemon:stop": ("paas.cli.daemon", "Stop paasd (containers keep running)"),
+    "daemon:status": ("paas.cli.daemon", "Show whether paasd is running"),
+}
+
+Handler = Callable[["App", argparse.Namespace], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what is wrong and where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
+
+
+class App:
+    """Lazily opened instance handles, shared by one command invocation."""
+
+    def __init__(self) -> None:
+        from ..config import load_context
+
+        self.ctx = load_context()
+        self._conn = None
+
+    @property
+    def conn(self):  # type: ignore[no-untyped-def]
+        if self._conn is None:
+            from ..state import connect
+
+            self._conn = connect(self.ctx.paths.db)  # type: ignore[assignment]
+        return self._conn
+
+
+def _usage() -> str:
+    lines = ["usage: paas COMMAND [ARGS...]", "", "A Dokku-style PaaS with its own container engine.", ""]
+    groups: dict[str, list[str]] = {}
+    for name, (_mod, summary) in COMMANDS.items():
+        groups.setdefault(name.split(":")[0], []).append(f"  {name:<20} {summary}")
+    for noun, rows in groups.items():
+        lines.append(f"{noun} commands:")
+        lines.extend(rows)
+        lines.append("")
+    lines.append("Run 'paas COMMAND --help' for a command's options.")
+    lines.append("Environment: PAAS_ROOT (default /var/lib/paas) selects the instance.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        sys.stdout.write(_usage())
+        return 0
+    if argv[0] in ("-v", "--version", "version"):
+        from .. import __version__
+
+        sys.stdout.write(f"paas {__version__}\n")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        sys.stderr.write(f"error: unknown command '{name}' (run 'paas --help' to list commands)\n")
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    configure: Callable[[str, Parser], Handler] = module.configure
+    parser = Parser(prog=f"paas {name}", description=COMMANDS[name][1])
+    handler = configure(name, parser)
+    args = parser.parse_args(argv[1:])
+
+    from ..errors import PaasError, exit_code_for
+
+    try:
+        return handler(App(), args)
+    except PaasError as err:
+        sys.stderr.write(f"error: {err.render()}\n")
+        return getattr(args, "_error_exit", None) or exit_code_for(err)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error worth a trace
+        sys.stdout = open(os.devnull, "w")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

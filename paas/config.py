@@ -1,0 +1,126 @@
+"""Instance configuration: where state lives and how host objects are named.
+
+Everything comes from the environment with sane defaults, read once into a
+frozen ``Context`` that is passed down explicitly (no module globals):
+
+- ``PAAS_ROOT`` (default ``/var/lib/paas``): all state of the instance.
+- ``PAAS_INSTANCE``: short name used for every kernel object (cgroup parent,
+  netns and veth names, bridge, iptables chains). Default ``paas`` for the
+  default root, else ``p`` + 6 hex of the root path, so two instances never
+  collide.
+- ``PAAS_SUBUID`` (default ``100000:65536``): host id range container root maps to.
+- ``PAAS_RUNC`` (default ``runc``): the OCI runtime binary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from .errors import InvalidArgument
+from .model import IdMap
+
+__all__ = ["Paths", "Context", "load_context", "DEFAULT_ROOT"]
+
+DEFAULT_ROOT = "/var/lib/paas"
+_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every path of an instance, derived from its root."""
+
+    root: str
+
+    @property
+    def db(self) -> str:
+        return os.path.join(self.root, "state.db")
+
+    @property
+    def layout(self) -> str:
+        """The OCI image layout (oci-layout, index.json, blobs/sha256)."""
+        return os.path.join(self.root, "images")
+
+    @property
+    def snapshots(self) -> str:
+        return os.path.join(self.root, "snapshots")
+
+    @property
+    def containers(self) -> str:
+        return os.path.join(self.root, "containers")
+
+    @property
+    def run(self) -> str:
+        """Runtime state: sockets, pid files, runc's --root."""
+        return os.path.join(self.root, "run")
+
+    @property
+    def runc_root(self) -> str:
+        return os.path.join(self.run, "runc")
+
+    @property
+    def daemon_socket(self) -> str:
+        return os.path.join(self.run, "paasd.sock")
+
+    @property
+    def daemon_pidfile(self) -> str:
+        return os.path.join(self.run, "paasd.pid")
+
+    @property
+    def tmp(self) -> str:
+        return os.path.join(self.root, "tmp")
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.containers, cid)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every stage needs to know about the instance it works in."""
+
+    paths: Paths
+    instance: str
+    idmap: IdMap
+    runc: str = "runc"
+
+    @property
+    def cgroup_parent(self) -> str:
+        """The cgroup under which every container of this instance lives."""
+        return f"paas-{self.instance}"
+
+
+def _instance_for(root: str) -> str:
+    if root == DEFAULT_ROOT:
+        return "paas"
+    return "p" + hashlib.sha256(root.encode()).hexdigest()[:6]
+
+
+def _parse_idmap(value: str) -> IdMap:
+    m = re.fullmatch(r"(\d+):(\d+)", value.strip())
+    if not m or int(m.group(2)) < 65536 or int(m.group(1)) == 0:
+        raise InvalidArgument(
+            f"PAAS_SUBUID={value!r} is not a usable id range",
+            "set it to START:COUNT with START > 0 and COUNT >= 65536, e.g. 100000:65536",
+        )
+    return IdMap(container_id=0, host_id=int(m.group(1)), size=int(m.group(2)))
+
+
+def load_context(env: Mapping[str, str] | None = None) -> Context:
+    """Read the instance configuration from ``env`` (default: ``os.environ``)."""
+    env = os.environ if env is None else env
+    root = os.path.abspath(env.get("PAAS_ROOT") or DEFAULT_ROOT)
+    instance = env.get("PAAS_INSTANCE") or _instance_for(root)
+    if not _INSTANCE_RE.match(instance):
+        raise InvalidArgument(
+            f"PAAS_INSTANCE={instance!r} is not a valid instance name",
+            "use 1-8 lowercase letters and digits, starting with a letter",
+        )
+    return Context(
+        paths=Paths(root),
+        instance=instance,
+        idmap=_parse_idmap(env.get("PAAS_SUBUID") or "100000:65536"),
+        runc=env.get("PAAS_RUNC") or "runc",
+    )

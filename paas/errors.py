@@ -1,0 +1,91 @@
+"""The one error hierarchy of paas.
+
+Every failure a user can cause or fix is a ``PaasError`` carrying a one-line
+message (what is wrong) and a hint (what to do). Only the CLI prints them and
+turns them into exit codes (see ``EXIT_CODES``); library code raises, never
+prints-and-continues.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PaasError",
+    "NotFound",
+    "AlreadyExists",
+    "InvalidArgument",
+    "Conflict",
+    "FailedPrecondition",
+    "CommandFailed",
+    "exit_code_for",
+]
+
+
+class PaasError(Exception):
+    """Base class: ``message`` says what is wrong, ``hint`` what to do about it."""
+
+    category = "error"
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def render(self) -> str:
+        """One line for stderr: ``message (hint)``."""
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class NotFound(PaasError):
+    category = "not found"
+
+
+class AlreadyExists(PaasError):
+    category = "already exists"
+
+
+class InvalidArgument(PaasError):
+    category = "invalid argument"
+
+
+class Conflict(PaasError):
+    """The object is in a state that forbids the operation (e.g. rm of a running container)."""
+
+    category = "conflict"
+
+
+class FailedPrecondition(PaasError):
+    """The host or instance is not ready (missing tool, daemon down, bad kernel feature)."""
+
+    category = "failed precondition"
+
+
+class CommandFailed(PaasError):
+    """An external command (runc, mmdebstrap, mount...) exited non-zero."""
+
+    category = "command failed"
+
+    def __init__(self, message: str, hint: str = "", *, returncode: int = 1, stderr: str = "") -> None:
+        super().__init__(message, hint)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+EXIT_CODES: dict[type[PaasError], int] = {
+    InvalidArgument: 2,
+    NotFound: 3,
+    AlreadyExists: 4,
+    Conflict: 4,
+    FailedPrecondition: 5,
+    CommandFailed: 6,
+}
+
+
+def exit_code_for(err: PaasError) -> int:
+    """The documented exit code for an error (1 for anything uncategorised)."""
+    for cls in type(err).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]  # type: ignore[index]
+    return 1

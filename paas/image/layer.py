@@ -1,0 +1,65 @@
+"""Layer tars: deterministic creation and safe extraction, whiteouts both ways.
+
+OCI form (in tars): ``.wh.NAME`` deletes NAME, ``.wh..wh..opq`` makes its
+directory opaque. Overlay form (on disk): a 0/0 character device NAME, and
+the ``trusted.overlay.opaque=y`` xattr on the directory.
+
+Ids: on disk, snapshot files are owned by host ids shifted through an
+``IdMap`` (userns-remap model); in tars they are container ids. ``idmap=None``
+means no shifting.
+
+Not here: digests of blobs in the content store, snapshot bookkeeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..model import IdMap
+
+__all__ = ["Limits", "write_layer", "extract_layer"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Refuse layers bigger than this (a tar bomb is a bad input, not a full disk)."""
+
+    max_bytes: int = 16 * 1024**3
+    max_entries: int = 1_000_000
+
+
+def write_layer(
+    src_dir: str,
+    out: BinaryIO,
+    *,
+    idmap: IdMap | None = None,
+    source_date_epoch: int | None = None,
+    overlay_upper: bool = False,
+) -> str:
+    """Write ``src_dir`` as an uncompressed layer tar to ``out``; return its DiffID ("sha256:...").
+
+    Deterministic: entries sorted by path, owner names empty, numeric ids
+    unshifted through ``idmap``, mtimes clamped to ``source_date_epoch``.
+    With ``overlay_upper`` the dir is an overlay upper dir: whiteout devices
+    and opaque xattrs become ``.wh.`` entries.
+    """
+    raise NotImplementedError
+
+
+def extract_layer(
+    tar: BinaryIO,
+    dest_dir: str,
+    *,
+    idmap: IdMap | None = None,
+    limits: Limits = Limits(),
+    expected_diff_id: str | None = None,
+) -> str:
+    """Safely extract layer ``tar`` into empty ``dest_dir`` in overlay form; return its DiffID.
+
+    Raises ``InvalidArgument`` (and leaves nothing usable in ``dest_dir``: the
+    caller removes it) for absolute or ``..`` paths, links escaping the root,
+    paths through symlinks, hardlinks to unknown files, limits exceeded, or a
+    DiffID mismatch.
+    """
+    raise NotImplementedError

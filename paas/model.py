@@ -1,0 +1,181 @@
+"""Values handed between stages: frozen dataclasses, no behaviour, no I/O.
+
+This is a leaf module: it imports nothing from paas. Stages exchange these
+instead of importing each other (the image store hands the runtime a tuple of
+``Mount``; the runtime never imports the store's internals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "IdMap",
+    "ImageRef",
+    "Descriptor",
+    "ImageConfig",
+    "HistoryEntry",
+    "Image",
+    "Mount",
+    "BindMount",
+    "Resources",
+    "ContainerConfig",
+    "Container",
+    "ContainerState",
+]
+
+
+@dataclass(frozen=True)
+class IdMap:
+    """One uid/gid mapping range: container ids [container_id, +size) -> host [host_id, +size)."""
+
+    container_id: int
+    host_id: int
+    size: int
+
+    def to_host(self, cid: int) -> int:
+        if self.container_id <= cid < self.container_id + self.size:
+            return cid - self.container_id + self.host_id
+        return self.host_id + 65534 - self.container_id  # nobody: outside the range
+
+    def to_container(self, hid: int) -> int:
+        if self.host_id <= hid < self.host_id + self.size:
+            return hid - self.host_id + self.container_id
+        return 65534  # nobody: outside the range
+
+    @property
+    def key(self) -> str:
+        """Stable name for snapshot directories unpacked for this mapping."""
+        return f"{self.host_id}-{self.size}"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed ``NAME[:TAG]`` (or ``NAME@sha256:...``) reference."""
+
+    name: str
+    tag: str = "latest"
+    digest: str | None = None
+
+    def __str__(self) -> str:
+        if self.digest:
+            return f"{self.name}@{self.digest}"
+        return f"{self.name}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """An OCI content descriptor."""
+
+    media_type: str
+    digest: str
+    size: int
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The runnable part of an OCI image config (``config`` object)."""
+
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    exposed_ports: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    stop_signal: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    created: str
+    created_by: str
+    empty_layer: bool = False
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image in the store: identified by its config digest, like Docker's IMAGE ID."""
+
+    id: str  # sha256:<config digest>
+    manifest_digest: str
+    created: str  # RFC 3339
+    size: int  # sum of layer sizes
+    config: ImageConfig
+    diff_ids: tuple[str, ...]
+    chain_ids: tuple[str, ...]
+    history: tuple[HistoryEntry, ...] = ()
+    refs: tuple[ImageRef, ...] = ()
+    architecture: str = "amd64"
+    os: str = "linux"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A mount to perform: the hand-off between snapshotter and runtime (containerd's Mount)."""
+
+    type: str  # "overlay", "bind", ...
+    source: str
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BindMount:
+    """A user volume: ``-v HOSTDIR:DIR[:ro]``."""
+
+    source: str
+    target: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class Resources:
+    memory: int | None = None  # bytes
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    pids_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """Everything ``container:run`` was asked for, after validation and image defaults."""
+
+    image: str  # the reference as the user typed it, normalised (name:tag)
+    image_id: str
+    args: tuple[str, ...]  # entrypoint + cmd, resolved
+    env: tuple[str, ...] = ()
+    working_dir: str = "/"
+    user: str = "0:0"
+    hostname: str = ""
+    tty: bool = False
+    stdin: bool = False
+    binds: tuple[BindMount, ...] = ()
+    resources: Resources = field(default_factory=Resources)
+    network: str = "none"  # none | host (bridge arrives with the networking issue)
+    userns: bool = True  # False: --userns=host
+    auto_remove: bool = False
+    restart: str = "no"
+
+
+class ContainerState:
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+    REMOVING = "removing"
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str  # 64 hex
+    name: str
+    config: ContainerConfig
+    state: str
+    created: float
+    pid: int | None = None
+    exit_code: int | None = None
+    oom_killed: bool = False
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str = ""

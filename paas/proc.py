@@ -1,0 +1,130 @@
+"""The one subprocess chokepoint.
+
+Every external program paas runs (runc, mount, mmdebstrap, iptables, nginx...)
+goes through ``run`` or ``spawn`` with an argv list: never a shell string.
+Values of environment variables and arguments marked secret are redacted
+from logs and error messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import IO, Mapping, Sequence
+
+from .errors import CommandFailed, FailedPrecondition
+
+__all__ = ["Result", "run", "spawn", "redact"]
+
+log = logging.getLogger(__name__)
+
+_FD = int | IO[bytes] | IO[str] | None
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def redact(argv: Sequence[str], secrets: Sequence[str] = ()) -> str:
+    """A loggable rendering of ``argv`` with every secret value replaced."""
+    out = []
+    for a in argv:
+        for s in secrets:
+            if s:
+                a = a.replace(s, "***")
+        out.append(a)
+    return " ".join(out)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    input: str | bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+    secrets: Sequence[str] = (),
+    stdin: _FD = None,
+    capture: bool = True,
+    what: str = "",
+) -> Result:
+    """Run ``argv`` to completion; raise ``CommandFailed`` on a non-zero exit when ``check``.
+
+    ``what`` names the operation for the error message ("mount the rootfs").
+    """
+    argv = [str(a) for a in argv]
+    log.debug("run: %s", redact(argv, secrets))
+    text_input = input.decode() if isinstance(input, bytes) else input
+    try:
+        cp = subprocess.run(
+            argv,
+            input=text_input,
+            stdin=None if input is not None else (stdin if stdin is not None else subprocess.DEVNULL),
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE if capture else None,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            timeout=timeout,
+            text=True,
+            errors="replace",
+        )
+    except FileNotFoundError as err:
+        raise FailedPrecondition(
+            f"{argv[0]} is not installed", "run ./install.sh to install paas's system packages"
+        ) from err
+    except subprocess.TimeoutExpired as err:
+        raise CommandFailed(
+            f"{what or argv[0]} timed out after {timeout}s", returncode=-1
+        ) from err
+    res = Result(tuple(argv), cp.returncode, cp.stdout or "", cp.stderr or "")
+    if check and cp.returncode != 0:
+        tail = (res.stderr.strip() or res.stdout.strip()).splitlines()[-3:]
+        detail = "; ".join(tail)
+        for s in secrets:
+            if s:
+                detail = detail.replace(s, "***")
+        raise CommandFailed(
+            f"{what or os.path.basename(argv[0])} failed (exit {cp.returncode}): {detail}",
+            returncode=cp.returncode,
+            stderr=res.stderr,
+        )
+    return res
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    stdin: _FD = None,
+    stdout: _FD = None,
+    stderr: _FD = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    pass_fds: Sequence[int] = (),
+    secrets: Sequence[str] = (),
+    start_new_session: bool = False,
+) -> "subprocess.Popen[bytes]":
+    """Start ``argv`` without waiting (foreground containers, daemons, log pumps)."""
+    argv = [str(a) for a in argv]
+    log.debug("spawn: %s", redact(argv, secrets))
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            pass_fds=tuple(pass_fds),
+            start_new_session=start_new_session,
+        )
+    except FileNotFoundError as err:
+        raise FailedPrecondition(
+            f"{argv[0]} is not installed", "run ./install.sh to install paas's system packages"
+        ) from err

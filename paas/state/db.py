@@ -1,0 +1,95 @@
+"""SQLite state database: connection setup and schema migrations.
+
+Blobs and snapshot contents are files; everything that says which files
+matter (tags, snapshot records, containers) lives here and is written in
+transactions, so a crash leaves either the old or the new state.
+Each store module owns the queries for its tables; the schema is kept in one
+place below so migrations stay ordered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from typing import Iterator
+
+__all__ = ["connect", "transaction", "MIGRATIONS"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: images, snapshots, containers
+    """
+    CREATE TABLE tags (
+        name TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (name, tag)
+    );
+    CREATE TABLE images (
+        manifest_digest TEXT PRIMARY KEY,
+        config_digest TEXT NOT NULL,
+        created TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        added REAL NOT NULL
+    );
+    CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        chain_id TEXT NOT NULL,
+        idmap TEXT NOT NULL,
+        parent INTEGER REFERENCES snapshots(id),
+        size INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        UNIQUE (chain_id, idmap)
+    );
+    CREATE TABLE containers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        config TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created REAL NOT NULL,
+        pid INTEGER,
+        pid_start INTEGER,
+        exit_code INTEGER,
+        oom_killed INTEGER NOT NULL DEFAULT 0,
+        started_at REAL,
+        finished_at REAL,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    """,
+)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the state database at ``path``."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 30000")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < len(MIGRATIONS):
+        conn.execute("PRAGMA journal_mode = WAL")
+        with transaction(conn):
+            # re-read inside the write lock: another process may have migrated
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for i in range(version, len(MIGRATIONS)):
+                for stmt in MIGRATIONS[i].split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {i + 1}")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
