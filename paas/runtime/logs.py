@@ -1,0 +1,290 @@
+"""Container log files in Docker's json-file format: writing with rotation, reading with tail/follow.
+
+One JSON object per line::
+
+    {"log": "text\\n", "stream": "stdout", "time": "2026-11-28T13:05:32.123456789Z"}
+
+``LogWriter`` turns the raw bytes of a container's stdout/stderr into such
+lines (one entry per output line, partial lines buffered per stream) and
+rotates ``path -> path.1 -> path.2`` when the file grows past ``max_bytes``.
+``read_logs`` reads the rotated set oldest-first, can start from the last N
+entries, and can follow the file across rotations.
+
+Not covered: who owns the pipes (``paas.daemon.supervisor``), and when to
+stop following (the caller passes ``stop``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import IO, Callable, Iterator
+
+__all__ = ["LogEntry", "LogWriter", "read_logs", "format_time", "log_files", "DEFAULT_MAX_BYTES"]
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+PARTIAL_LIMIT = 16 * 1024
+STREAMS = ("stdout", "stderr")
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of output: ``text`` keeps its trailing newline (absent for a partial line)."""
+
+    time: str
+    stream: str
+    text: str
+
+
+def format_time(epoch_ns: int | None = None) -> str:
+    """RFC 3339 UTC with nanoseconds, fixed width so strings sort like times."""
+    ns = time.time_ns() if epoch_ns is None else epoch_ns
+    sec, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:09d}Z"
+
+
+def log_files(path: str, max_files: int = 100) -> list[str]:
+    """The existing files of a rotated set, oldest first (``path.N`` ... ``path.1``, ``path``)."""
+    older = [f"{path}.{i}" for i in range(max_files, 0, -1)]
+    return [p for p in older + [path] if os.path.exists(p)]
+
+
+class LogWriter:
+    """Appends json-file entries to ``path``; keeps at most ``max_files`` files of ~``max_bytes``.
+
+    Not thread-safe: one owner (the supervisor's loop) writes.
+    """
+
+    def __init__(self, path: str, max_bytes: int = DEFAULT_MAX_BYTES, max_files: int = 3) -> None:
+        if max_bytes <= 0 or max_files < 1:
+            raise ValueError("max_bytes must be > 0 and max_files >= 1")
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self._buf = {s: b"" for s in STREAMS}
+        self._dec = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in STREAMS}
+        self._file: IO[bytes] = self._open()
+        self._size = os.fstat(self._file.fileno()).st_size
+
+    def _open(self) -> IO[bytes]:
+        return open(self.path, "ab", buffering=0)
+
+    def write(self, stream: str, data: bytes) -> None:
+        """Add raw output of ``stream`` ("stdout"/"stderr"); complete lines are written at once."""
+        if stream not in self._buf:
+            raise ValueError(f"unknown stream {stream!r}")
+        buf = self._buf[stream] + data
+        lines = buf.split(b"\n")
+        self._buf[stream] = lines.pop()
+        for line in lines:
+            self._emit(stream, self._dec[stream].decode(line + b"\n"))
+        if len(self._buf[stream]) > PARTIAL_LIMIT:
+            self._flush_partial(stream, final=False)
+
+    def _flush_partial(self, stream: str, *, final: bool) -> None:
+        text = self._dec[stream].decode(self._buf[stream], final=final)
+        self._buf[stream] = b""
+        if text:
+            self._emit(stream, text)
+
+    def _emit(self, stream: str, text: str) -> None:
+        record = {"log": text, "stream": stream, "time": format_time()}
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        if self._size > 0 and self._size + len(line) > self.max_bytes:
+            self._rotate()
+        self._file.write(line)
+        self._size += len(line)
+
+    def _rotate(self) -> None:
+        self._file.close()
+        if self.max_files == 1:
+            os.unlink(self.path)
+        else:
+            for i in range(self.max_files - 1, 1, -1):
+                if os.path.exists(f"{self.path}.{i - 1}"):
+                    os.replace(f"{self.path}.{i - 1}", f"{self.path}.{i}")
+            os.replace(self.path, f"{self.path}.1")
+        self._file = self._open()
+        self._size = 0
+
+    def close(self) -> None:
+        """Write buffered partial lines and close the file."""
+        if self._file.closed:
+            return
+        for stream in STREAMS:
+            self._flush_partial(stream, final=True)
+        self._file.close()
+
+
+def _parse(raw: bytes) -> LogEntry | None:
+    try:
+        obj = json.loads(raw)
+        return LogEntry(time=str(obj["time"]), stream=str(obj["stream"]), text=str(obj["log"]))
+    except (ValueError, KeyError, TypeError):
+        return None  # a torn or foreign line: skip it rather than fail the whole read
+
+
+def _since_str(since: str | float | None) -> str | None:
+    if since is None or isinstance(since, str):
+        return since
+    return format_time(int(since * 1_000_000_000))
+
+
+def read_logs(
+    path: str,
+    *,
+    tail: int | None = None,
+    follow: bool = False,
+    since: str | float | None = None,
+    stop: Callable[[], bool] | None = None,
+    poll_interval: float = 0.05,
+) -> Iterator[LogEntry]:
+    """Entries of the log at ``path`` (and its rotated files), oldest first.
+
+    ``tail``: only the last N entries present now. ``since``: only entries at
+    or after this time (RFC 3339 string or epoch seconds). ``follow``: keep
+    yielding new entries, across rotations, until ``stop()`` returns True
+    (never, if ``stop`` is None).
+    """
+    cutoff = _since_str(since)
+    keep = (lambda e: e.time >= cutoff) if cutoff else (lambda e: True)
+    if not follow:
+        yield from _filtered(_existing(path, tail), keep)
+        return
+    follower = _Follower(path, poll_interval, stop or (lambda: False))
+    yield from _filtered(follower.existing(tail), keep)
+    yield from _filtered(follower.follow(), keep)
+
+
+def _filtered(entries: Iterator[LogEntry], keep: Callable[[LogEntry], bool]) -> Iterator[LogEntry]:
+    return (e for e in entries if keep(e))
+
+
+def _raw_lines(paths: list[str]) -> Iterator[bytes]:
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                for line in f:
+                    if line.endswith(b"\n"):
+                        yield line
+        except FileNotFoundError:
+            continue  # rotated away while we were reading: its entries live on in the next file
+
+
+def _inode(path: str) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return -1
+
+
+def _existing(path: str, tail: int | None) -> Iterator[LogEntry]:
+    lines: Iterator[bytes] | collections.deque[bytes] = _raw_lines(log_files(path))
+    if tail is not None:
+        lines = collections.deque(lines, maxlen=max(tail, 0))
+    for raw in lines:
+        entry = _parse(raw)
+        if entry:
+            yield entry
+
+
+class _Follower:
+    """Reads the rotated set once, then follows the live file across renames."""
+
+    def __init__(self, path: str, poll_interval: float, stop: Callable[[], bool]) -> None:
+        self.path = path
+        self.poll = poll_interval
+        self.stop = stop
+        self.file: IO[bytes] | None = None
+        self.frag = b""
+
+    def existing(self, tail: int | None) -> Iterator[LogEntry]:
+        """The entries present now; leaves ``self.file`` positioned at the end of the live file."""
+        try:
+            self.file = open(self.path, "rb")
+        except FileNotFoundError:
+            self.file = None
+        # Rotated files first, then the live file through our own handle so
+        # nothing is lost or repeated if a rotation happens meanwhile.
+        ours = os.fstat(self.file.fileno()).st_ino if self.file is not None else -1
+        older = [p for p in log_files(self.path) if p != self.path and _inode(p) != ours]
+        raw = list(_raw_lines(older))
+        if self.file is not None:
+            raw.extend(self._read_lines())
+        if tail is not None:
+            raw = raw[-tail:] if tail > 0 else []
+        yield from self._entries(raw)
+
+    def _read_lines(self) -> list[bytes]:
+        assert self.file is not None
+        data = self.frag + self.file.read()
+        lines = data.split(b"\n")
+        self.frag = lines.pop()
+        return [ln + b"\n" for ln in lines]
+
+    def follow(self) -> Iterator[LogEntry]:
+        while True:
+            stopping = self.stop()  # sampled before the read so a final burst is not lost
+            if self.file is None:
+                if os.path.exists(self.path):
+                    self.file = open(self.path, "rb")
+                    continue
+            else:
+                yield from self._entries(self._read_lines())
+                if self._rotated():
+                    # anything written between our read and the rename is still in our file
+                    yield from self._entries(self._read_lines())
+                    self._switch()
+                    continue
+            if stopping:
+                self._close()
+                return
+            time.sleep(self.poll)
+
+    @staticmethod
+    def _entries(lines: list[bytes]) -> Iterator[LogEntry]:
+        for line in lines:
+            entry = _parse(line)
+            if entry:
+                yield entry
+
+    def _rotated(self) -> bool:
+        assert self.file is not None
+        try:
+            live = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False  # between rename and re-create; look again next round
+        return live != os.fstat(self.file.fileno()).st_ino
+
+    def _switch(self) -> None:
+        """Move from our (renamed, fully read) file to the next newer one."""
+        assert self.file is not None
+        ours = os.fstat(self.file.fileno()).st_ino
+        self._close()
+        self.frag = b""
+        while self.file is None:
+            nxt = self._next_file(ours)
+            if nxt is None:  # the new live file is not created yet
+                time.sleep(self.poll)
+                continue
+            try:
+                self.file = open(nxt, "rb")
+            except FileNotFoundError:
+                continue  # rotated again under us: look at the new names
+
+    def _next_file(self, ours: int) -> str | None:
+        files = log_files(self.path)
+        inodes = [_inode(p) for p in files]
+        if ours in inodes:
+            i = inodes.index(ours) + 1
+            return files[i] if i < len(files) else None
+        return files[0] if files else None  # ours was deleted: older than every file left
+
+    def _close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
