@@ -22,6 +22,7 @@ __all__ = [
     "ContainerConfig",
     "Container",
     "ContainerState",
+    "RunOptions",
 ]
 
 
@@ -179,3 +180,26 @@ class Container:
     started_at: float | None = None
     finished_at: float | None = None
     error: str = ""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user asked ``container:run`` for, parsed but not yet resolved against the image."""
+
+    image: str
+    command: tuple[str, ...] = ()
+    entrypoint: str | None = None
+    env: tuple[str, ...] = ()
+    binds: tuple[BindMount, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    name: str | None = None
+    tty: bool = False
+    stdin: bool = False
+    detach: bool = False
+    auto_remove: bool = False
+    resources: Resources = field(default_factory=Resources)
+    network: str = "none"
+    userns: bool = True
+    restart: str = "no"

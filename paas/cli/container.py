@@ -1,0 +1,417 @@
+"""``container:*`` commands: parse flags, call ``paas.runtime``, render like Docker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import FailedPrecondition, InvalidArgument, PaasError
+from ..model import BindMount, Container, ContainerState, Resources, RunOptions
+from .render import emit_json, human_ago, human_duration, parse_size, table
+
+if TYPE_CHECKING:
+    from ..runtime.lifecycle import Runtime
+    from .main import App, Parser
+
+__all__ = ["configure", "parse_bind", "parse_run_options", "status_text"]
+
+Handler = Callable[["App", argparse.Namespace], int]
+
+
+def _runtime(app: "App") -> "Runtime":
+    from ..image.store import ImageStore
+    from ..runtime.lifecycle import Runtime
+
+    return Runtime(app.ctx, app.conn, ImageStore(app.ctx, app.conn))
+
+
+def _client(app: "App") -> Any:
+    from ..daemon.client import DaemonClient
+
+    return DaemonClient(app.ctx)
+
+
+# -- parsing (pure) -------------------------------------------------------------
+def parse_bind(text: str) -> BindMount:
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise InvalidArgument(f"invalid volume spec {text!r}", "use -v /host/dir:/container/dir[:ro]")
+    src, dst = parts[0], parts[1]
+    if not src.startswith("/"):
+        raise InvalidArgument(
+            f"volume source {src!r} is not an absolute host path", "named volumes are not supported; use /host/dir"
+        )
+    if not dst.startswith("/"):
+        raise InvalidArgument(f"volume target {dst!r} is not absolute", "use -v /host/dir:/container/dir")
+    return BindMount(os.path.normpath(src), os.path.normpath(dst), readonly=len(parts) == 3 and parts[2] == "ro")
+
+
+def _positive_float(text: str, flag: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1
+    if not v > 0 or v > (os.cpu_count() or 1):
+        raise InvalidArgument(
+            f"invalid {flag} value {text!r}", f"use a number between 0.01 and {os.cpu_count()}"
+        )
+    return v
+
+
+def _int(text: str, flag: str, minimum: int) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = minimum - 1
+    if v < minimum:
+        raise InvalidArgument(f"invalid {flag} value {text!r}", f"use an integer >= {minimum}")
+    return v
+
+
+def parse_run_options(a: argparse.Namespace) -> RunOptions:
+    for e in a.env:
+        if not e or e.startswith("="):
+            raise InvalidArgument(f"invalid environment variable {e!r}", "use -e KEY=VALUE")
+    if a.userns not in ("", "host"):
+        raise InvalidArgument(f"invalid --userns {a.userns!r}", "the only mode is --userns=host")
+    if a.detach and a.rm and a.restart != "no":
+        raise InvalidArgument("--rm and --restart cannot be combined", "drop one of them")
+    resources = Resources(
+        memory=parse_size(a.memory) if a.memory else None,
+        cpus=_positive_float(a.cpus, "--cpus") if a.cpus else None,
+        cpu_shares=_int(a.cpu_shares, "--cpu-shares", 2) if a.cpu_shares else None,
+        pids_limit=_int(a.pids_limit, "--pids-limit", 1) if a.pids_limit else None,
+    )
+    if resources.memory is not None and resources.memory < 6 * 1024 * 1024:
+        raise InvalidArgument(f"--memory {a.memory} is too small", "the minimum is 6m")
+    return RunOptions(
+        image=a.image,
+        command=tuple(a.command),
+        entrypoint=a.entrypoint,
+        env=tuple(a.env),
+        binds=tuple(parse_bind(v) for v in a.volume),
+        workdir=a.workdir,
+        user=a.user,
+        hostname=a.hostname,
+        name=a.name,
+        tty=a.tty,
+        stdin=a.interactive,
+        detach=a.detach,
+        auto_remove=a.rm,
+        resources=resources,
+        network=a.network,
+        userns=a.userns != "host",
+        restart=a.restart,
+    )
+
+
+# -- rendering (pure) --------------------------------------------------------------
+def status_text(c: Container, now: float | None = None) -> str:
+    now = now or time.time()
+    if c.state == ContainerState.RUNNING:
+        return "Up " + human_duration(now - (c.started_at or now))
+    if c.state == ContainerState.EXITED:
+        code = c.exit_code if c.exit_code is not None else 255
+        return f"Exited ({code}) " + human_ago(c.finished_at or now, now)
+    return c.state.capitalize()
+
+
+def _command_text(c: Container) -> str:
+    cmd = " ".join(c.config.args)
+    return '"' + (cmd if len(cmd) <= 20 else cmd[:19] + "…") + '"'
+
+
+def _iso(ts: float | None) -> str:
+    if not ts:
+        return "0001-01-01T00:00:00Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e9):09d}Z"
+
+
+def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
+    cfg = c.config
+    r = cfg.resources
+    return {
+        "Id": c.id,
+        "Name": c.name,
+        "Created": _iso(c.created),
+        "Path": cfg.args[0] if cfg.args else "",
+        "Args": list(cfg.args[1:]),
+        "State": {
+            "Status": c.state,
+            "Running": c.state == ContainerState.RUNNING,
+            "Pid": c.pid or 0,
+            "ExitCode": c.exit_code or 0,
+            "OOMKilled": c.oom_killed,
+            "Error": c.error,
+            "StartedAt": _iso(c.started_at),
+            "FinishedAt": _iso(c.finished_at),
+        },
+        "Image": cfg.image_id,
+        "LogPath": os.path.join(ctx_root, "containers", c.id, "container.log"),
+        "Config": {
+            "Hostname": cfg.hostname or c.id[:12],
+            "User": cfg.user,
+            "Env": list(cfg.env),
+            "Cmd": list(cfg.args),
+            "Image": cfg.image,
+            "WorkingDir": cfg.working_dir,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.stdin,
+        },
+        "HostConfig": {
+            "Binds": [f"{b.source}:{b.target}" + (":ro" if b.readonly else "") for b in cfg.binds],
+            "NetworkMode": cfg.network,
+            "AutoRemove": cfg.auto_remove,
+            "UsernsMode": "" if cfg.userns else "host",
+            "RestartPolicy": {"Name": cfg.restart},
+            "Memory": r.memory or 0,
+            "NanoCpus": int((r.cpus or 0) * 1e9),
+            "CpuShares": r.cpu_shares or 0,
+            "PidsLimit": r.pids_limit or 0,
+        },
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "UpperDir": os.path.join(ctx_root, "containers", c.id, "upper"),
+                "MergedDir": os.path.join(ctx_root, "containers", c.id, "rootfs"),
+            },
+        },
+    }
+
+
+# -- handlers ------------------------------------------------------------------------
+def _run(app: "App", a: argparse.Namespace) -> int:
+    a._error_exit = 125  # failures before the container runs exit 125, like docker run
+    opts = parse_run_options(a)
+    if opts.tty and not opts.detach and not sys.stdin.isatty():
+        raise InvalidArgument("the input device is not a TTY", "drop -t, or run from a terminal")
+    client = _client(app) if opts.detach else None
+    if client is not None:
+        client.ping()  # fail before creating anything when paasd is down
+    rt = _runtime(app)
+    c = rt.create(opts)
+    if client is not None:
+        try:
+            client.request("POST", f"/containers/{c.id}/start")
+        except BaseException:
+            rt.remove(rt.store.get(c.id), force=True)
+            raise
+        print(c.id)
+        return 0
+    from ..runtime.foreground import run_attached
+
+    a._error_exit = None
+    return run_attached(rt, c)
+
+
+def _ps(app: "App", a: argparse.Namespace) -> int:
+    cs = _runtime(app).list(all=a.all)
+    if a.quiet:
+        for c in cs:
+            print(c.id[:12])
+        return 0
+    if a.format == "json":
+        emit_json([
+            {"ID": c.id, "Image": c.config.image, "Command": " ".join(c.config.args),
+             "CreatedAt": _iso(c.created), "State": c.state, "Status": status_text(c),
+             "ExitCode": c.exit_code, "Ports": "", "Names": c.name}
+            for c in cs
+        ])
+        return 0
+    now = time.time()
+    table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+          [[c.id[:12], c.config.image, _command_text(c), human_ago(c.created, now),
+            status_text(c, now), "", c.name] for c in cs])
+    return 0
+
+
+def _each(app: "App", refs: list[str], fn: Callable[["Runtime", Container], None]) -> int:
+    """Apply ``fn`` to every container; report each failure on its own line, like docker."""
+    rt = _runtime(app)
+    failed: PaasError | None = None
+    for ref in refs:
+        try:
+            fn(rt, rt.get(ref))
+            print(ref)
+        except PaasError as err:
+            sys.stderr.write(f"error: {err.render()}\n")
+            failed = err
+    if failed is not None:
+        from ..errors import exit_code_for
+
+        return exit_code_for(failed)
+    return 0
+
+
+def _start_via_daemon(app: "App") -> Callable[["Runtime", Container], None]:
+    client = _client(app)
+
+    def start(rt: "Runtime", c: Container) -> None:
+        client.request("POST", f"/containers/{c.id}/start")
+
+    return start
+
+
+def _start(app: "App", a: argparse.Namespace) -> int:
+    _client(app).ping()
+    return _each(app, a.containers, _start_via_daemon(app))
+
+
+def _stop(app: "App", a: argparse.Namespace) -> int:
+    return _each(app, a.containers, lambda rt, c: rt.stop(c, a.time))
+
+
+def _restart(app: "App", a: argparse.Namespace) -> int:
+    _client(app).ping()
+    start = _start_via_daemon(app)
+
+    def restart(rt: "Runtime", c: Container) -> None:
+        rt.stop(c, a.time)
+        start(rt, c)
+
+    return _each(app, a.containers, restart)
+
+
+def _kill(app: "App", a: argparse.Namespace) -> int:
+    from ..runtime.lifecycle import parse_signal
+
+    sig = parse_signal(a.signal)
+    return _each(app, a.containers, lambda rt, c: rt.kill(c, sig))
+
+
+def _rm(app: "App", a: argparse.Namespace) -> int:
+    return _each(app, a.containers, lambda rt, c: rt.remove(c, force=a.force))
+
+
+def _logs(app: "App", a: argparse.Namespace) -> int:
+    from ..runtime.bundle import Bundle
+    from ..runtime.logs import read_logs
+
+    rt = _runtime(app)
+    c = rt.get(a.container)
+    path = Bundle(app.ctx, c.id).log_path
+
+    def stopped() -> bool:
+        try:
+            return not rt.is_running(rt.store.get(c.id))
+        except PaasError:
+            return True
+
+    tail = None if a.tail in (None, "all") else _int(a.tail, "--tail", 0)
+    for e in read_logs(path, tail=tail, follow=a.follow, stop=stopped):
+        out = sys.stdout if e.stream == "stdout" else sys.stderr
+        out.write((e.time + " " if a.timestamps else "") + e.text)
+        if a.follow:
+            out.flush()
+    return 0
+
+
+def _exec(app: "App", a: argparse.Namespace) -> int:
+    from .. import proc
+
+    if not a.command:
+        raise InvalidArgument("no command given", "usage: paas container:exec CONTAINER CMD [ARG...]")
+    rt = _runtime(app)
+    c = rt.get(a.container)
+    argv = rt.exec_argv(c, a.command, tty=a.tty, env=tuple(a.env), user=a.user, workdir=a.workdir)
+    p = proc.spawn(argv, stdin=None if a.interactive or a.tty else open(os.devnull, "rb"))
+    return p.wait()
+
+
+def _inspect(app: "App", a: argparse.Namespace) -> int:
+    rt = _runtime(app)
+    emit_json([inspect_dict(rt.get(ref), app.ctx.paths.root) for ref in a.containers])
+    return 0
+
+
+def _commit(app: "App", a: argparse.Namespace) -> int:
+    rt = _runtime(app)
+    image = rt.commit(rt.get(a.container), a.ref, message=a.message or "", author=a.author or "")
+    print(image.id)
+    return 0
+
+
+def _prune(app: "App", a: argparse.Namespace) -> int:
+    rt = _runtime(app)
+    removed = []
+    for c in rt.list(all=True):
+        if c.state != ContainerState.RUNNING:
+            rt.remove(c)
+            removed.append(c.id)
+    if removed:
+        print("Deleted Containers:\n" + "\n".join(removed) + "\n")
+    print(f"Total containers removed: {len(removed)}")
+    return 0
+
+
+def _add_run_flags(p: "Parser") -> None:
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background under paasd")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--name", help="container name (unique)")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="HOSTDIR:DIR[:ro]")
+    p.add_argument("-w", "--workdir", metavar="DIR")
+    p.add_argument("-u", "--user", metavar="USER[:GROUP]")
+    p.add_argument("--entrypoint", metavar="CMD")
+    p.add_argument("--hostname", metavar="H")
+    p.add_argument("--memory", "-m", metavar="SIZE", help="memory limit, e.g. 256m")
+    p.add_argument("--cpus", metavar="N", help="CPU quota, e.g. 0.5")
+    p.add_argument("--cpu-shares", metavar="N")
+    p.add_argument("--pids-limit", metavar="N")
+    p.add_argument("--network", default="none", help="none (default) or host")
+    p.add_argument("--userns", default="", help="'host' runs without a user namespace")
+    p.add_argument("--restart", default="no", help="restart policy (no)")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def configure(name: str, p: "Parser") -> Handler:
+    verb = name.split(":", 1)[1]
+    if verb == "run":
+        _add_run_flags(p)
+        return _run
+    if verb == "ps":
+        p.add_argument("-a", "--all", action="store_true", help="show stopped containers too")
+        p.add_argument("-q", "--quiet", action="store_true", help="only IDs")
+        p.add_argument("--format", choices=["table", "json"], default="table")
+        return _ps
+    if verb in ("start", "stop", "restart", "kill", "rm", "inspect"):
+        if verb in ("stop", "restart"):
+            p.add_argument("-t", "--time", type=float, default=10.0, help="seconds before SIGKILL")
+        if verb == "kill":
+            p.add_argument("-s", "--signal", default="KILL")
+        if verb == "rm":
+            p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+        return {"start": _start, "stop": _stop, "restart": _restart, "kill": _kill, "rm": _rm,
+                "inspect": _inspect}[verb]
+    if verb == "logs":
+        p.add_argument("-f", "--follow", action="store_true")
+        p.add_argument("-n", "--tail", metavar="N")
+        p.add_argument("-t", "--timestamps", action="store_true")
+        p.add_argument("container")
+        return _logs
+    if verb == "exec":
+        p.add_argument("-i", "--interactive", action="store_true")
+        p.add_argument("-t", "--tty", action="store_true")
+        p.add_argument("-e", "--env", action="append", default=[])
+        p.add_argument("-u", "--user")
+        p.add_argument("-w", "--workdir")
+        p.add_argument("container")
+        p.add_argument("command", nargs=argparse.REMAINDER)
+        return _exec
+    if verb == "commit":
+        p.add_argument("-m", "--message")
+        p.add_argument("-a", "--author")
+        p.add_argument("container")
+        p.add_argument("ref", nargs="?")
+        return _commit
+    if verb == "prune":
+        p.add_argument("-f", "--force", action="store_true", help="accepted for docker compatibility")
+        return _prune
+    raise FailedPrecondition(f"unknown container command {name}")

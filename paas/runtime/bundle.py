@@ -1,0 +1,154 @@
+"""A container's OCI bundle on disk: directories, rootfs mount, /etc files, config.json.
+
+Layout under ``<PAAS_ROOT>/containers/<id>/``::
+
+    config.json   the OCI runtime spec (rewritten on every start)
+    rootfs/       overlay mount point (mounted while the container runs)
+    upper/ work/  the container's writable layer
+    hosts hostname resolv.conf   bind-mounted over the container's /etc files
+    container.log (+ .1, .2)     json-file logs
+
+Mounting and unmounting go through ``paas.proc``; nothing here decides
+container state (that is ``lifecycle``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any
+
+from .. import proc
+from ..config import Context
+from ..model import Container, IdMap, Mount
+
+__all__ = ["Bundle", "mount_argv", "hosts_file", "resolv_conf"]
+
+
+def mount_argv(m: Mount, target: str) -> list[str]:
+    """Pure: the ``mount`` argv for a ``Mount``."""
+    argv = ["mount", "-t", m.type]
+    if m.options:
+        argv += ["-o", ",".join(m.options)]
+    return argv + [m.source, target]
+
+
+def hosts_file(hostname: str, name: str) -> str:
+    names = " ".join(dict.fromkeys(n for n in (hostname, name) if n))
+    return (
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+        f"ff02::2\tip6-allrouters\n127.0.1.1\t{names}\n"
+    )
+
+
+def resolv_conf(host_text: str) -> str:
+    """The host's resolv.conf, minus loopback resolvers a container cannot reach."""
+    keep = []
+    for line in host_text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver" and (
+            parts[1].startswith("127.") or parts[1] == "::1"
+        ):
+            continue
+        keep.append(line)
+    return "\n".join(keep) + "\n"
+
+
+class Bundle:
+    """Paths and host-side setup of one container's bundle."""
+
+    def __init__(self, ctx: Context, cid: str) -> None:
+        self.ctx = ctx
+        self.cid = cid
+        self.dir = ctx.paths.container_dir(cid)
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    @property
+    def rootfs(self) -> str:
+        return self.path("rootfs")
+
+    @property
+    def log_path(self) -> str:
+        return self.path("container.log")
+
+    @property
+    def cgroups_path(self) -> str:
+        return f"/{self.ctx.cgroup_parent}/{self.cid}"
+
+    def create_dirs(self, idmap: IdMap | None) -> None:
+        os.makedirs(self.ctx.paths.containers, mode=0o711, exist_ok=True)
+        os.mkdir(self.dir, 0o711)
+        for sub in ("rootfs", "upper", "work"):
+            os.mkdir(self.path(sub), 0o755)
+        if idmap is not None:
+            # the upper dir's owner is what the container sees as the owner of "/"
+            os.chown(self.path("upper"), idmap.host_id, idmap.host_id)
+
+    def write_etc(self, c: Container) -> list[dict[str, Any]]:
+        """Write hosts/hostname/resolv.conf and return their OCI bind mounts."""
+        hostname = c.config.hostname or c.id[:12]
+        if c.config.network == "host":
+            sources = {"/etc/hosts": "/etc/hosts", "/etc/resolv.conf": "/etc/resolv.conf"}
+        else:
+            try:
+                with open("/etc/resolv.conf") as f:
+                    host_resolv = f.read()
+            except FileNotFoundError:
+                host_resolv = ""
+            files = {
+                "hosts": hosts_file(hostname, c.name),
+                "hostname": hostname + "\n",
+                "resolv.conf": resolv_conf(host_resolv),
+            }
+            for fname, text in files.items():
+                tmp = self.path(fname + ".tmp")
+                with open(tmp, "w") as f:
+                    f.write(text)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, self.path(fname))
+            sources = {f"/etc/{n}": self.path(n) for n in files}
+        return [
+            {"destination": dst, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}
+            for dst, src in sources.items()
+        ]
+
+    def is_mounted(self) -> bool:
+        return os.path.ismount(self.rootfs)
+
+    def mount_rootfs(self, m: Mount) -> None:
+        if not self.is_mounted():
+            proc.run(mount_argv(m, self.rootfs), what="mount the container's root filesystem")
+
+    def unmount_rootfs(self) -> None:
+        if self.is_mounted():
+            proc.run(["umount", self.rootfs], what="unmount the container's root filesystem")
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        tmp = self.path("config.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(spec, f)
+        os.replace(tmp, self.path("config.json"))
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel OOM-killed a process in this container's memory cgroup (v1)."""
+        path = f"/sys/fs/cgroup/memory{self.cgroups_path}/memory.oom_control"
+        try:
+            with open(path) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill" and int(value) > 0:
+                        return True
+        except OSError:
+            return False
+        return False
+
+    def remove(self) -> None:
+        """Unmount and delete the bundle; the container must not be running."""
+        if os.path.isdir(self.dir):
+            if self.is_mounted():
+                proc.run(["umount", "-l", self.rootfs], what="unmount the container's root filesystem")
+            shutil.rmtree(self.dir)

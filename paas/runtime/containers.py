@@ -1,0 +1,157 @@
+"""ContainerStore: container records in the state DB (no processes, no mounts).
+
+Owns the ``containers`` table: create with unique names, resolve an ID prefix
+or a name, state transitions, listing. The lifecycle module decides *when*
+states change; this module only records them, each write in a transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import secrets
+import sqlite3
+import time
+from typing import Any, Iterable
+
+from ..errors import AlreadyExists, InvalidArgument, NotFound
+from ..model import BindMount, Container, ContainerConfig, ContainerState, Resources
+from ..state import transaction
+
+__all__ = ["ContainerStore", "new_id", "validate_name", "config_to_json", "config_from_json"]
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+_ADJ = ("brave", "calm", "eager", "fond", "gifted", "happy", "jolly", "keen", "lucid", "merry",
+        "nifty", "quirky", "serene", "sharp", "tender", "vivid", "wise", "zen", "bold", "clever")
+_NOUNS = ("curie", "darwin", "euler", "fermi", "gauss", "hopper", "knuth", "lovelace", "noether",
+          "pascal", "ritchie", "shannon", "tesla", "thompson", "turing", "wozniak", "hypatia",
+          "lamport", "liskov", "torvalds")
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise InvalidArgument(
+            f"invalid container name {name!r}",
+            "names are 1-128 characters of [a-zA-Z0-9_.-] and start with a letter or digit",
+        )
+    return name
+
+
+def config_to_json(cfg: ContainerConfig) -> str:
+    return json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+
+
+def config_from_json(text: str) -> ContainerConfig:
+    d: dict[str, Any] = json.loads(text)
+    d["binds"] = tuple(BindMount(**b) for b in d.get("binds", ()))
+    d["resources"] = Resources(**d.get("resources", {}))
+    for key in ("args", "env"):
+        d[key] = tuple(d.get(key, ()))
+    return ContainerConfig(**d)
+
+
+def _row_to_container(row: sqlite3.Row) -> Container:
+    return Container(
+        id=row["id"],
+        name=row["name"],
+        config=config_from_json(row["config"]),
+        state=row["state"],
+        created=row["created"],
+        pid=row["pid"],
+        exit_code=row["exit_code"],
+        oom_killed=bool(row["oom_killed"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        error=row["error"],
+    )
+
+
+class ContainerStore:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def _random_name(self) -> str:
+        for _ in range(100):
+            name = f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUNS)}"
+            if not self.conn.execute("SELECT 1 FROM containers WHERE name=?", (name,)).fetchone():
+                return name
+        return f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUNS)}_{secrets.token_hex(2)}"
+
+    def add(self, cid: str, name: str | None, cfg: ContainerConfig) -> Container:
+        """Record a new container in state ``created``; AlreadyExists on a name clash."""
+        with transaction(self.conn):
+            if name is None:
+                name = self._random_name()
+            clash = self.conn.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()
+            if clash:
+                raise AlreadyExists(
+                    f'the container name "{name}" is already in use by container "{clash["id"][:12]}"',
+                    f"remove it with 'paas container:rm {name}' or choose another --name",
+                )
+            self.conn.execute(
+                "INSERT INTO containers (id, name, config, state, created) VALUES (?,?,?,?,?)",
+                (cid, name, config_to_json(cfg), ContainerState.CREATED, time.time()),
+            )
+        return self.get(cid)
+
+    def get(self, ref: str) -> Container:
+        """Resolve a full ID, a name, or a unique ID prefix."""
+        row = self.conn.execute("SELECT * FROM containers WHERE id=? OR name=?", (ref, ref)).fetchone()
+        if row is None and re.fullmatch(r"[0-9a-f]{1,63}", ref):
+            rows = self.conn.execute(
+                "SELECT * FROM containers WHERE id LIKE ? LIMIT 2", (ref + "%",)
+            ).fetchall()
+            if len(rows) > 1:
+                raise InvalidArgument(
+                    f"container ID prefix {ref!r} is ambiguous", "type more characters of the ID"
+                )
+            row = rows[0] if rows else None
+        if row is None:
+            raise NotFound(
+                f"no such container: {ref}", "run 'paas container:ps -a' to list containers"
+            )
+        return _row_to_container(row)
+
+    def list(self, *, all: bool = True) -> list[Container]:
+        q = "SELECT * FROM containers"
+        if not all:
+            q += " WHERE state = 'running'"
+        q += " ORDER BY created DESC"
+        return [_row_to_container(r) for r in self.conn.execute(q)]
+
+    def image_ids_in_use(self) -> list[str]:
+        return [c.config.image_id for c in self.list()]
+
+    def set_running(self, cid: str, pid: int, pid_start: int | None) -> None:
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE containers SET state=?, pid=?, pid_start=?, started_at=?, finished_at=NULL,"
+                " exit_code=NULL, oom_killed=0, error='' WHERE id=?",
+                (ContainerState.RUNNING, pid, pid_start, time.time(), cid),
+            )
+
+    def set_exited(self, cid: str, exit_code: int, *, oom_killed: bool = False, error: str = "") -> None:
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE containers SET state=?, pid=NULL, pid_start=NULL, exit_code=?, oom_killed=?,"
+                " finished_at=?, error=? WHERE id=?",
+                (ContainerState.EXITED, exit_code, int(oom_killed), time.time(), error, cid),
+            )
+
+    def pid_start(self, cid: str) -> int | None:
+        row = self.conn.execute("SELECT pid_start FROM containers WHERE id=?", (cid,)).fetchone()
+        return None if row is None else row["pid_start"]
+
+    def remove(self, cid: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM containers WHERE id=?", (cid,))
+
+    def ids(self, states: Iterable[str]) -> list[str]:
+        st = tuple(states)
+        marks = ",".join("?" * len(st))
+        return [r["id"] for r in self.conn.execute(f"SELECT id FROM containers WHERE state IN ({marks})", st)]

@@ -1,0 +1,169 @@
+"""Run a container attached to the calling process (``container:run`` without ``-d``).
+
+Without a TTY the caller becomes a child subreaper, starts the container with
+``runc run --detach`` so the container's init re-parents to it, copies the
+container's stdout/stderr to its own and to the json-file log, forwards
+SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container, and reaps the init to get the
+real exit status (and read the memory cgroup's OOM counter before
+``runc delete``). With a TTY, ``runc run`` in the foreground owns the
+terminal (raw mode, window size, job control) and its exit status is the
+container's.
+
+Not here: detached containers (paasd's supervisor owns those).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from .. import proc
+from ..errors import CommandFailed
+from ..model import Container
+from .bundle import Bundle
+from .lifecycle import Runtime
+from .logs import LogWriter
+
+__all__ = ["run_attached", "exit_code_from_status"]
+
+_PR_SET_CHILD_SUBREAPER = 36
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def exit_code_from_status(status: int) -> int:
+    """A shell-style exit code from a wait status (128+N for signal N)."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _become_subreaper() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise CommandFailed(f"prctl(PR_SET_CHILD_SUBREAPER) failed: errno {ctypes.get_errno()}")
+
+
+def run_attached(rt: Runtime, c: Container) -> int:
+    """Start ``c`` attached to this process's stdio; return its exit code."""
+    bundle = rt.prepare(c)
+    pid_file = bundle.path("init.pid")
+    if c.config.tty:
+        return _run_tty(rt, c, bundle, pid_file)
+    return _run_piped(rt, c, bundle, pid_file)
+
+
+def _run_tty(rt: Runtime, c: Container, bundle: Bundle, pid_file: str) -> int:
+    p = proc.spawn(rt.runc.run(c.id, bundle.dir, pid_file=pid_file))
+    code = p.wait()
+    rt.finish(c.id, code)
+    return code
+
+
+def _run_piped(rt: Runtime, c: Container, bundle: Bundle, pid_file: str) -> int:
+    _become_subreaper()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    stdin: Any = sys.stdin.fileno() if c.config.stdin else subprocess.DEVNULL
+    try:
+        runc = proc.spawn(
+            rt.runc.run(c.id, bundle.dir, detach=True, pid_file=pid_file),
+            stdin=stdin, stdout=out_w, stderr=err_w,
+        )
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    log = LogWriter(bundle.log_path)
+    pump = _Pump(log, {out_r: ("stdout", sys.stdout.buffer), err_r: ("stderr", sys.stderr.buffer)})
+    pump.until(lambda: runc.poll() is not None)
+    if runc.wait() != 0:
+        pump.drain()
+        log.close()
+        rt.finish(c.id, 125)
+        raise CommandFailed(f"container {c.name} failed to start (runc exit {runc.returncode})",
+                            "see the runc error above")
+    with open(pid_file) as f:
+        pid = int(f.read().strip())
+    rt.record_start(c.id, pid)
+    previous = {s: signal.signal(s, lambda n, _f: _forward(rt, c.id, n)) for s in _FORWARDED}
+    try:
+        pidfd = os.pidfd_open(pid)
+        pump.watch_exit(pidfd)
+        pump.until(lambda: pump.exited)
+        os.close(pidfd)
+        pump.drain()
+        _, status = os.waitpid(pid, 0)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        log.close()
+    code = exit_code_from_status(status)
+    rt.finish(c.id, code)
+    return code
+
+
+def _forward(rt: Runtime, cid: str, signum: int) -> None:
+    proc.run(rt.runc.kill(cid, str(signum)), check=False)
+
+
+class _Pump:
+    """Copy container pipes to our stdio and the log until a condition holds."""
+
+    def __init__(self, log: LogWriter, fds: dict[int, tuple[str, Any]]) -> None:
+        self.log = log
+        self.fds = dict(fds)
+        self.sel = selectors.DefaultSelector()
+        for fd in fds:
+            self.sel.register(fd, selectors.EVENT_READ)
+        self.exited = False
+        self._pidfd = -1
+
+    def watch_exit(self, pidfd: int) -> None:
+        self._pidfd = pidfd
+        self.sel.register(pidfd, selectors.EVENT_READ)
+
+    def _read(self, fd: int) -> bool:
+        data = os.read(fd, 65536)
+        stream, out = self.fds[fd]
+        if not data:
+            self.sel.unregister(fd)
+            os.close(fd)
+            del self.fds[fd]
+            return False
+        out.write(data)
+        out.flush()
+        self.log.write(stream, data)
+        return True
+
+    def until(self, done: Any, timeout: float = 0.05) -> None:
+        while not done():
+            for key, _ in self.sel.select(timeout):
+                fd = int(key.fd)  # type: ignore[arg-type]
+                if fd == self._pidfd:
+                    self.sel.unregister(fd)
+                    self.exited = True
+                else:
+                    self._read(fd)
+            if not self.fds and self._pidfd < 0:
+                # both pipes closed before the start finished: nothing more to copy
+                return
+
+    def drain(self) -> None:
+        """Read what is left; pipes reach EOF once every container process is gone.
+        Stops after a quiet second: a leaked process outside the container may hold a pipe."""
+        while self.fds:
+            events = self.sel.select(1.0)
+            if not events:
+                break
+            for key, _ in events:
+                fd = int(key.fd)  # type: ignore[arg-type]
+                if fd in self.fds:
+                    self._read(fd)
+        for fd in list(self.fds):
+            self.sel.unregister(fd)
+            os.close(fd)
+        self.fds.clear()

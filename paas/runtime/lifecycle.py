@@ -1,0 +1,384 @@
+"""Container lifecycle: create, start, stop, kill, remove, commit, exec.
+
+``Runtime`` is the runtime stage's entry point. It combines the image store
+(which hands over the rootfs as a ``Mount``), the container records, the OCI
+spec builder and runc. Who *owns* a running container's process differs:
+a foreground ``container:run`` owns it in the CLI process (``foreground``),
+a detached one is owned by paasd's supervisor (``start_supervised``). Both
+end in ``finish``, which records the exit and releases host resources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import proc
+from ..config import Context
+from ..errors import CommandFailed, Conflict, InvalidArgument, PaasError
+from ..model import Container, ContainerConfig, ContainerState, HistoryEntry, Image, RunOptions
+from .bundle import Bundle
+from .containers import ContainerStore, new_id, validate_name
+from .runc import Runc
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from ..image.store import ImageStore
+
+__all__ = ["Runtime", "resolve_config", "parse_signal", "pid_start_time"]
+
+_SIGNALS = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8,
+    "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+    "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
+    "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
+    "PWR": 30, "SYS": 31,
+}
+
+
+def parse_signal(text: str) -> str:
+    """Normalise 'SIGTERM', 'term', '15' to runc's form ('TERM' or '15')."""
+    t = text.strip().upper()
+    t = t[3:] if t.startswith("SIG") else t
+    if t in _SIGNALS or (t.isdigit() and 0 < int(t) < 65):
+        return t
+    raise InvalidArgument(f"invalid signal: {text!r}", "use a name like TERM, KILL, HUP or a number 1-64")
+
+
+def pid_start_time(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot) to tell a live pid from a reused one."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _merge_env(base: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    env: dict[str, str] = {}
+    for item in base + extra:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable: {item!r}", "use -e KEY=VALUE")
+        if not sep:  # -e KEY takes the value from the caller's environment, like docker
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        env[key] = value
+    return tuple(f"{k}={v}" for k, v in env.items())
+
+
+def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerConfig:
+    """Pure: combine run options with the image's defaults (Docker's rules)."""
+    ic = image.config
+    if opts.entrypoint is not None:
+        entrypoint: tuple[str, ...] = (opts.entrypoint,) if opts.entrypoint else ()
+        cmd = opts.command
+    else:
+        entrypoint = ic.entrypoint
+        cmd = opts.command or ic.cmd
+    args = entrypoint + cmd
+    if not args:
+        raise InvalidArgument(
+            f"no command specified and image {image_ref} has no default command",
+            "give a command after the image name",
+        )
+    workdir = opts.workdir or ic.working_dir or "/"
+    if not workdir.startswith("/"):
+        raise InvalidArgument(f"working directory {workdir!r} is not absolute", "use -w /path")
+    if opts.network not in ("none", "host"):
+        raise InvalidArgument(f"unknown network {opts.network!r}", "use --network none or host")
+    for b in opts.binds:
+        if not b.target.startswith("/") or ".." in b.target.split("/"):
+            raise InvalidArgument(f"invalid volume target {b.target!r}", "use -v /host/dir:/container/dir")
+    return ContainerConfig(
+        image=image_ref,
+        image_id=image.id,
+        args=args,
+        env=_merge_env(ic.env, opts.env),
+        working_dir=workdir,
+        user=opts.user if opts.user is not None else ic.user,
+        hostname=opts.hostname or "",
+        tty=opts.tty,
+        stdin=opts.stdin,
+        binds=opts.binds,
+        resources=opts.resources,
+        network=opts.network,
+        userns=opts.userns,
+        auto_remove=opts.auto_remove,
+        restart=opts.restart,
+    )
+
+
+class Runtime:
+    """Lifecycle operations for the containers of one instance."""
+
+    def __init__(self, ctx: Context, conn: "sqlite3.Connection", images: "ImageStore") -> None:
+        self.ctx = ctx
+        self.conn = conn
+        self.images = images
+        self.store = ContainerStore(conn)
+        self.runc = Runc(ctx.runc, ctx.paths.runc_root)
+
+    # -- creation ------------------------------------------------------------
+    def create(self, opts: RunOptions) -> Container:
+        """Resolve, mount and record a new container (state ``created``); nothing left on failure."""
+        from ..image.reference import parse_reference
+
+        if opts.name is not None:
+            validate_name(opts.name)
+        ref = opts.image
+        image = self.images.get(ref)
+        if not ref.startswith("sha256:") and len(ref) < 64:
+            ref = str(parse_reference(ref))
+        cfg = resolve_config(opts, image, ref)
+        for b in cfg.binds:
+            if not os.path.isdir(b.source) and not os.path.isfile(b.source):
+                raise InvalidArgument(
+                    f"volume source {b.source!r} does not exist", "create the host directory first"
+                )
+        cid = new_id()
+        bundle = Bundle(self.ctx, cid)
+        try:
+            bundle.create_dirs(self._idmap(cfg))
+            self._mount(bundle, cfg)
+            cfg = self._resolve_user(bundle, cfg)
+            container = self.store.add(cid, opts.name, cfg)
+            self._write_spec(bundle, container)
+        except BaseException:
+            self._discard(bundle, cid)
+            raise
+        return container
+
+    def _idmap(self, cfg: ContainerConfig):  # type: ignore[no-untyped-def]
+        return self.ctx.idmap if cfg.userns else None
+
+    def _mount(self, bundle: Bundle, cfg: ContainerConfig) -> None:
+        image = self.images.get(cfg.image_id)
+        m = self.images.rootfs_mount(image, self._idmap(cfg), bundle.path("upper"), bundle.path("work"))
+        bundle.mount_rootfs(m)
+        from .user import check_rootfs
+
+        check_rootfs(bundle.rootfs)
+
+    def _resolve_user(self, bundle: Bundle, cfg: ContainerConfig) -> ContainerConfig:
+        from dataclasses import replace
+
+        from .user import resolve_user
+
+        uid, gid, groups = resolve_user(bundle.rootfs, cfg.user)
+        user = f"{uid}:{gid}" + (":" + ",".join(map(str, groups)) if groups else "")
+        return replace(cfg, user=user)
+
+    def _write_spec(self, bundle: Bundle, c: Container) -> None:
+        from .spec import build_spec
+
+        etc_mounts = bundle.write_etc(c)
+        spec = build_spec(
+            c.config,
+            rootfs=bundle.rootfs,
+            cgroups_path=bundle.cgroups_path,
+            idmap=self._idmap(c.config),
+            hostname=c.config.hostname or c.id[:12],
+            extra_mounts=tuple(etc_mounts),
+        )
+        bundle.write_spec(spec)
+
+    def _discard(self, bundle: Bundle, cid: str) -> None:
+        """Undo a half-made container; keeps the original error as the one raised."""
+        try:
+            bundle.remove()
+        finally:
+            self.store.remove(cid)
+
+    def prepare(self, c: Container) -> Bundle:
+        """Make a created or exited container's bundle runnable again (mount, /etc, spec)."""
+        bundle = Bundle(self.ctx, c.id)
+        self._mount(bundle, c.config)
+        self._write_spec(bundle, c)
+        # a stale runc state from an unclean stop would make 'runc run' refuse the id
+        proc.run(self.runc.delete(c.id, force=True), check=False)
+        return bundle
+
+    # -- exit ------------------------------------------------------------------
+    def finish(self, cid: str, exit_code: int) -> None:
+        """Record an exit and release runc state, mounts (and the container, with --rm)."""
+        c = self.store.get(cid)
+        bundle = Bundle(self.ctx, cid)
+        oom = bundle.oom_killed()
+        proc.run(self.runc.delete(cid, force=True), check=False)
+        bundle.unmount_rootfs()
+        self.store.set_exited(cid, exit_code, oom_killed=oom)
+        if c.config.auto_remove:
+            self._discard(bundle, cid)
+
+    # -- queries -----------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        return self.reconcile(self.store.get(ref))
+
+    def list(self, *, all: bool) -> list[Container]:
+        return [self.reconcile(c) for c in self.store.list(all=all)]
+
+    def reconcile(self, c: Container) -> Container:
+        """A 'running' record whose process is gone and whose owner never recorded the exit
+        (the owner died) becomes exited with 255, as Docker reports such containers."""
+        if c.state != ContainerState.RUNNING or c.pid is None:
+            return c
+        if self._alive(c):
+            return c
+        deadline = time.monotonic() + 0.5  # the owner reaps and records within milliseconds
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                fresh = self.store.get(c.id)
+            except PaasError:
+                return c  # removed by its owner (--rm)
+            if fresh.state != ContainerState.RUNNING or fresh.pid != c.pid:
+                return fresh
+        self.finish(c.id, 255)
+        try:
+            return self.store.get(c.id)
+        except PaasError:
+            return c
+
+    def _alive(self, c: Container) -> bool:
+        return c.pid is not None and pid_start_time(c.pid) == self.store.pid_start(c.id)
+
+    def is_running(self, c: Container) -> bool:
+        return self.reconcile(c).state == ContainerState.RUNNING
+
+    # -- signals, stop, remove -------------------------------------------------------
+    def kill(self, c: Container, signal: str = "KILL") -> None:
+        if not self.is_running(c):
+            raise Conflict(f"container {c.name} is not running", "start it with 'paas container:start'")
+        proc.run(self.runc.kill(c.id, parse_signal(signal), all_processes=False),
+                 what=f"signal container {c.name}")
+
+    def wait_exit(self, c: Container, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if not self.is_running(self.store.get(c.id)):
+                    return True
+            except PaasError:
+                return True  # removed (--rm) meanwhile
+            time.sleep(0.02)
+        return False
+
+    def stop(self, c: Container, timeout: float = 10.0) -> None:
+        if not self.is_running(c):
+            return
+        image_sig = self._stop_signal(c)
+        proc.run(self.runc.kill(c.id, image_sig), check=False)
+        if self.wait_exit(c, timeout):
+            return
+        proc.run(self.runc.kill(c.id, "KILL", all_processes=True), check=False)
+        if not self.wait_exit(c, 10.0):
+            raise CommandFailed(f"container {c.name} did not exit after SIGKILL")
+
+    def _stop_signal(self, c: Container) -> str:
+        try:
+            sig = self.images.get(c.config.image_id).config.stop_signal
+        except PaasError:
+            sig = ""
+        return parse_signal(sig) if sig else "TERM"
+
+    def remove(self, c: Container, *, force: bool = False) -> None:
+        c = self.reconcile(c)
+        if c.state == ContainerState.RUNNING:
+            if not force:
+                raise Conflict(
+                    f"cannot remove running container {c.name}",
+                    f"stop it first with 'paas container:stop {c.name}' or use -f",
+                )
+            proc.run(self.runc.kill(c.id, "KILL", all_processes=True), check=False)
+            self.wait_exit(c, 10.0)
+        proc.run(self.runc.delete(c.id, force=True), check=False)
+        try:
+            self._discard(Bundle(self.ctx, c.id), c.id)
+        except PaasError:
+            raise
+        except OSError as err:
+            raise CommandFailed(f"could not remove container {c.name}: {err}") from err
+
+    # -- images from containers ----------------------------------------------------
+    def commit(self, c: Container, ref: str | None, *, message: str = "", author: str = "") -> Image:
+        base = self.images.get(c.config.image_id)
+        bundle = Bundle(self.ctx, c.id)
+        running = self.is_running(c)
+        if running:
+            proc.run(self.runc_pause(c.id), check=False)
+        try:
+            history = HistoryEntry(
+                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                created_by=" ".join(c.config.args),
+                comment=message,
+            )
+            return self.images.commit_layer(
+                base, bundle.path("upper"), ref, history=history, idmap=self._idmap(c.config)
+            )
+        finally:
+            if running:
+                proc.run(self.runc_resume(c.id), check=False)
+
+    def runc_pause(self, cid: str) -> list[str]:
+        return self.runc._base() + ["pause", cid]
+
+    def runc_resume(self, cid: str) -> list[str]:
+        return self.runc._base() + ["resume", cid]
+
+    # -- exec -------------------------------------------------------------------------
+    def exec_argv(self, c: Container, args: list[str], *, tty: bool, env: tuple[str, ...] = (),
+                  user: str | None = None, workdir: str | None = None) -> list[str]:
+        """Write a process.json for ``args`` and return the ``runc exec`` argv."""
+        if not self.is_running(c):
+            raise Conflict(f"container {c.name} is not running", "start it with 'paas container:start'")
+        bundle = Bundle(self.ctx, c.id)
+        with open(bundle.path("config.json")) as f:
+            process: dict[str, Any] = json.load(f)["process"]
+        process["args"] = list(args)
+        process["terminal"] = tty
+        process["env"] = list(_merge_env(tuple(process.get("env", [])), env))
+        if workdir:
+            process["cwd"] = workdir
+        if user:
+            from .user import resolve_user
+
+            uid, gid, groups = resolve_user(bundle.rootfs, user)
+            process["user"] = {"uid": uid, "gid": gid, "additionalGids": list(groups)}
+        path = bundle.path(f"exec-{os.getpid()}-{time.monotonic_ns()}.json")
+        with open(path, "w") as f:
+            json.dump(process, f)
+        return self.runc.exec(c.id, path, tty=tty)
+
+    # -- supervised start (paasd) --------------------------------------------------------
+    def start_supervised(self, c: Container, launch: Callable[..., int],
+                         on_exit: Callable[[str, int, int], None]) -> Container:
+        """Start ``c`` detached under paasd. ``launch`` is ``Supervisor.launch``; ``on_exit``
+        must call ``finish`` (with a DB connection of the supervisor's thread)."""
+        c = self.reconcile(c)
+        if c.state == ContainerState.RUNNING:
+            return c
+        bundle = self.prepare(c)
+        pid_file = bundle.path("init.pid")
+        if os.path.exists(pid_file):
+            os.unlink(pid_file)
+        argv = self.runc.run(c.id, bundle.dir, detach=True, pid_file=pid_file)
+        try:
+            pid = launch(c.id, argv, pid_file=pid_file, log_path=bundle.log_path,
+                         open_stdin=c.config.stdin, on_exit=on_exit)
+        except BaseException:
+            bundle.unmount_rootfs()
+            raise
+        self.record_start(c.id, pid)
+        return self.store.get(c.id)
+
+    def record_start(self, cid: str, pid: int) -> None:
+        """Mark running unless the process is already reaped (its exit is being recorded)."""
+        start = pid_start_time(pid)
+        if start is not None:
+            self.store.set_running(cid, pid, start)
