@@ -208,7 +208,7 @@ def _run(app: "App", a: argparse.Namespace) -> int:
 
 
 def _ps(app: "App", a: argparse.Namespace) -> int:
-    cs = _runtime(app).list(all=a.all)
+    cs = _runtime(app).list_containers(running_only=not a.all)
     if a.quiet:
         for c in cs:
             print(c.id[:12])
@@ -337,7 +337,7 @@ def _commit(app: "App", a: argparse.Namespace) -> int:
 def _prune(app: "App", a: argparse.Namespace) -> int:
     rt = _runtime(app)
     removed = []
-    for c in rt.list(all=True):
+    for c in rt.list_containers():
         if c.state != ContainerState.RUNNING:
             rt.remove(c)
             removed.append(c.id)

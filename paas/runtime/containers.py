@@ -117,15 +117,15 @@ class ContainerStore:
             )
         return _row_to_container(row)
 
-    def list(self, *, all: bool = True) -> list[Container]:
+    def list_all(self, *, running_only: bool = False) -> list[Container]:
         q = "SELECT * FROM containers"
-        if not all:
+        if running_only:
             q += " WHERE state = 'running'"
         q += " ORDER BY created DESC"
         return [_row_to_container(r) for r in self.conn.execute(q)]
 
     def image_ids_in_use(self) -> list[str]:
-        return [c.config.image_id for c in self.list()]
+        return [c.config.image_id for c in self.list_all()]
 
     def set_running(self, cid: str, pid: int, pid_start: int | None) -> None:
         with transaction(self.conn):

@@ -220,8 +220,8 @@ class Runtime:
     def get(self, ref: str) -> Container:
         return self.reconcile(self.store.get(ref))
 
-    def list(self, *, all: bool) -> list[Container]:
-        return [self.reconcile(c) for c in self.store.list(all=all)]
+    def list_containers(self, *, running_only: bool = False) -> list[Container]:
+        return [self.reconcile(c) for c in self.store.list_all(running_only=running_only)]
 
     def reconcile(self, c: Container) -> Container:
         """A 'running' record whose process is gone and whose owner never recorded the exit
