@@ -8,25 +8,21 @@ Ids: on disk, snapshot files are owned by host ids shifted through an
 ``IdMap`` (userns-remap model); in tars they are container ids. ``idmap=None``
 means no shifting.
 
+Implementation: ``layer_write`` (deterministic tars), ``layer_extract`` +
+``safetree`` (safe extraction), ``whiteout`` and ``digeststream`` (helpers).
+
 Not here: digests of blobs in the content store, snapshot bookkeeping.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..model import IdMap
+from .layer_extract import Limits, extract_stream
+from .layer_write import WriteOptions, write_tree
 
-__all__ = ["Limits", "write_layer", "extract_layer"]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Refuse layers bigger than this (a tar bomb is a bad input, not a full disk)."""
-
-    max_bytes: int = 16 * 1024**3
-    max_entries: int = 1_000_000
+__all__ = ["Limits", "extract_layer", "write_layer"]
 
 
 def write_layer(
@@ -44,7 +40,8 @@ def write_layer(
     With ``overlay_upper`` the dir is an overlay upper dir: whiteout devices
     and opaque xattrs become ``.wh.`` entries.
     """
-    raise NotImplementedError
+    opts = WriteOptions(idmap, source_date_epoch, overlay_upper)
+    return write_tree(src_dir, out, opts)
 
 
 def extract_layer(
@@ -52,7 +49,7 @@ def extract_layer(
     dest_dir: str,
     *,
     idmap: IdMap | None = None,
-    limits: Limits = Limits(),
+    limits: Limits = Limits(),  # noqa: B008 (frozen, so sharing it is safe)
     expected_diff_id: str | None = None,
 ) -> str:
     """Safely extract layer ``tar`` into empty ``dest_dir`` in overlay form; return its DiffID.
@@ -60,6 +57,9 @@ def extract_layer(
     Raises ``InvalidArgument`` (and leaves nothing usable in ``dest_dir``: the
     caller removes it) for absolute or ``..`` paths, links escaping the root,
     paths through symlinks, hardlinks to unknown files, limits exceeded, or a
-    DiffID mismatch.
+    DiffID mismatch. A gzip-compressed ``tar`` is decompressed transparently;
+    the DiffID is then that of the uncompressed stream.
     """
-    raise NotImplementedError
+    return extract_stream(
+        tar, dest_dir, idmap=idmap, limits=limits, expected_diff_id=expected_diff_id
+    )

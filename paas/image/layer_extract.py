@@ -1,0 +1,280 @@
+"""Safe, streaming extraction of layer tars into overlay form.
+
+The tar is read once, front to back (``tarfile`` stream mode, never
+``extract``/``extractall``): every entry is created by hand relative to
+directory fds (see ``safetree``), so absolute names, ``..``, symlinked parents
+and hardlinks out of the tree are refused, not followed. Whiteouts become
+overlay whiteouts (0/0 char devices, ``trusted.overlay.opaque=y``). The DiffID
+is computed over the whole (uncompressed) stream, trailing padding included.
+
+Not here: writing tars (``layer_write``), snapshot bookkeeping, cleanup of a
+failed extraction (the caller removes ``dest_dir``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from typing import IO
+
+from ..errors import InvalidArgument
+from ..model import IdMap
+from .digeststream import HashingReader, Readable, open_maybe_gzip
+from .safetree import NotADirectoryPath, SafeTree
+from .whiteout import (
+    OPAQUE_MARKER,
+    OPAQUE_VALUE,
+    OPAQUE_XATTR,
+    WHITEOUT_META_PREFIX,
+    WHITEOUT_PREFIX,
+    keep_xattr,
+)
+
+__all__ = ["Limits", "extract_stream", "split_path"]
+
+_HINT = "the layer tar is corrupt or malicious; re-create it"
+_XATTR_PREFIX = "SCHILY.xattr."
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Refuse layers bigger than this (a tar bomb is a bad input, not a full disk)."""
+
+    max_bytes: int = 16 * 1024**3
+    max_entries: int = 1_000_000
+
+
+def _bad(name: str, why: str) -> InvalidArgument:
+    return InvalidArgument(f"layer entry {name!r} {why}", _HINT)
+
+
+def split_path(name: str) -> tuple[str, ...]:
+    """Components of a tar member name; InvalidArgument if it could leave the root."""
+    if "\x00" in name:
+        raise _bad(name, "has a NUL byte in its name")
+    if name.startswith("/"):
+        raise _bad(name, "escapes the root (absolute path)")
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise _bad(name, "escapes the root")
+    return parts
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What to apply to a created entry: host ids, mode, mtime (ns), xattrs."""
+
+    uid: int
+    gid: int
+    mode: int
+    mtime_ns: int
+    xattrs: tuple[tuple[str, bytes], ...]
+
+
+@dataclass
+class _Extractor:
+    tar: tarfile.TarFile
+    tree: SafeTree
+    idmap: IdMap | None
+    limits: Limits
+    entries: int = 0
+    size: int = 0
+    regular: set[tuple[str, ...]] = field(default_factory=set)
+    dir_mtimes: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+    def run(self) -> None:
+        for member in self.tar:
+            self.tar.members.clear()  # type: ignore[attr-defined]  # stream mode keeps them all
+            self.entries += 1
+            if self.entries > self.limits.max_entries:
+                raise _bad(member.name, f"exceeds the limit of {self.limits.max_entries} entries")
+            self._entry(member)
+        self._restore_dir_mtimes()
+
+    def _entry(self, m: tarfile.TarInfo) -> None:
+        parts = split_path(m.name)
+        if not parts:
+            if not m.isdir():
+                raise _bad(m.name, "has no name")
+            return  # the root itself: dest_dir keeps its own metadata
+        base = parts[-1]
+        if base.startswith(WHITEOUT_PREFIX):
+            self._whiteout(m, parts)
+            return
+        pfd = self._parent(m.name, parts[:-1])
+        self.regular.discard(parts)
+        if m.isdir():
+            self._dir(m, parts, pfd)
+        elif m.isreg():
+            self._file(m, parts, pfd)
+        elif m.islnk():
+            self._hardlink(m, parts, pfd)
+        elif m.issym():
+            self.tree.clear(pfd, base, keep_dir=False)
+            os.symlink(m.linkname, base, dir_fd=pfd)
+            self._apply_at(pfd, base, self._meta(m), chmod=False)
+        elif m.ischr() or m.isblk() or m.isfifo():
+            self._special(m, parts, pfd)
+        else:
+            raise _bad(m.name, f"has an unsupported type {m.type!r}")
+
+    def _parent(self, name: str, parts: tuple[str, ...], *, create: bool = True) -> int:
+        try:
+            return self.tree.parent(parts, create=create)
+        except NotADirectoryPath as err:
+            raise _bad(name, f"goes through {err.component!r}, a symlink or non-directory") from err
+
+    def _meta(self, m: tarfile.TarInfo, *, mode: int | None = None) -> _Meta:
+        uid = self.idmap.to_host(m.uid) if self.idmap else m.uid
+        gid = self.idmap.to_host(m.gid) if self.idmap else m.gid
+        xattrs = tuple(
+            (key[len(_XATTR_PREFIX) :], value.encode("utf-8", "surrogateescape"))
+            for key, value in sorted(m.pax_headers.items())
+            if key.startswith(_XATTR_PREFIX) and keep_xattr(key[len(_XATTR_PREFIX) :])
+        )
+        perm = stat.S_IMODE(m.mode) if mode is None else mode
+        return _Meta(uid, gid, perm, int(m.mtime * 1_000_000_000), xattrs)
+
+    # -- entry kinds ---------------------------------------------------------
+    def _dir(self, m: tarfile.TarInfo, parts: tuple[str, ...], pfd: int) -> None:
+        base = parts[-1]
+        if not self.tree.clear(pfd, base, keep_dir=True):
+            os.mkdir(base, 0o700, dir_fd=pfd)
+        meta = self._meta(m)
+        fd = os.open(base, _DIR_FLAGS, dir_fd=pfd)
+        try:
+            self._apply_fd(fd, meta)
+        finally:
+            os.close(fd)
+        self.dir_mtimes[parts] = meta.mtime_ns  # set last: creating children changes it
+
+    def _file(self, m: tarfile.TarInfo, parts: tuple[str, ...], pfd: int) -> None:
+        self.size += m.size
+        if self.size > self.limits.max_bytes:
+            raise _bad(m.name, f"exceeds the layer size limit of {self.limits.max_bytes} bytes")
+        self.tree.clear(pfd, parts[-1], keep_dir=False)
+        src = self.tar.extractfile(m)
+        if src is None:
+            raise _bad(m.name, "has no readable content")
+        fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=pfd)
+        try:
+            with src:
+                _copy(src, fd)
+            meta = self._meta(m)
+            self._apply_fd(fd, meta)
+            os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
+        finally:
+            os.close(fd)
+        self.regular.add(parts)
+
+    def _hardlink(self, m: tarfile.TarInfo, parts: tuple[str, ...], pfd: int) -> None:
+        why = f"links to {m.linkname!r}, not a regular file extracted before it"
+        target = None if m.linkname.startswith("/") else split_path(m.linkname)
+        if target is None or target not in self.regular or target == parts:
+            raise _bad(m.name, why)
+        try:
+            tfd = self.tree.open_dir(target[:-1])
+        except (FileNotFoundError, NotADirectoryPath) as err:
+            raise _bad(m.name, why) from err
+        try:
+            tst = self.tree.lstat(tfd, target[-1])
+            if tst is None or not stat.S_ISREG(tst.st_mode):
+                raise _bad(m.name, why)
+            self.tree.clear(pfd, parts[-1], keep_dir=False)
+            os.link(target[-1], parts[-1], src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(tfd)
+        self.regular.add(parts)
+
+    def _special(self, m: tarfile.TarInfo, parts: tuple[str, ...], pfd: int) -> None:
+        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
+        self.tree.clear(pfd, parts[-1], keep_dir=False)
+        os.mknod(parts[-1], kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
+        self._apply_at(pfd, parts[-1], self._meta(m), chmod=True)
+
+    def _whiteout(self, m: tarfile.TarInfo, parts: tuple[str, ...]) -> None:
+        base = parts[-1]
+        pfd = self._parent(m.name, parts[:-1])
+        if base == OPAQUE_MARKER:
+            os.setxattr(pfd, OPAQUE_XATTR, OPAQUE_VALUE)
+            return
+        if base.startswith(WHITEOUT_META_PREFIX):
+            return  # other aufs metadata (.wh..wh.plnk, ...): meaningless for overlay
+        victim = base[len(WHITEOUT_PREFIX) :]
+        if victim in ("", ".", ".."):
+            raise _bad(m.name, "is a whiteout for an invalid name")
+        self.regular.discard(parts[:-1] + (victim,))
+        self.tree.clear(pfd, victim, keep_dir=False)
+        os.mknod(victim, stat.S_IFCHR | 0, os.makedev(0, 0), dir_fd=pfd)
+        self._apply_at(pfd, victim, self._meta(m, mode=0), chmod=True)
+
+    # -- metadata ------------------------------------------------------------
+    def _apply_fd(self, fd: int, meta: _Meta) -> None:
+        # Order matters: chown clears setuid bits and security.capability.
+        os.fchown(fd, meta.uid, meta.gid)
+        os.fchmod(fd, meta.mode)
+        for key, value in meta.xattrs:
+            os.setxattr(fd, key, value)
+
+    def _apply_at(self, pfd: int, name: str, meta: _Meta, *, chmod: bool) -> None:
+        """Metadata for an entry we cannot open (symlink, device, fifo) and just created."""
+        os.chown(name, meta.uid, meta.gid, dir_fd=pfd, follow_symlinks=False)
+        if chmod:
+            os.chmod(name, meta.mode, dir_fd=pfd)  # a node we just made, never a symlink
+        for key, value in meta.xattrs:
+            os.setxattr(f"/proc/self/fd/{pfd}/{name}", key, value, follow_symlinks=False)
+        ns = (meta.mtime_ns, meta.mtime_ns)
+        os.utime(name, ns=ns, dir_fd=pfd, follow_symlinks=False)
+
+    def _restore_dir_mtimes(self) -> None:
+        for parts, ns in sorted(self.dir_mtimes.items(), reverse=True):
+            try:
+                pfd = self.tree.parent(parts[:-1], create=False)
+            except (FileNotFoundError, NotADirectoryPath):
+                continue  # replaced by a later entry: nothing to restore
+            st = self.tree.lstat(pfd, parts[-1])
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                os.utime(parts[-1], ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
+
+
+def _copy(src: IO[bytes], fd: int) -> None:
+    while chunk := src.read(_CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def extract_stream(
+    src: Readable,
+    dest_dir: str,
+    *,
+    idmap: IdMap | None,
+    limits: Limits,
+    expected_diff_id: str | None,
+) -> str:
+    """Extract the (maybe gzip) tar ``src`` into ``dest_dir``; return its DiffID."""
+    reader = HashingReader(open_maybe_gzip(src))
+    owner = (idmap.to_host(0), idmap.to_host(0)) if idmap else (0, 0)
+    tree = SafeTree(dest_dir, parent_owner=owner)
+    try:
+        with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+            _Extractor(tar, tree, idmap, limits).run()
+        reader.drain()
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise InvalidArgument(f"layer tar is corrupt: {err}", _HINT) from err
+    finally:
+        tree.close()
+    digest = reader.digest()
+    if expected_diff_id is not None and digest != expected_diff_id:
+        raise InvalidArgument(
+            f"layer DiffID mismatch: expected {expected_diff_id}, got {digest}",
+            "the layer tar is corrupt or was modified; re-create or re-download it",
+        )
+    return digest
