@@ -1,0 +1,178 @@
+"""Containers on real runc, overlayfs and cgroups: the seed walkthrough, isolation, limits,
+detached containers under paasd, commit, and cleanliness after rm.
+
+All tests share one instance (``engine``: debian:bookworm imported once, paasd running);
+each test removes the containers it made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _ids(engine) -> set[str]:
+    return {c["ID"] for c in json.loads(engine("container:ps", "-a", "--format", "json").stdout)}
+
+
+def test_run_prints_output_and_passes_exit_code(engine) -> None:
+    res = engine("container:run", "--rm", "debian:bookworm", "sh", "-c", "echo hello; echo oops >&2; exit 3",
+                 check=False)
+    assert res.returncode == 3
+    assert res.stdout == "hello\n"
+    assert "oops" in res.stderr
+    assert _ids(engine) == set()  # --rm removed it
+
+
+def test_container_sees_own_processes_hostname_and_root_in_userns(engine) -> None:
+    res = engine("container:run", "--rm", "--hostname", "box1", "debian:bookworm",
+                 "sh", "-c", "hostname; id -u; ls /proc | grep -c '^[0-9]'; cat /proc/self/uid_map")
+    lines = res.stdout.split()
+    assert lines[0] == "box1"
+    assert lines[1] == "0"
+    assert int(lines[2]) <= 3  # sh, ls, grep: only its own processes
+    assert res.stdout.split("\n")[3].split() == ["0", "100000", "65536"]
+
+
+def test_host_root_files_not_writable_from_container_root(engine, tmp_path: Path) -> None:
+    target = tmp_path / "hostfile"
+    target.write_text("host\n")
+    os.chmod(target, 0o644)
+    res = engine("container:run", "--rm", "-v", f"{tmp_path}:/h", "debian:bookworm",
+                 "sh", "-c", "echo pwned > /h/hostfile; echo rc=$?", check=False)
+    assert "rc=0" not in res.stdout
+    assert target.read_text() == "host\n"
+
+
+def test_readonly_bind_and_seccomp(engine, tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("data\n")
+    res = engine("container:run", "--rm", "-v", f"{tmp_path}:/h:ro", "--userns=host", "debian:bookworm",
+                 "sh", "-c", "cat /h/f; touch /h/g; echo touch=$?; grep Seccomp: /proc/self/status")
+    assert "data" in res.stdout
+    assert "touch=1" in res.stdout
+    assert "Seccomp:\t2" in res.stdout
+    assert not (tmp_path / "g").exists()
+
+
+def test_fresh_container_lacks_changes_and_commit_keeps_them(engine) -> None:
+    engine("container:run", "--name", "seed", "debian:bookworm", "sh", "-c", "echo hi > /hello-marker")
+    fresh = engine("container:run", "--rm", "debian:bookworm", "ls", "/hello-marker", check=False)
+    assert fresh.returncode != 0
+    t0 = time.monotonic()
+    image_id = engine("container:commit", "seed", "seeded:v1").stdout.strip()
+    assert time.monotonic() - t0 < 5
+    assert image_id.startswith("sha256:")
+    kept = engine("container:run", "--rm", "seeded:v1", "cat", "/hello-marker")
+    assert kept.stdout == "hi\n"
+    hist = json.loads(engine("image:history", "seeded:v1", "--format", "json").stdout)
+    assert len(hist) >= 2
+    engine("container:rm", "seed")
+    engine("image:rm", "seeded:v1")
+
+
+def test_memory_limit_kills_only_that_container(engine) -> None:
+    res = engine("container:run", "--name", "oom", "--memory", "32m", "debian:bookworm",
+                 "sh", "-c", "head -c 200m /dev/zero | tail > /dev/null", check=False)
+    assert res.returncode == 137 or res.returncode == 1
+    info = json.loads(engine("container:inspect", "oom").stdout)[0]
+    assert info["State"]["OOMKilled"] is True
+    assert info["HostConfig"]["Memory"] == 32 * 1024 * 1024
+    engine("container:rm", "oom")
+
+
+def test_pids_limit_stops_fork_bomb(engine) -> None:
+    res = engine("container:run", "--rm", "--pids-limit", "20", "debian:bookworm", "sh", "-c",
+                 "for i in $(seq 60); do sleep 5 & done 2>/dev/null; echo started=$(jobs -p | wc -l)",
+                 check=False, timeout=60)
+    started = int(res.stdout.split("started=")[1].split()[0])
+    assert started < 20
+
+
+def test_cpus_limit_is_written_to_cgroup(engine) -> None:
+    cid = engine("container:run", "-d", "--cpus", "0.5", "debian:bookworm", "sleep", "30").stdout.strip()
+    try:
+        cg = Path(f"/sys/fs/cgroup/cpu/paas-{engine.instance}/{cid}")
+        assert int((cg / "cpu.cfs_quota_us").read_text()) == 50000
+        assert int((cg / "cpu.cfs_period_us").read_text()) == 100000
+    finally:
+        engine("container:rm", "-f", cid)
+
+
+def test_detached_lifecycle_logs_stop_start_rm(engine) -> None:
+    cid = engine("container:run", "-d", "--name", "ticker", "debian:bookworm",
+                 "sh", "-c", "trap 'echo bye; exit 0' TERM; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"
+                 ).stdout.strip()
+    assert len(cid) == 64
+    time.sleep(1.0)
+    ps = engine("container:ps").stdout
+    assert "ticker" in ps and "Up " in ps
+    logs = engine("container:logs", "ticker").stdout
+    assert "tick 1\n" in logs
+    stamped = engine("container:logs", "-t", "-n", "1", "ticker").stdout
+    assert stamped.count("\n") == 1 and stamped[:4].isdigit() and "Z tick" in stamped
+    engine("container:stop", "-t", "5", "ticker")
+    info = json.loads(engine("container:inspect", "ticker").stdout)[0]
+    assert info["State"]["Status"] == "exited"
+    assert info["State"]["ExitCode"] == 0
+    assert "bye" in engine("container:logs", "ticker").stdout
+    assert "Exited (0)" in engine("container:ps", "-a").stdout
+    engine("container:start", "ticker")
+    assert json.loads(engine("container:inspect", "ticker").stdout)[0]["State"]["Running"] is True
+    rm = engine("container:rm", "ticker", check=False)
+    assert rm.returncode != 0 and "stop it first" in rm.stderr
+    engine("container:rm", "-f", "ticker")
+    assert cid not in _ids(engine)
+    _assert_clean(engine, cid)
+
+
+def test_exec_and_kill(engine) -> None:
+    engine("container:run", "-d", "--name", "ex", "debian:bookworm", "sleep", "60")
+    out = engine("container:exec", "ex", "sh", "-c", "echo in-$(hostname); exit 4", check=False)
+    assert out.returncode == 4 and out.stdout.startswith("in-")
+    engine("container:kill", "-s", "TERM", "ex")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not json.loads(engine("container:inspect", "ex").stdout)[0]["State"]["Running"]:
+            break
+        time.sleep(0.1)
+    info = json.loads(engine("container:inspect", "ex").stdout)[0]
+    assert info["State"]["ExitCode"] == 143
+    engine("container:rm", "ex")
+
+
+def test_bad_inputs_fail_cleanly(engine) -> None:
+    before = _ids(engine)
+    cases = [
+        (("container:run", "--rm", "nosuch:image", "true"), "No such image"),
+        (("container:run", "--rm", "Bad_Ref!", "true"), "invalid reference"),
+        (("container:run", "--rm", "--memory", "12zz", "debian:bookworm", "true"), "invalid size"),
+        (("container:run", "--rm", "--bogus", "debian:bookworm", "true"), "unrecognized arguments"),
+        (("container:run", "--rm", "-v", "rel:/x", "debian:bookworm", "true"), "absolute"),
+        (("container:stop", "nosuchcontainer"), "no such container"),
+    ]
+    for args, needle in cases:
+        res = engine(*args, check=False)
+        assert res.returncode != 0, args
+        assert needle.lower() in res.stderr.lower(), (args, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    engine("container:run", "--name", "dup", "debian:bookworm", "true")
+    clash = engine("container:run", "--name", "dup", "debian:bookworm", "true", check=False)
+    assert clash.returncode != 0 and "already in use" in clash.stderr
+    engine("container:rm", "dup")
+    assert _ids(engine) == before
+
+
+def _assert_clean(engine, cid: str) -> None:
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert cid not in mounts
+    assert not Path(engine.root, "containers", cid).exists()
+    for ctrl in ("memory", "pids", "cpu"):
+        assert not Path(f"/sys/fs/cgroup/{ctrl}/paas-{engine.instance}/{cid}").exists()
+    runc = subprocess.run(["runc", "--root", str(Path(engine.root, "run", "runc")), "list", "-q"],
+                          capture_output=True, text=True).stdout
+    assert cid not in runc
