@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import InvalidArgument
 
-__all__ = ["default_profile", "GO_ARCH", "load_docker_profile"]
+__all__ = ["GO_ARCH", "default_profile", "load_docker_profile"]
 
 # ``uname -m`` / Python platform names -> the Go GOARCH names Docker's
 # ``includes.arches`` use, and the libseccomp name of the native arch.
@@ -69,11 +70,8 @@ def _included(rule: dict[str, Any], caps: frozenset[str], go_arch: str,
         return False
     if inc.get("minKernel") and kernel < _parse_kernel(inc["minKernel"]):
         return False
-    if any(c in caps for c in exc.get("caps") or ()):
-        return False
-    if go_arch in (exc.get("arches") or ()):
-        return False
-    return True
+    excluded_by_cap = any(c in caps for c in exc.get("caps") or ())
+    return not excluded_by_cap and go_arch not in (exc.get("arches") or ())
 
 
 def _oci_rule(rule: dict[str, Any]) -> dict[str, Any]:

@@ -21,8 +21,13 @@ from ..model import BindMount, ContainerConfig, IdMap, Resources
 from .seccomp import default_profile
 
 __all__ = [
-    "build_spec", "parse_user", "DEFAULT_CAPS", "DEFAULT_PATH", "MASKED_PATHS",
-    "READONLY_PATHS", "OCI_VERSION",
+    "DEFAULT_CAPS",
+    "DEFAULT_PATH",
+    "MASKED_PATHS",
+    "OCI_VERSION",
+    "READONLY_PATHS",
+    "build_spec",
+    "parse_user",
 ]
 
 OCI_VERSION = "1.0.2"
@@ -198,7 +203,7 @@ def _resources(res: Resources) -> dict[str, Any]:
     if res.cpu_shares:
         cpu["shares"] = res.cpu_shares
     if res.cpus:
-        cpu["quota"] = int(round(res.cpus * _CPU_PERIOD))
+        cpu["quota"] = round(res.cpus * _CPU_PERIOD)
         cpu["period"] = _CPU_PERIOD
     if cpu:
         out["cpu"] = cpu

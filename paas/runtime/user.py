@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 
-__all__ = ["resolve_user", "check_rootfs", "read_in_root", "MAX_ID"]
+__all__ = ["MAX_ID", "check_rootfs", "read_in_root", "resolve_user"]
 
 MAX_ID = 2**31 - 1
 _MAX_FILE = 4 * 1024 * 1024

@@ -21,8 +21,8 @@ def _cfg(**kw: Any) -> ContainerConfig:
 
 
 def _spec(cfg: ContainerConfig | None = None, **kw: Any) -> dict[str, Any]:
-    args: dict[str, Any] = dict(rootfs="/r/rootfs", cgroups_path="/paas-x/abc", idmap=IDMAP,
-                                hostname="abc123")
+    args: dict[str, Any] = {"rootfs": "/r/rootfs", "cgroups_path": "/paas-x/abc",
+                            "idmap": IDMAP, "hostname": "abc123"}
     args.update(kw)
     return build_spec(cfg or _cfg(), **args)
 
