@@ -1,0 +1,183 @@
+"""Snapshots: unpacked layers keyed by ChainID, one tree per id mapping, and their overlay mounts.
+
+Layout: ``<snapshots>/<idmap key or 'host'>/<n>/fs`` where ``n`` is the
+``snapshots`` row id (short paths keep overlay's option string small). Each
+snapshot holds only its own layer's diff, in overlay form; a rootfs is the
+stack of its chain's snapshots as overlay lower dirs (containerd's overlay
+snapshotter model).
+
+A snapshot exists iff its row exists: layers are extracted into a staging
+dir and renamed to ``<n>`` in the same transaction that inserts the row; a
+per-ChainID ``flock`` stops two processes unpacking the same layer at once.
+
+Not here: blob storage (``content``), deciding which chains are needed (``store``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO
+
+from ..errors import FailedPrecondition
+from ..model import IdMap, Mount
+from ..state import transaction
+from . import layer as layers
+
+__all__ = ["MAX_MOUNT_OPTIONS", "Snapshotter", "idmap_key", "overlay_options"]
+
+log = logging.getLogger(__name__)
+
+# overlay's mount data must fit in one page
+MAX_MOUNT_OPTIONS = 4095
+
+
+def idmap_key(idmap: IdMap | None) -> str:
+    return idmap.key if idmap is not None else "host"
+
+
+def overlay_options(lowers_top_first: Sequence[str], upper: str, work: str) -> tuple[str, ...]:
+    """Pure: the overlay mount options; FailedPrecondition if they cannot be expressed."""
+    for p in (*lowers_top_first, upper, work):
+        if any(c in p for c in ",:\\"):
+            raise FailedPrecondition(
+                f"path {p!r} contains a character overlayfs cannot take (',', ':' or '\\')",
+                "use a PAAS_ROOT without commas, colons or backslashes",
+            )
+    opts = ("lowerdir=" + ":".join(lowers_top_first), f"upperdir={upper}", f"workdir={work}")
+    if len(",".join(opts)) > MAX_MOUNT_OPTIONS:
+        raise FailedPrecondition(
+            f"the image has too many layers ({len(lowers_top_first)}) for one overlay mount here",
+            "use a shorter PAAS_ROOT, or squash the image into fewer layers",
+        )
+    return opts
+
+
+OpenBlob = Callable[[str], BinaryIO]
+
+
+class Snapshotter:
+    """Unpacked layer trees under ``root``, recorded in the ``snapshots`` table."""
+
+    def __init__(self, root: str, conn: sqlite3.Connection) -> None:
+        self.root = root
+        self.conn = conn
+
+    # -- paths -------------------------------------------------------------
+    def key_dir(self, key: str) -> str:
+        d = os.path.join(self.root, key)
+        os.makedirs(d, mode=0o711, exist_ok=True)
+        return d
+
+    def fs_path(self, key: str, sid: int) -> str:
+        return os.path.join(self.root, key, str(sid), "fs")
+
+    def empty_dir(self, key: str) -> str:
+        d = os.path.join(self.key_dir(key), "empty")
+        os.makedirs(d, mode=0o755, exist_ok=True)
+        return d
+
+    @contextlib.contextmanager
+    def lock(self, key: str, chain_id: str) -> Iterator[None]:
+        """Exclusive per-(mapping, ChainID) lock across processes."""
+        d = os.path.join(self.key_dir(key), "locks")
+        os.makedirs(d, exist_ok=True)
+        fd = os.open(os.path.join(d, chain_id.split(":", 1)[1]), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- queries -------------------------------------------------------------
+    def lookup(self, key: str, chain_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM snapshots WHERE chain_id = ? AND idmap = ?", (chain_id, key)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    # -- creation ------------------------------------------------------------
+    def staging(self, key: str) -> str:
+        """A fresh staging dir with an empty ``fs`` inside, to fill and then ``commit``."""
+        d = tempfile.mkdtemp(prefix="tmp-", dir=self.key_dir(key))
+        os.mkdir(os.path.join(d, "fs"), 0o755)
+        return d
+
+    def discard(self, staging: str) -> None:
+        shutil.rmtree(staging, ignore_errors=False)
+
+    def commit(self, staging: str, key: str, chain_id: str, parent: int | None, size: int) -> int:
+        """Record ``staging`` as the snapshot of ``chain_id`` (caller holds ``lock``)."""
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                "INSERT INTO snapshots (chain_id, idmap, parent, size, created) VALUES (?, ?, ?, ?, ?)",
+                (chain_id, key, parent, size, time.time()),
+            )
+            sid = int(cur.lastrowid or 0)
+            target = os.path.join(self.root, key, str(sid))
+            if os.path.lexists(target):
+                # left by a crash between rename and commit: no row owns it
+                log.warning("removing orphaned snapshot dir %s", target)
+                shutil.rmtree(target)
+            os.rename(staging, target)
+        return sid
+
+    def ensure(
+        self, chains: Sequence[str], diff_ids: Sequence[str], open_blob: OpenBlob, idmap: IdMap | None
+    ) -> list[int]:
+        """Snapshot ids for every chain (bottom first), unpacking the missing ones."""
+        key = idmap_key(idmap)
+        ids: list[int] = []
+        parent: int | None = None
+        for chain, diff in zip(chains, diff_ids):
+            with self.lock(key, chain):
+                sid = self.lookup(key, chain)
+                if sid is None:
+                    sid = self._unpack(key, chain, diff, parent, open_blob, idmap)
+            ids.append(sid)
+            parent = sid
+        return ids
+
+    def _unpack(
+        self, key: str, chain: str, diff: str, parent: int | None, open_blob: OpenBlob, idmap: IdMap | None
+    ) -> int:
+        staging = self.staging(key)
+        try:
+            with open_blob(diff) as f:
+                layers.extract_layer(f, os.path.join(staging, "fs"), idmap=idmap, expected_diff_id=diff)
+                size = os.fstat(f.fileno()).st_size
+            return self.commit(staging, key, chain, parent, size)
+        except BaseException:
+            if os.path.exists(staging):
+                shutil.rmtree(staging)
+            raise
+
+    # -- mounts --------------------------------------------------------------
+    def mount(self, key: str, ids: Sequence[int], upper: str, work: str) -> Mount:
+        lowers = [self.fs_path(key, i) for i in reversed(ids)] or [self.empty_dir(key)]
+        return Mount(type="overlay", source="overlay", options=overlay_options(lowers, upper, work))
+
+    # -- removal ---------------------------------------------------------------
+    def remove_unneeded(self, needed: Callable[[], Iterable[str]]) -> int:
+        """Delete every snapshot whose ChainID is not in ``needed()``; return how many.
+
+        ``needed`` runs inside the write transaction, so an image recorded
+        concurrently is either seen there or its snapshot row is not yet there."""
+        with transaction(self.conn):
+            keep = set(needed())
+            rows = self.conn.execute("SELECT id, chain_id, idmap FROM snapshots ORDER BY id DESC").fetchall()
+            doomed = [(int(r[0]), str(r[2])) for r in rows if r[1] not in keep]
+            for sid, _key in doomed:  # children (higher ids) first: parent FK
+                self.conn.execute("DELETE FROM snapshots WHERE id = ?", (sid,))
+        for sid, key in doomed:
+            path = os.path.join(self.root, key, str(sid))
+            if os.path.exists(path):
+                shutil.rmtree(path)
+        return len(doomed)
