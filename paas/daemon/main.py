@@ -1,0 +1,110 @@
+"""paasd's entry point: lock the instance, become subreaper, serve the API, supervise.
+
+``Daemon`` wires the pieces (pid lock, unix socket, router, supervisor) and
+runs until ``POST /shutdown``, SIGTERM or SIGINT. Stopping the daemon does not
+stop containers. Diagnostics go to ``<PAAS_ROOT>/run/paasd.log``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+from ..config import Context, load_context
+from ..errors import PaasError, exit_code_for
+from . import routes
+from .httpd import UnixHTTPServer, bind_unix_socket
+from .process import PidLock, set_child_subreaper
+from .router import Router
+from .supervisor import Supervisor
+
+__all__ = ["Daemon", "log_path", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def log_path(ctx: Context) -> str:
+    return os.path.join(ctx.paths.run, "paasd.log")
+
+
+class Daemon:
+    """One paasd: ``ctx``, ``router`` and ``supervisor`` are what routes use."""
+
+    def __init__(self, ctx: Context, supervisor: Supervisor | None = None) -> None:
+        self.ctx = ctx
+        self.router = Router()
+        self.supervisor = supervisor or Supervisor()
+        self.on_shutdown: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+
+    def request_shutdown(self) -> None:
+        self._stop.set()
+
+    def serve(self) -> None:
+        """Run until shutdown is requested. Raises AlreadyExists if this instance has a paasd."""
+        os.makedirs(self.ctx.paths.run, mode=0o700, exist_ok=True)
+        lock = PidLock(self.ctx.paths.daemon_pidfile)
+        lock.acquire()
+        try:
+            set_child_subreaper()
+            sock = bind_unix_socket(self.ctx.paths.daemon_socket)
+            routes.install(self.router, self)
+            self.supervisor.start()
+            server = UnixHTTPServer(sock, self.router)
+            thread = threading.Thread(target=server.serve_forever, name="paasd-http", daemon=True)
+            thread.start()
+            log.info("paasd (pid %d) serving %s", os.getpid(), self.ctx.paths.daemon_socket)
+            while not self._stop.wait(1.0):
+                pass
+            log.info("paasd shutting down")
+            server.shutdown()
+            server.server_close()
+            _unlink(self.ctx.paths.daemon_socket)
+            self._run_shutdown_hooks()
+            self.supervisor.stop()
+        finally:
+            lock.release()
+
+    def _run_shutdown_hooks(self) -> None:
+        for hook in self.on_shutdown:
+            try:
+                hook()
+            except Exception:
+                log.exception("shutdown hook %r failed", hook)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _setup_logging(ctx: Context) -> None:
+    os.makedirs(ctx.paths.run, mode=0o700, exist_ok=True)
+    handler = logging.FileHandler(log_path(ctx))
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("PAAS_LOG_LEVEL", "INFO").upper())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run paasd in the foreground for the instance named by ``PAAS_ROOT``."""
+    try:
+        ctx = load_context()
+        _setup_logging(ctx)
+        daemon = Daemon(ctx)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda _signo, _frame: daemon.request_shutdown())
+        daemon.serve()
+    except PaasError as err:
+        log.error("paasd: %s", err.render())
+        sys.stderr.write(f"paasd: {err.render()}\n")
+        return exit_code_for(err)
+    return 0

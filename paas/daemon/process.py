@@ -1,0 +1,80 @@
+"""Process-level plumbing of paasd: child-subreaper flag and the instance's pid-file lock.
+
+The pid file is held with ``flock`` for the daemon's whole life, so two
+daemons of one instance cannot run; a stale file (crashed daemon) is simply
+re-locked. Nothing here knows about HTTP or containers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import fcntl
+import os
+
+from ..errors import AlreadyExists, FailedPrecondition
+
+__all__ = ["PidLock", "is_child_subreaper", "read_pidfile", "set_child_subreaper"]
+
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def set_child_subreaper() -> None:
+    """Make orphaned descendants (container inits after ``runc run -d`` exits) our children."""
+    if _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise FailedPrecondition(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(err)}",
+                                 "paasd needs Linux >= 3.4")
+
+
+def is_child_subreaper() -> bool:
+    value = ctypes.c_int(0)
+    if _libc().prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) != 0:
+        return False
+    return bool(value.value)
+
+
+class PidLock:
+    """An exclusively locked pid file containing our pid."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = -1
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyExists(f"paasd is already running (pid {other})",
+                                "stop it with 'paas daemon:stop'") from err
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Remove the file while still holding the lock, then unlock."""
+        if self._fd < 0:
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self._fd)
+        self._fd = -1
+
+
+def read_pidfile(path: str) -> int | None:
+    """The pid in ``path`` if the file exists and holds a number."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
