@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, NotFound
 from ..model import IdMap
 from .digeststream import HashingReader, Readable, open_maybe_gzip
 from .safetree import NotADirectoryPath, SafeTree
@@ -262,7 +262,13 @@ def extract_stream(
     """Extract the (maybe gzip) tar ``src`` into ``dest_dir``; return its DiffID."""
     reader = HashingReader(open_maybe_gzip(src))
     owner = (idmap.to_host(0), idmap.to_host(0)) if idmap else (0, 0)
-    tree = SafeTree(dest_dir, parent_owner=owner)
+    try:
+        tree = SafeTree(dest_dir, parent_owner=owner)
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise NotFound(
+            f"cannot extract a layer into {dest_dir}: not a directory",
+            "create the (empty) destination directory first",
+        ) from err
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
             _Extractor(tar, tree, idmap, limits).run()
