@@ -17,8 +17,9 @@ import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -86,10 +87,10 @@ def host(rootfs_tar: Path) -> Iterator[Host]:
         runc_root = tmp / "runc"
         if runc_root.is_dir():
             ids = subprocess.run(["runc", "--root", str(runc_root), "list", "-q"],
-                                 capture_output=True, text=True).stdout.split()
+                                 capture_output=True, text=True, check=False).stdout.split()
             for cid in ids:
                 subprocess.run(["runc", "--root", str(runc_root), "delete", "-f", cid],
-                               capture_output=True)
+                               capture_output=True, check=False)
         leftovers = _remove_cgroup_parent(h.cgroup_parent)
         shutil.rmtree(tmp, ignore_errors=True)
         assert not leftovers, leftovers
@@ -111,9 +112,10 @@ def _run(h: Host, script: str | list[str], *, userns: bool, **cfg_kw: Any
     runc = ["runc", "--root", str(h.tmp / "runc")]
     try:
         return subprocess.run(runc + ["run", "-b", str(bundle), cid], capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, timeout=120)
+                              text=True, stdin=subprocess.DEVNULL, timeout=120,
+                              check=False)
     finally:
-        subprocess.run(runc + ["delete", "-f", cid], capture_output=True)
+        subprocess.run(runc + ["delete", "-f", cid], capture_output=True, check=False)
         shutil.rmtree(bundle)
 
 

@@ -32,8 +32,9 @@ def _ns(spec: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def _mount(spec: dict[str, Any], dest: str) -> dict[str, Any]:
-    [m] = [m for m in spec["mounts"] if m["destination"] == dest]
-    return m
+    found: list[dict[str, Any]] = [m for m in spec["mounts"] if m["destination"] == dest]
+    assert len(found) == 1, dest
+    return found[0]
 
 
 def test_top_level_shape() -> None:
