@@ -107,7 +107,7 @@ class Router:
         path with another method.
         """
         split = urllib.parse.urlsplit(target)
-        path = urllib.parse.unquote(split.path)
+        path = split.path  # matched still encoded, so %2F inside a parameter is not a separator
         query = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
         allowed = []
         for r in self._routes:
@@ -115,7 +115,8 @@ class Router:
             if not m:
                 continue
             if r.method == method.upper():
-                return r.handler, {**query, **m.groupdict()}
+                params = {k: urllib.parse.unquote(v) for k, v in m.groupdict().items()}
+                return r.handler, {**query, **params}
             allowed.append(r.method)
         if allowed:
             raise InvalidArgument(
