@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from .errors import InvalidArgument
+from .errors import FailedPrecondition, InvalidArgument
 from .model import IdMap
 
-__all__ = ["Paths", "Context", "load_context", "DEFAULT_ROOT"]
+__all__ = ["Paths", "Context", "load_context", "prepare_root", "DEFAULT_ROOT"]
 
 DEFAULT_ROOT = "/var/lib/paas"
 _INSTANCE_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
@@ -124,3 +124,22 @@ def load_context(env: Mapping[str, str] | None = None) -> Context:
         idmap=_parse_idmap(env.get("PAAS_SUBUID") or "100000:65536"),
         runc=env.get("PAAS_RUNC") or "runc",
     )
+
+
+def prepare_root(paths: Paths) -> None:
+    """Create the instance root (mode 0711) and check the container user can traverse it.
+
+    Container root is an unprivileged host uid (user namespace), and runc opens the
+    rootfs as that uid: every directory from / down to PAAS_ROOT must be searchable
+    by others (o+x).
+    """
+    os.makedirs(paths.root, mode=0o711, exist_ok=True)
+    os.chmod(paths.root, 0o711)
+    parent = os.path.dirname(paths.root)
+    while parent and parent != "/":
+        if not os.stat(parent).st_mode & 0o001:
+            raise FailedPrecondition(
+                f"{parent} is not searchable by others, so containers cannot reach PAAS_ROOT",
+                f"chmod o+x {parent}, or set PAAS_ROOT to a directory under a searchable path",
+            )
+        parent = os.path.dirname(parent)

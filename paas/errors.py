@@ -87,5 +87,5 @@ def exit_code_for(err: PaasError) -> int:
     """The documented exit code for an error (1 for anything uncategorised)."""
     for cls in type(err).__mro__:
         if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
+            return EXIT_CODES[cls]
     return 1

@@ -79,8 +79,10 @@ class App:
     @property
     def conn(self):  # type: ignore[no-untyped-def]
         if self._conn is None:
+            from ..config import prepare_root
             from ..state import connect
 
+            prepare_root(self.ctx.paths)
             self._conn = connect(self.ctx.paths.db)  # type: ignore[assignment]
         return self._conn
 

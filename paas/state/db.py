@@ -62,7 +62,7 @@ MIGRATIONS: tuple[str, ...] = (
 
 def connect(path: str) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the state database at ``path``."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 30000")
