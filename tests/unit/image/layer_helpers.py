@@ -65,7 +65,8 @@ _TYPES = (
 def build_tar(*entries: tuple[str, bytes | str, dict[str, Any]]) -> bytes:
     """A PAX tar from (name, content bytes or a tarfile type constant, attributes) triples.
 
-    Attributes: uid, gid, mode, mtime, linkname, devmajor, devminor, pax (dict).
+    Attributes: uid, gid, mode, mtime, linkname, devmajor, devminor, pax (dict),
+    type (forces a raw type byte, content ignored).
     """
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -76,7 +77,9 @@ def build_tar(*entries: tuple[str, bytes | str, dict[str, Any]]) -> bytes:
             info.uid, info.gid = attrs.get("uid", 0), attrs.get("gid", 0)
             info.pax_headers = dict(attrs.get("pax", {}))
             content = None
-            if what not in _TYPES:
+            if "type" in attrs:
+                info.type = attrs["type"]
+            elif what not in _TYPES:
                 assert isinstance(what, bytes)
                 info.size = len(what)
                 content = io.BytesIO(what)
