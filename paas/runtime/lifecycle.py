@@ -348,8 +348,11 @@ class Runtime:
         if user:
             from .user import resolve_user
 
+            from .spec import capabilities_for
+
             uid, gid, groups = resolve_user(bundle.rootfs, user)
             process["user"] = {"uid": uid, "gid": gid, "additionalGids": list(groups)}
+            process["capabilities"] = capabilities_for(uid)
         path = bundle.path(f"exec-{os.getpid()}-{time.monotonic_ns()}.json")
         with open(path, "w") as f:
             json.dump(process, f)

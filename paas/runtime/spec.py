@@ -21,6 +21,7 @@ from ..model import BindMount, ContainerConfig, IdMap, Resources
 from .seccomp import default_profile
 
 __all__ = [
+    "capabilities_for",
     "DEFAULT_CAPS",
     "DEFAULT_PATH",
     "MASKED_PATHS",
@@ -116,7 +117,7 @@ def _env(cfg: ContainerConfig, hostname: str) -> list[str]:
     return list(merged.values())
 
 
-def _capabilities(uid: int) -> dict[str, list[str]]:
+def capabilities_for(uid: int) -> dict[str, list[str]]:
     caps = list(DEFAULT_CAPS)
     if uid == 0:
         return {"bounding": caps, "effective": caps, "permitted": list(caps)}
@@ -138,7 +139,7 @@ def _process(cfg: ContainerConfig, hostname: str, nofile_hard: int) -> dict[str,
         "args": list(cfg.args),
         "env": _env(cfg, hostname),
         "cwd": cfg.working_dir or "/",
-        "capabilities": _capabilities(uid),
+        "capabilities": capabilities_for(uid),
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile_hard,
                      "soft": min(_NOFILE_SOFT, nofile_hard)}],
         "noNewPrivileges": True,
