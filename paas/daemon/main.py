@@ -55,7 +55,8 @@ class Daemon:
             routes.install(self.router, self)
             self.supervisor.start()
             server = UnixHTTPServer(sock, self.router)
-            thread = threading.Thread(target=server.serve_forever, name="paasd-http", daemon=True)
+            thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="paasd-http",
+                                      daemon=True)
             thread.start()
             log.info("paasd (pid %d) serving %s", os.getpid(), self.ctx.paths.daemon_socket)
             while not self._stop.wait(1.0):

@@ -24,9 +24,9 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-def set_child_subreaper() -> None:
+def set_child_subreaper(enabled: bool = True) -> None:
     """Make orphaned descendants (container inits after ``runc run -d`` exits) our children."""
-    if _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if _libc().prctl(PR_SET_CHILD_SUBREAPER, int(enabled), 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise FailedPrecondition(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(err)}",
                                  "paasd needs Linux >= 3.4")
