@@ -43,6 +43,33 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
 
+class HeaderTooLarge(Exception):
+    """A PAX or GNU long-name header bigger than ``MAX_HEADER_BYTES``."""
+
+
+MAX_HEADER_BYTES = 1 << 20
+_EXTENDED_TYPES = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile reads extended headers whole into memory: refuse huge ones first.
+
+    Raising something that is not a ``tarfile.HeaderError`` matters: tarfile
+    treats a bad header after the first one as the end of the archive.
+    """
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED_TYPES and self.size > MAX_HEADER_BYTES:
+            raise HeaderTooLarge(f"{self.size}-byte extended header")
+        return super()._proc_member(tarfile_)  # type: ignore[misc,no-any-return]
+
+
 @dataclass(frozen=True)
 class Limits:
     """Refuse layers bigger than this (a tar bomb is a bad input, not a full disk)."""
@@ -270,10 +297,12 @@ def extract_stream(
             "create the (empty) destination directory first",
         ) from err
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+        with tarfile.open(  # type: ignore[call-overload]
+            fileobj=reader, mode="r|", tarinfo=_BoundedTarInfo
+        ) as tar:
             _Extractor(tar, tree, idmap, limits).run()
         reader.drain()
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, HeaderTooLarge) as err:
         raise InvalidArgument(f"layer tar is corrupt: {err}", _HINT) from err
     finally:
         tree.close()

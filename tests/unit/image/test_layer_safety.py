@@ -247,3 +247,10 @@ def test_missing_destination_is_not_found(tmp_path: Path) -> None:
 
     with pytest.raises(NotFound):
         extract_layer(io.BytesIO(build_tar(("f", b"x", {}))), str(tmp_path / "nope"))
+
+
+def test_huge_extended_header_is_refused(tmp_path: Path) -> None:
+    pax = {"SCHILY.xattr.user.big": "x" * (2 << 20)}
+    data = build_tar(("a", b"", {}), ("f", b"", {"pax": pax}), ("z", b"", {}))
+    with pytest.raises(InvalidArgument, match="corrupt.*extended header"):
+        extract_bytes(data, tmp_path / "dest")
