@@ -303,3 +303,68 @@ def test_container_survives_sigkill_of_supervisor_group(tmp_path: Path) -> None:
             holder.wait()
         if container:
             os.kill(container, signal.SIGKILL)
+
+
+# ---- supervisor with the real runc -----------------------------------------------------------
+
+
+def runc_bundle(tmp_path: Path, script: str) -> tuple[str, str]:
+    """A bundle whose rootfs borrows the host's /usr read-only; returns (bundle, runc root)."""
+    bundle = tmp_path / "bundle"
+    rootfs = bundle / "rootfs"
+    for d in ("usr", "proc", "dev", "sys", "tmp"):
+        (rootfs / d).mkdir(parents=True)
+    for link in ("bin", "lib", "lib64", "sbin"):
+        if os.path.islink(f"/{link}"):
+            (rootfs / link).symlink_to(os.readlink(f"/{link}"))
+    subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["sh", "-c", script]
+    cfg["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr",
+                          "options": ["rbind", "ro"]})
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    return str(bundle), str(tmp_path / "runc-root")
+
+
+def test_supervisor_with_real_runc(sup: Supervisor, tmp_path: Path) -> None:
+    from paas.runtime.runc import Runc
+
+    bundle, runc_root = runc_bundle(tmp_path, "echo out; echo err >&2; sleep 0.3; exit 7")
+    runc = Runc("runc", runc_root)
+    cid = f"paas-test-{os.getpid()}"
+    pid_file = str(tmp_path / "init.pid")
+    exits = Exits()
+    log = tmp_path / "real.log"
+    try:
+        pid = sup.launch(cid, runc.run(cid, bundle, detach=True, pid_file=pid_file),
+                         pid_file=pid_file, log_path=str(log), on_exit=exits)
+        # exit 7 can only be known if the init was re-parented to us (subreaper) and reaped
+        assert exits.wait(cid) == (7, pid)
+        assert not Path(f"/proc/{pid}").exists()
+        assert sorted((r["stream"], r["log"]) for r in entries(log)) == [
+            ("stderr", "err\n"), ("stdout", "out\n")]
+    finally:
+        subprocess.run(runc.delete(cid, force=True), check=False, capture_output=True)
+
+
+def test_supervisor_real_runc_failure(sup: Supervisor, tmp_path: Path) -> None:
+    from paas.runtime.runc import Runc
+
+    bundle, runc_root = runc_bundle(tmp_path, "true")
+    cfg_path = Path(bundle) / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["process"]["args"] = ["/no/such/binary"]
+    cfg_path.write_text(json.dumps(cfg))
+    runc = Runc("runc", runc_root)
+    cid = f"paas-test-fail-{os.getpid()}"
+    pid_file = str(tmp_path / "init.pid")
+    try:
+        with pytest.raises(CommandFailed) as ei:
+            sup.launch(cid, runc.run(cid, bundle, detach=True, pid_file=pid_file),
+                       pid_file=pid_file, log_path=str(tmp_path / "f.log"), on_exit=Exits())
+        assert "/no/such/binary" in ei.value.message
+        assert "level=error" not in ei.value.message  # the msg="..." part, not the raw line
+        assert sup.supervised() == {}
+    finally:
+        subprocess.run(runc.delete(cid, force=True), check=False, capture_output=True)
