@@ -13,6 +13,7 @@ failed extraction (the caller removes ``dest_dir``).
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import stat
@@ -41,6 +42,7 @@ _XATTR_PREFIX = "SCHILY.xattr."
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
+_HOST_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE)
 
 
 class HeaderTooLarge(Exception):
@@ -76,6 +78,12 @@ class Limits:
 
     max_bytes: int = 16 * 1024**3
     max_entries: int = 1_000_000
+
+
+def _why(err: Exception) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err)
 
 
 def _bad(name: str, why: str) -> InvalidArgument:
@@ -122,7 +130,16 @@ class _Extractor:
             self.entries += 1
             if self.entries > self.limits.max_entries:
                 raise _bad(member.name, f"exceeds the limit of {self.limits.max_entries} entries")
-            self._entry(member)
+            try:
+                self._entry(member)
+            except (OSError, ValueError) as err:
+                if isinstance(err, OSError) and err.errno in _HOST_ERRNOS:
+                    raise  # the host's problem, not the layer's
+                raise InvalidArgument(
+                    f"layer entry {member.name!r} cannot be created: {_why(err)}",
+                    "the layer tar is corrupt, or the destination filesystem lacks "
+                    "xattrs or device nodes",
+                ) from err
         self._restore_dir_mtimes()
 
     def _entry(self, m: tarfile.TarInfo) -> None:

@@ -254,3 +254,15 @@ def test_huge_extended_header_is_refused(tmp_path: Path) -> None:
     data = build_tar(("a", b"", {}), ("f", b"", {"pax": pax}), ("z", b"", {}))
     with pytest.raises(InvalidArgument, match="corrupt.*extended header"):
         extract_bytes(data, tmp_path / "dest")
+
+
+def test_uncreatable_entry_is_an_invalid_argument(tmp_path: Path) -> None:
+    pax = {"SCHILY.xattr.bogus.namespace": "v"}
+    with pytest.raises(InvalidArgument, match="layer entry 'f' cannot be created"):
+        extract_bytes(build_tar(("f", b"", {"pax": pax})), tmp_path / "dest")
+
+
+def test_symlink_target_with_nul_is_an_invalid_argument(tmp_path: Path) -> None:
+    data = build_tar(("s", tarfile.SYMTYPE, {"pax": {"linkpath": "a\x00b"}}))
+    with pytest.raises(InvalidArgument, match="layer entry 's' cannot be created"):
+        extract_bytes(data, tmp_path / "dest")
