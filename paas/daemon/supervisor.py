@@ -235,9 +235,10 @@ class Supervisor:
         rc = self._wait_runc(child)
         if rc != 0:
             text = self._call(lambda: self._abort(box))
+            log.warning("runc failed for %s (exit %d): %s", box.cid, rc, text.strip())
             raise CommandFailed(f"{os.path.basename(argv[0])} failed to start container "
                                 f"{box.cid} (exit {rc}): {runc_error(text)}",
-                                "see the error above; 'paas container:inspect' shows the spec",
+                                "check the container's command and settings; runc's output is in paasd.log",
                                 returncode=rc, stderr=text)
         try:
             pid = _read_pid(pid_file)
