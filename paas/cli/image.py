@@ -7,6 +7,7 @@ Progress lines go to stderr in Dokku's style (``-----> ...``); results
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import datetime
@@ -110,9 +111,12 @@ def history_rows(img: Image, layer_sizes: list[int]) -> list[dict[str, Any]]:
 
 # -- handlers ---------------------------------------------------------------------
 def _bootstrap(app: "App", a: argparse.Namespace) -> int:
-    from ..image.bootstrap import bootstrap
+    from ..image.bootstrap import bootstrap, mmdebstrap_argv
+    from ..image.store import ImageStore
 
     includes = [p.strip() for p in (a.include or "").split(",") if p.strip()]
+    ImageStore.target_ref(a.ref)  # bad input fails before any progress line
+    mmdebstrap_argv(a.suite, includes, "-")
     _progress(f"Bootstrapping {a.ref} (mmdebstrap {a.suite}, minbase)")
     start = time.monotonic()
     img = bootstrap(_store(app), a.ref, a.suite, includes)
@@ -122,6 +126,12 @@ def _bootstrap(app: "App", a: argparse.Namespace) -> int:
 
 
 def _import(app: "App", a: argparse.Namespace) -> int:
+    from ..errors import NotFound
+    from ..image.store import ImageStore
+
+    ImageStore.target_ref(a.ref)
+    if not os.path.isfile(a.tar):
+        raise NotFound(f"no such file: {a.tar}", "give the path of a root filesystem tar")
     _progress(f"Importing {a.tar} as {a.ref}")
     img = _store(app).import_rootfs(a.tar, a.ref, created_by=f"paas image:import {a.tar}")
     print(img.id)
@@ -204,9 +214,8 @@ def _save(app: "App", a: argparse.Namespace) -> int:
 
 
 def _load(app: "App", a: argparse.Namespace) -> int:
-    for img in _store(app).load(a.input):
-        names = [f"{r.name}:{r.tag}" for r in img.refs]
-        print(f"Loaded image: {', '.join(names) if names else img.id}")
+    for ref, _img in _store(app).load_named(a.input):
+        print(f"Loaded image: {ref.name}:{ref.tag}")
     return 0
 
 

@@ -168,7 +168,8 @@ class _Reader:
         self.small: dict[str, bytes] = {}
 
     def stage(self, d: Descriptor) -> None:
-        if d.digest in self.staged or self.content.has(d.digest):
+        """Copy and verify one blob (even one the store has: the archive must be intact)."""
+        if d.digest in self.staged:
             return
         w = self.stack.enter_context(self.content.ingest())
         with self.src.open(_blob_name(d.digest)) as f:
@@ -185,13 +186,15 @@ class _Reader:
     def read_json(self, d: Descriptor, what: str) -> Any:
         """Stage a small blob and return its parsed JSON."""
         self.stage(d)
-        path = self.staged[d.digest].tmp_path if d.digest in self.staged else self.content.path(d.digest)
-        with open(path, "rb") as f:
+        with open(self.staged[d.digest].tmp_path, "rb") as f:
             return _loads(f.read(_MAX_JSON + 1), f"{what} {d.digest}")
 
     def commit_all(self) -> None:
         for digest, w in self.staged.items():
-            w.commit(digest)
+            if self.content.has(digest):
+                w.discard()
+            else:
+                w.commit(digest)
 
 
 def _name_of(d: Descriptor, where: str) -> ImageRef:
@@ -222,7 +225,7 @@ def _load_one(r: _Reader, d: Descriptor) -> LoadedImage:
         )
     ref = _name_of(d, where)
     r.stage(d)
-    with open(r.staged[d.digest].tmp_path if d.digest in r.staged else r.content.path(d.digest), "rb") as f:
+    with open(r.staged[d.digest].tmp_path, "rb") as f:
         config_desc, layers = parse_manifest(f.read(_MAX_JSON + 1))
     if config_desc.media_type != MEDIA_CONFIG:
         raise InvalidArgument(f"{where}: unsupported config type {config_desc.media_type!r}")

@@ -57,7 +57,7 @@ __all__ = ["ImageStore", "rfc3339", "source_date_epoch"]
 # aliases: inside ImageStore, ``list`` is the method
 Lines = list[str]
 Images = list[Image]
-TagList = list[tuple[str, str]]
+NamedImages = list[tuple[ImageRef, Image]]
 
 
 def source_date_epoch(env: Mapping[str, str]) -> int | None:
@@ -321,6 +321,10 @@ class ImageStore:
 
     def load(self, in_path: str) -> Images:
         """Load every image of an OCI archive (or layout dir); verify every digest."""
+        return [img for _ref, img in self.load_named(in_path)]
+
+    def load_named(self, in_path: str) -> NamedImages:
+        """Like ``load``, with the name each image was loaded under."""
         loaded = read_archive(in_path, self.content)
         rows = [ImageRow(x.manifest_digest, x.config_digest, x.created, x.size) for x in loaded]
         with self._lock():
@@ -329,7 +333,7 @@ class ImageStore:
                     self.catalog.add_image(row)
                     self.catalog.set_tag(x.ref.name, x.ref.tag, x.manifest_digest)
             self._sync_index()
-        return [self._image(row) for row in dict.fromkeys(rows)]
+        return [(x.ref, self._image(row)) for x, row in zip(loaded, rows)]
 
     # -- runtime hand-off ----------------------------------------------------
     def rootfs_mount(self, image: Image, idmap: IdMap | None, upper: str, work: str) -> Mount:

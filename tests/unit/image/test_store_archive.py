@@ -153,3 +153,20 @@ def test_save_unknown_image_and_directory_target(saved: tuple[ImageStore, Path],
         src.save("nope", str(tmp_path / "x.tar"))
     with pytest.raises(InvalidArgument):
         src.save("debian:bookworm", str(tmp_path))
+
+
+def test_corrupt_copy_of_a_blob_the_store_already_has_is_refused(
+    saved: tuple[ImageStore, Path], tmp_path: Path
+) -> None:
+    src, out = saved
+    name = _layer_member(out, src)
+    with tarfile.open(out) as tar:
+        data = bytearray(tar.extractfile(name).read())  # type: ignore[union-attr]
+    data[-1] ^= 0xFF
+    bad = rewrite(out, tmp_path / "bad.tar", {name: bytes(data)})
+    src.tag("debian:bookworm", "keep")
+    src.remove("debian:bookworm")
+    with pytest.raises(InvalidArgument, match="corrupt"):
+        src.load(str(bad))
+    assert [str(r) for i in src.list() for r in i.refs] == ["keep:latest"]
+    assert src.content.read(src.get("keep").id)
