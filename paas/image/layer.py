@@ -11,6 +11,9 @@ means no shifting.
 Implementation: ``layer_write`` (deterministic tars), ``layer_extract`` +
 ``safetree`` (safe extraction), ``whiteout`` and ``digeststream`` (helpers).
 
+Overlay upper dirs made with ``redirect_dir`` or ``metacopy`` are not
+supported (mount overlays without them).
+
 Not here: digests of blobs in the content store, snapshot bookkeeping.
 """
 
