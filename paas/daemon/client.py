@@ -23,6 +23,7 @@ from ..errors import (
     PaasError,
 )
 from .router import ERROR_KINDS
+from .sockpath import unix_address
 
 __all__ = ["DEFAULT_TIMEOUT", "DaemonClient"]
 
@@ -41,7 +42,8 @@ class _UnixConnection(http.client.HTTPConnection):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(self._path)
+            with unix_address(self._path) as addr:
+                sock.connect(addr)
         except OSError:
             sock.close()
             raise

@@ -17,6 +17,7 @@ import socketserver
 from typing import Any
 
 from .router import Router
+from .sockpath import unix_address
 
 __all__ = ["MAX_BODY", "UnixHTTPServer", "bind_unix_socket"]
 
@@ -142,7 +143,8 @@ def bind_unix_socket(path: str, mode: int = 0o600) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o777 & ~mode)
     try:
-        sock.bind(path)
+        with unix_address(path) as addr:
+            sock.bind(addr)
     finally:
         os.umask(old)
     os.chmod(path, mode)

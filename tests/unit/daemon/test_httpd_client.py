@@ -128,3 +128,22 @@ def test_client_with_stale_socket(tmp_path: Path) -> None:
             DaemonClient(ctx).request("GET", "/_ping")
     finally:
         s.close()
+
+
+def test_socket_path_longer_than_sun_path(tmp_path: Path) -> None:
+    root = tmp_path / ("d" * 60) / ("e" * 60)
+    ctx = load_context({"PAAS_ROOT": str(root)})
+    Path(ctx.paths.run).mkdir(parents=True)
+    assert len(ctx.paths.daemon_socket) > 108
+    router = Router()
+    _handlers(router)
+    srv = UnixHTTPServer(bind_unix_socket(ctx.paths.daemon_socket), router)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    t.start()
+    try:
+        assert Path(ctx.paths.daemon_socket).is_socket()
+        assert DaemonClient(ctx).request("POST", "/echo/long")["params"] == {"x": "long"}
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(5)
