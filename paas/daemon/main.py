@@ -52,8 +52,8 @@ class Daemon:
         try:
             set_child_subreaper()
             sock = bind_unix_socket(self.ctx.paths.daemon_socket)
+            self.supervisor.start()  # before install: routes may adopt running containers
             routes.install(self.router, self)
-            self.supervisor.start()
             server = UnixHTTPServer(sock, self.router)
             thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="paasd-http",
                                       daemon=True)

@@ -11,7 +11,11 @@ registered from ``_install_container_routes`` below, which delegates to the
 lifecycle module. Handlers have the signature
 ``handler(params: dict[str, str], body: dict) -> (status, json)``; raise a
 ``PaasError`` to answer with its status and ``{"message", "hint", "kind"}``.
-``daemon.supervisor`` is the ``Supervisor``, ``daemon.ctx`` the ``Context``.
+``daemon.supervisor`` is the ``Supervisor`` (already started when ``install``
+runs, so adopting running containers with ``supervisor.watch`` works here),
+``daemon.ctx`` the ``Context``; append callables to ``daemon.on_shutdown`` for
+work at daemon stop. ``on_exit`` callbacks given to the supervisor all run on
+one dedicated thread ("paasd-on-exit"), never on the HTTP threads.
 """
 
 from __future__ import annotations
