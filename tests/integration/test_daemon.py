@@ -145,6 +145,20 @@ def test_second_daemon_process_refuses_to_start(root: Path) -> None:
     assert cli(root, "daemon:status").returncode == 0  # the first one is untouched
 
 
+def test_sigterm_stops_the_daemon_cleanly(root: Path) -> None:
+    assert cli(root, "daemon:start").returncode == 0
+    ctx = load_context({"PAAS_ROOT": str(root)})
+    pid = DaemonClient(ctx).request("GET", "/_ping")["pid"]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(pid)
+    assert not os.path.exists(ctx.paths.daemon_socket)
+    assert not os.path.exists(ctx.paths.daemon_pidfile)
+    assert "shutting down" in (root / "run" / "paasd.log").read_text()
+
+
 # ---- supervisor ----------------------------------------------------------------------------
 
 
