@@ -29,9 +29,17 @@ def _runtime(app: "App") -> "Runtime":
 
 
 def _client(app: "App") -> Any:
+    """A client of this instance's paasd; FailedPrecondition (before anything is created)
+    when it is not running."""
     from ..daemon.client import DaemonClient
 
-    return DaemonClient(app.ctx)
+    client = DaemonClient(app.ctx)
+    if client.ping() is None:
+        raise FailedPrecondition(
+            f"paasd is not running for PAAS_ROOT={app.ctx.paths.root}",
+            "start it with 'paas daemon:start'",
+        )
+    return client
 
 
 # -- parsing (pure) -------------------------------------------------------------
@@ -189,8 +197,6 @@ def _run(app: "App", a: argparse.Namespace) -> int:
     if opts.tty and not opts.detach and not sys.stdin.isatty():
         raise InvalidArgument("the input device is not a TTY", "drop -t, or run from a terminal")
     client = _client(app) if opts.detach else None
-    if client is not None:
-        client.ping()  # fail before creating anything when paasd is down
     rt = _runtime(app)
     c = rt.create(opts)
     if client is not None:
@@ -256,7 +262,6 @@ def _start_via_daemon(app: "App") -> Callable[["Runtime", Container], None]:
 
 
 def _start(app: "App", a: argparse.Namespace) -> int:
-    _client(app).ping()
     return _each(app, a.containers, _start_via_daemon(app))
 
 
@@ -265,7 +270,6 @@ def _stop(app: "App", a: argparse.Namespace) -> int:
 
 
 def _restart(app: "App", a: argparse.Namespace) -> int:
-    _client(app).ping()
     start = _start_via_daemon(app)
 
     def restart(rt: "Runtime", c: Container) -> None:

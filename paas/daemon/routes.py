@@ -52,7 +52,7 @@ def install(router: Router, daemon: Daemon) -> None:
 
 
 def _install_container_routes(router: Router, daemon: Daemon) -> None:
-    """Container routes: the lifecycle engineer registers them here.
+    """Container routes live in ``paas.daemon.containers``."""
+    from . import containers
 
-    e.g. ``from ..runtime import lifecycle; lifecycle.install_routes(router, daemon)``.
-    """
+    containers.install(router, daemon)
