@@ -159,12 +159,21 @@ def _mount_and_check(root: Path, image_id: str, tmp_path: Path) -> None:
     conn.close()
 
 
-def test_corrupted_archive_leaves_store_unchanged(cli: CliRunner, imported: Imported, tmp_path: Path) -> None:
+def _listing(cli: CliRunner) -> list[tuple[str, str, str, str]]:
+    rows = json.loads(cli("image:ls", "--format", "json").stdout)
+    return [(r["Repository"], r["Tag"], r["ID"], r["Size"]) for r in rows]
+
+
+def test_corrupted_archive_leaves_store_unchanged(
+    cli: CliRunner, imported: Imported, tmp_path: Path, paas_root: dict[str, str]
+) -> None:
     archive = tmp_path / "ok.tar"
     cli("image:save", "debian:bookworm", "-o", str(archive))
     cli("image:tag", "debian:bookworm", "keep:me")
     cli("image:rm", "debian:bookworm")
-    before = cli("image:ls").stdout
+    before = _listing(cli)
+    blobs = Path(paas_root["PAAS_ROOT"]) / "images" / "blobs" / "sha256"
+    blobs_before = sorted(os.listdir(blobs))
     bad = tmp_path / "bad.tar"
     layer_name = "blobs/sha256/" + imported[1].split(":")[1]
     with tarfile.open(archive) as src, tarfile.open(bad, "w") as dst:
@@ -177,7 +186,10 @@ def test_corrupted_archive_leaves_store_unchanged(cli: CliRunner, imported: Impo
             dst.addfile(m, f)
     res = cli("image:load", "-i", str(bad), check=False)
     assert res.returncode == 2 and "corrupt" in res.stderr and len(res.stderr.strip().splitlines()) == 1
-    assert cli("image:ls").stdout == before
+    assert _listing(cli) == before and before
+    assert sorted(os.listdir(blobs)) == blobs_before
+    tmp = Path(paas_root["PAAS_ROOT"]) / "tmp"
+    assert [p for p in os.listdir(tmp) if not p.endswith(".lock")] == []
 
 
 def test_malicious_import_is_refused_cleanly(cli: CliRunner, paas_root: dict[str, str], tmp_path: Path) -> None:
