@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Install paas on this host (Debian 12), as root:
+#   1. system packages (runc, nginx, mmdebstrap, ...) - apt only runs when one is missing
+#   2. a Python venv in <repo>/.venv with paas installed editable - only rebuilt when
+#      pyproject.toml, the repo path or the venv's interpreter changed
+#   3. /usr/local/bin/paas and /usr/local/bin/paasd linked to the venv's scripts
+#   4. unless PAAS_SKIP_BOOTSTRAP=1: start paasd and build the default base image
+# A second run changes nothing and takes about a second.
+#
+# Environment: PAAS_SKIP_BOOTSTRAP=1 stops after step 3 (tests bootstrap their own
+# instances); PAAS_ROOT and the other PAAS_* variables are passed through to paas.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly REPO
+readonly VENV="$REPO/.venv"
+readonly STAMP="$VENV/.paas-install-stamp"
+readonly BIN_DIR=/usr/local/bin
+readonly BASE_IMAGE=debian:bookworm
+readonly PACKAGES=(
+  runc nginx git mmdebstrap iptables iproute2 uidmap skopeo umoci sqlite3
+  python3-venv python3-dev gcc openssh-server ca-certificates
+)
+
+# --- output, Dokku style ------------------------------------------------------
+
+_step_started=0
+
+_now_us() { echo "${EPOCHREALTIME//[.,]/}"; }
+
+step() {
+  printf -- '-----> %s\n' "$*"
+  _step_started=$(_now_us)
+}
+
+info() { printf '       %s\n' "$*"; }
+
+step_done() {
+  local us=$(($(_now_us) - _step_started))
+  printf '       %s in %d.%01ds\n' "${1:-done}" $((us / 1000000)) $((us % 1000000 / 100000))
+}
+
+die() {
+  printf ' !     %s\n' "$@" >&2
+  exit 1
+}
+
+# --- steps --------------------------------------------------------------------
+
+require_root() {
+  [[ ${EUID} -eq 0 ]] || die "install.sh must run as root: it installs packages and links into $BIN_DIR" \
+    "run: sudo $0"
+  [[ -r /etc/debian_version ]] || die "install.sh supports Debian 12 (bookworm) hosts only"
+}
+
+missing_packages() {
+  local pkg status
+  for pkg in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == installed ]] || echo "$pkg"
+  done
+}
+
+install_packages() {
+  step "Installing system packages"
+  local missing
+  mapfile -t missing < <(missing_packages)
+  if ((${#missing[@]} == 0)); then
+    step_done "all ${#PACKAGES[@]} present, skipped"
+    return
+  fi
+  info "missing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  step_done
+}
+
+# The system python3 if it is new enough, else the first python3 on PATH.
+pick_python() {
+  local candidate
+  for candidate in /usr/bin/python3 "$(command -v python3 || true)"; do
+    [[ -n $candidate && -x $candidate ]] || continue
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"
+      return
+    fi
+  done
+  die "paas needs Python >= 3.11 and none was found (tried /usr/bin/python3 and python3 on PATH)"
+}
+
+venv_works() {
+  [[ -x $VENV/bin/python ]] &&
+    "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+}
+
+# What the venv was built from: when this changes, pip install runs again.
+venv_fingerprint() {
+  {
+    sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1
+    echo "$REPO"
+    "$VENV/bin/python" -c 'import sys; print(sys.version)'
+  } | sha256sum | cut -d' ' -f1
+}
+
+# True when the editable install in the venv points at this checkout.
+paas_importable() {
+  local where
+  where=$(cd / && "$VENV/bin/python" -c 'import paas; print(paas.__file__)' 2>/dev/null) || return 1
+  [[ $where == "$REPO/paas/"* ]]
+}
+
+install_venv() {
+  step "Installing paas into $VENV"
+  if ! venv_works; then
+    local python
+    python=$(pick_python)
+    info "creating the venv with $python ($("$python" --version 2>&1))"
+    "$python" -m venv --clear "$VENV"
+  fi
+  local want
+  want=$(venv_fingerprint)
+  if [[ -f $STAMP && $(<"$STAMP") == "$want" ]] && paas_importable; then
+    step_done "up to date, skipped"
+    return
+  fi
+  rm -f "$STAMP"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "${REPO}[test]"
+  paas_importable || die "paas is not importable from $VENV after pip install"
+  echo "$want" >"$STAMP"
+  step_done
+}
+
+link_commands() {
+  step "Linking paas and paasd into $BIN_DIR"
+  local name changed=0
+  for name in paas paasd; do
+    [[ -x $VENV/bin/$name ]] || die "$VENV/bin/$name is missing: the pip install did not create it"
+    if [[ $(readlink "$BIN_DIR/$name" 2>/dev/null || true) != "$VENV/bin/$name" ]]; then
+      ln -sfn "$VENV/bin/$name" "$BIN_DIR/$name"
+      changed=1
+    fi
+  done
+  if ((changed)); then step_done; else step_done "already linked, skipped"; fi
+}
+
+# A paas command is implemented once its CLI module exists; a module that exists
+# but fails to import is a real error and is left to fail loudly.
+command_available() {
+  local module
+  module=$("$VENV/bin/python" -c 'import sys
+from paas.cli.main import COMMANDS
+print(COMMANDS[sys.argv[1]][0] if sys.argv[1] in COMMANDS else "")' "$1")
+  [[ -n $module ]] &&
+    "$VENV/bin/python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)' "$module"
+}
+
+bootstrap() {
+  local cmd
+  for cmd in daemon:status daemon:start image:inspect image:bootstrap; do
+    if ! command_available "$cmd"; then
+      printf ' !     %s\n' "'paas $cmd' is not part of this build yet: not starting paasd or building $BASE_IMAGE" >&2
+      return
+    fi
+  done
+
+  step "Starting paasd"
+  if "$BIN_DIR/paas" daemon:status >/dev/null 2>&1; then
+    step_done "already running, skipped"
+  else
+    "$BIN_DIR/paas" daemon:start
+    step_done
+  fi
+
+  step "Bootstrapping base image $BASE_IMAGE"
+  if "$BIN_DIR/paas" image:inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    step_done "present, skipped"
+  else
+    "$BIN_DIR/paas" image:bootstrap
+    step_done
+  fi
+}
+
+main() {
+  require_root
+  install_packages
+  install_venv
+  link_commands
+  if [[ ${PAAS_SKIP_BOOTSTRAP:-0} == 1 ]]; then
+    info "PAAS_SKIP_BOOTSTRAP=1: not starting paasd or building $BASE_IMAGE"
+  else
+    bootstrap
+  fi
+  printf -- '-----> paas is installed: run "paas --help"\n'
+}
+
+main "$@"

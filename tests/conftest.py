@@ -1,0 +1,308 @@
+"""Shared fixtures: a throwaway paas instance, a CLI runner, a cached Debian rootfs.
+
+- ``paas_root``: a fresh ``PAAS_ROOT`` with a unique ``PAAS_INSTANCE``, yielded as the
+  environment to hand to subprocesses. Teardown removes everything the instance may
+  have left on the host: the daemon, runc containers, mounts, cgroups, the directory.
+  Leftovers that cannot be removed make the test error, so leaks never go unnoticed.
+- ``cli``: runs ``python -m paas ...`` inside that instance.
+- ``instance_tools``: the same two as plain functions (``paas_instance()``, a context
+  manager, and ``cli_for(env)``) for module- or session-scoped instances.
+- ``rootfs_tar``: a Debian bookworm minbase tar built once with mmdebstrap and cached
+  in ``<repo>/.cache``.
+
+In CI (``CI=true``) every tool is installed, so a skipped test is a failure there.
+Not covered here: network objects (netns, veths, iptables chains); the stages that
+create them own their cleanup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+# --- CI: no skips -----------------------------------------------------------------
+
+_ci_skips: list[str] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every tool must be present: {reason}"
+    return report
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if IN_CI and report.skipped:
+        _ci_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _ci_skips and exitstatus == 0:
+        sys.stderr.write(f"\nskipped in CI: {', '.join(_ci_skips)}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pyproject.toml declares it too; this keeps `pytest -p no:cacheprovider tests/x.py`
+    # from a different rootdir warning-free.
+    config.addinivalue_line("markers", "integration: needs root, runc, overlayfs and cgroups")
+
+
+# --- instance teardown ------------------------------------------------------------
+
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")  # mountinfo writes " " as \040
+
+
+def _quiet(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a cleanup command; the caller looks at the exit code."""
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def _mountinfo() -> list[tuple[str, str]]:
+    """(mount point, fs type) of every mount, in mount order."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            point = _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[4])
+            out.append((point, fields[sep + 1]))
+    return out
+
+
+def _stop_daemon(root: Path) -> list[str]:
+    pidfile = root / "run" / "paasd.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return []
+    if b"paas" not in cmdline:  # stale pid file, pid reused by someone else
+        return []
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        return [f"paasd (pid {pid}) ignored SIGTERM for 10s"]
+    return []
+
+
+def _alive(pid: int) -> bool:
+    """False once the process is gone or a zombie (reaped here if it is our child)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _delete_runc_containers(runc_root: Path) -> list[str]:
+    if not runc_root.is_dir() or shutil.which("runc") is None:
+        return []
+    problems = []
+    for cid in _quiet(["runc", "--root", str(runc_root), "list", "-q"]).stdout.split():
+        res = _quiet(["runc", "--root", str(runc_root), "delete", "--force", cid])
+        if res.returncode != 0:
+            problems.append(f"runc delete {cid}: {res.stderr.strip()}")
+    return problems
+
+
+def _unmount_under(root: Path) -> list[str]:
+    prefix = str(root) + "/"
+    points = [p for p, _ in _mountinfo() if p == str(root) or p.startswith(prefix)]
+    problems = []
+    # deepest first; among equals, most recently mounted first
+    for _, point in sorted(
+        enumerate(points), key=lambda ip: (ip[1].count("/"), ip[0]), reverse=True
+    ):
+        res = _quiet(["umount", "-l", point])
+        if res.returncode != 0 and "not mounted" not in res.stderr:
+            problems.append(f"umount {point}: {res.stderr.strip()}")
+    return problems
+
+
+def _remove_cgroups(instance: str) -> list[str]:
+    """rmdir every cgroup named paas-<instance>, under every v1 or v2 hierarchy."""
+    name = f"paas-{instance}"
+    problems = []
+    hierarchies = {os.path.realpath(p) for p, t in _mountinfo() if t in ("cgroup", "cgroup2")}
+    for top in sorted(hierarchies):
+        for dirpath, dirnames, _ in os.walk(top):
+            if name not in dirnames:
+                continue
+            dirnames.remove(name)  # don't descend twice
+            tree = [d for d, _, _ in os.walk(os.path.join(dirpath, name))]
+            for cg in sorted(tree, key=lambda p: p.count("/"), reverse=True):
+                problems.extend(_rmdir_cgroup(cg))
+    return problems
+
+
+def _rmdir_cgroup(cg: str) -> list[str]:
+    for attempt in range(50):
+        try:
+            os.rmdir(cg)
+            return []
+        except FileNotFoundError:
+            return []
+        except OSError:
+            # processes left behind by a container: they belong to this instance
+            try:
+                pids = Path(cg, "cgroup.procs").read_text().split()
+            except OSError:
+                pids = []
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02 * (attempt + 1))
+    return [f"cgroup {cg} could not be removed"]
+
+
+def cleanup_instance(root: Path, instance: str) -> list[str]:
+    """Remove everything of one instance from the host; return what could not be."""
+    problems = _stop_daemon(root)
+    problems += _delete_runc_containers(root / "run" / "runc")
+    problems += _unmount_under(root)
+    problems += _remove_cgroups(instance)
+    leftover = _unmount_under(root)  # anything a dying process mounted meanwhile
+    problems += leftover
+    if not leftover:
+        shutil.rmtree(root, ignore_errors=True)
+    if root.exists():
+        problems.append(f"{root} could not be removed")
+    return problems
+
+
+# --- fixtures ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def paas_instance() -> Iterator[dict[str, str]]:
+    """A fresh, unique paas instance as the environment for its subprocesses.
+
+    The root lives directly in the temp dir (not pytest's deep tmp_path) so socket
+    paths under it stay well below the 108-byte AF_UNIX limit.
+    """
+    instance = "t" + secrets.token_hex(3)
+    root = Path(tempfile.mkdtemp(prefix=f"paas-{instance}-"))
+    root.chmod(0o755)  # mkdtemp's 0700 would lock out containers' mapped uids
+    env = dict(os.environ)
+    env.update(PAAS_ROOT=str(root), PAAS_INSTANCE=instance)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    try:
+        yield env
+    finally:
+        problems = cleanup_instance(root, instance)
+        if problems:
+            pytest.fail("instance teardown left things behind:\n  " + "\n  ".join(problems))
+
+
+def cli_for(env: dict[str, str]) -> CliRunner:
+    """``run(*args, check=True, input=None, timeout=120)``: ``paas`` in the instance ``env``."""
+
+    def run(
+        *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run(
+            [sys.executable, "-m", "paas", *args],
+            env=env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and res.returncode != 0:
+            pytest.fail(
+                f"paas {' '.join(args)} exited {res.returncode}\n"
+                f"--- stdout\n{res.stdout}--- stderr\n{res.stderr}"
+            )
+        return res
+
+    return run
+
+
+@pytest.fixture
+def paas_root() -> Iterator[dict[str, str]]:
+    """Environment of a fresh instance for this test (see ``paas_instance``)."""
+    with paas_instance() as env:
+        yield env
+
+
+@pytest.fixture
+def cli(paas_root: dict[str, str]) -> CliRunner:
+    """``cli(*args, check=True, input=None, timeout=120)`` runs ``paas`` in ``paas_root``."""
+    return cli_for(paas_root)
+
+
+@pytest.fixture(scope="session")
+def instance_tools() -> tuple[
+    Callable[[], contextlib.AbstractContextManager[dict[str, str]]],
+    Callable[[dict[str, str]], CliRunner],
+]:
+    """``(paas_instance, cli_for)`` for fixtures of a wider scope, e.g. one instance
+    shared by a module::
+
+        @pytest.fixture(scope="module")
+        def engine(instance_tools, rootfs_tar):
+            paas_instance, cli_for = instance_tools
+            with paas_instance() as env:
+                cli = cli_for(env)
+                cli("image:import", str(rootfs_tar), "debian:bookworm")
+                yield cli
+    """
+    return paas_instance, cli_for
+
+
+@pytest.fixture(scope="session")
+def rootfs_tar() -> Path:
+    """A Debian bookworm minbase rootfs tar, built once per checkout (~30s, ~170 MB)."""
+    path = REPO / ".cache" / "bookworm-minbase.tar"
+    if path.exists():
+        return path
+    if shutil.which("mmdebstrap") is None:
+        pytest.skip("mmdebstrap is not installed (run ./install.sh)")
+    path.parent.mkdir(exist_ok=True)
+    with open(path.parent / "bookworm-minbase.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be building it
+        if not path.exists():
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.tar")
+            res = _quiet(["mmdebstrap", "--variant=minbase", "--format=tar", "bookworm", str(tmp)])
+            if res.returncode != 0:
+                tmp.unlink(missing_ok=True)
+                pytest.fail(f"mmdebstrap failed:\n{res.stderr}")
+            os.replace(tmp, path)
+    return path
