@@ -10,8 +10,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..model import Image
 from .render import emit_json, human_ago, human_size, table
@@ -20,12 +21,12 @@ if TYPE_CHECKING:
     from ..image.store import ImageStore
     from .main import App, Parser
 
-__all__ = ["configure", "image_rows", "inspect_json", "history_rows", "short_id"]
+__all__ = ["configure", "history_rows", "image_rows", "inspect_json", "short_id"]
 
 Handler = Callable[["App", argparse.Namespace], int]
 
 
-def _store(app: "App") -> "ImageStore":
+def _store(app: App) -> ImageStore:
     from ..image.store import ImageStore
 
     return ImageStore(app.ctx, app.conn)
@@ -47,7 +48,7 @@ def short_id(digest: str) -> str:
 
 def _ts(created: str) -> float:
     try:
-        return datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(created).timestamp()
     except ValueError:
         return 0.0
 
@@ -58,7 +59,15 @@ def image_rows(images: list[Image], now: float | None = None) -> list[list[str]]
     for img in images:
         refs = [(r.name, r.tag) for r in img.refs] or [("<none>", "<none>")]
         for name, tag in refs:
-            rows.append([name, tag, short_id(img.id), human_ago(_ts(img.created), now), human_size(img.size)])
+            rows.append(
+                [
+                    name,
+                    tag,
+                    short_id(img.id),
+                    human_ago(_ts(img.created), now),
+                    human_size(img.size),
+                ]
+            )
     return rows
 
 
@@ -90,7 +99,12 @@ def inspect_json(img: Image) -> dict[str, Any]:
         "Config": _config_json(img),
         "RootFS": {"Type": "layers", "Layers": list(img.diff_ids), "ChainIDs": list(img.chain_ids)},
         "History": [
-            {"created": h.created, "created_by": h.created_by, "empty_layer": h.empty_layer, "comment": h.comment}
+            {
+                "created": h.created,
+                "created_by": h.created_by,
+                "empty_layer": h.empty_layer,
+                "comment": h.comment,
+            }
             for h in img.history
         ],
     }
@@ -102,7 +116,9 @@ def history_rows(img: Image, layer_sizes: list[int]) -> list[dict[str, Any]]:
     out = []
     for h in img.history:
         size = 0 if h.empty_layer else next(sizes, 0)
-        out.append({"created": h.created, "created_by": h.created_by, "size": size, "comment": h.comment})
+        out.append(
+            {"created": h.created, "created_by": h.created_by, "size": size, "comment": h.comment}
+        )
     out.reverse()
     for i, row in enumerate(out):
         row["id"] = img.id if i == 0 else "<missing>"
@@ -110,7 +126,7 @@ def history_rows(img: Image, layer_sizes: list[int]) -> list[dict[str, Any]]:
 
 
 # -- handlers ---------------------------------------------------------------------
-def _bootstrap(app: "App", a: argparse.Namespace) -> int:
+def _bootstrap(app: App, a: argparse.Namespace) -> int:
     from ..image.bootstrap import bootstrap, mmdebstrap_argv
     from ..image.store import ImageStore
 
@@ -125,7 +141,7 @@ def _bootstrap(app: "App", a: argparse.Namespace) -> int:
     return 0
 
 
-def _import(app: "App", a: argparse.Namespace) -> int:
+def _import(app: App, a: argparse.Namespace) -> int:
     from ..errors import NotFound
     from ..image.store import ImageStore
 
@@ -138,7 +154,7 @@ def _import(app: "App", a: argparse.Namespace) -> int:
     return 0
 
 
-def _ls(app: "App", a: argparse.Namespace) -> int:
+def _ls(app: App, a: argparse.Namespace) -> int:
     images = _store(app).list()
     if a.quiet:
         for img_id in dict.fromkeys(short_id(i.id) for i in images):
@@ -153,13 +169,13 @@ def _ls(app: "App", a: argparse.Namespace) -> int:
     return 0
 
 
-def _inspect(app: "App", a: argparse.Namespace) -> int:
+def _inspect(app: App, a: argparse.Namespace) -> int:
     store = _store(app)
     emit_json([inspect_json(store.get(ref)) for ref in a.refs])
     return 0
 
 
-def _history(app: "App", a: argparse.Namespace) -> int:
+def _history(app: App, a: argparse.Namespace) -> int:
     store = _store(app)
     img = store.get(a.ref)
     sizes = [store.content.size(d) for d in img.diff_ids]
@@ -170,8 +186,13 @@ def _history(app: "App", a: argparse.Namespace) -> int:
     table(
         ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
         [
-            [short_id(r["id"]) if r["id"] != "<missing>" else r["id"], human_ago(_ts(r["created"])),
-             _trunc(r["created_by"], 45), human_size(r["size"]), r["comment"]]
+            [
+                short_id(r["id"]) if r["id"] != "<missing>" else r["id"],
+                human_ago(_ts(r["created"])),
+                _trunc(r["created_by"], 45),
+                human_size(r["size"]),
+                r["comment"],
+            ]
             for r in rows
         ],
     )
@@ -182,12 +203,12 @@ def _trunc(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-def _tag(app: "App", a: argparse.Namespace) -> int:
+def _tag(app: App, a: argparse.Namespace) -> int:
     _store(app).tag(a.source, a.target)
     return 0
 
 
-def _in_use(app: "App") -> dict[str, str]:
+def _in_use(app: App) -> dict[str, str]:
     """image id -> name of a container using it."""
     rows = app.conn.execute(
         "SELECT json_extract(config, '$.image_id'), name FROM containers ORDER BY created"
@@ -199,7 +220,7 @@ def _in_use(app: "App") -> dict[str, str]:
     return out
 
 
-def _rm(app: "App", a: argparse.Namespace) -> int:
+def _rm(app: App, a: argparse.Namespace) -> int:
     store = _store(app)
     users = _in_use(app)
     for ref in a.refs:
@@ -208,18 +229,18 @@ def _rm(app: "App", a: argparse.Namespace) -> int:
     return 0
 
 
-def _save(app: "App", a: argparse.Namespace) -> int:
+def _save(app: App, a: argparse.Namespace) -> int:
     _store(app).save(a.ref, a.output)
     return 0
 
 
-def _load(app: "App", a: argparse.Namespace) -> int:
+def _load(app: App, a: argparse.Namespace) -> int:
     for ref, _img in _store(app).load_named(a.input):
         print(f"Loaded image: {ref.name}:{ref.tag}")
     return 0
 
 
-def configure(name: str, p: "Parser") -> Handler:
+def configure(name: str, p: Parser) -> Handler:
     if name == "image:bootstrap":
         p.add_argument("ref", nargs="?", default="debian:bookworm", metavar="NAME[:TAG]")
         p.add_argument("--suite", default="bookworm", help="Debian suite (default: bookworm)")
@@ -245,7 +266,12 @@ def configure(name: str, p: "Parser") -> Handler:
         p.add_argument("target", metavar="TARGET")
         return _tag
     if name == "image:rm":
-        p.add_argument("-f", "--force", action="store_true", help="remove even if tagged several times or in use")
+        p.add_argument(
+            "-f",
+            "--force",
+            action="store_true",
+            help="remove even if tagged several times or in use",
+        )
         p.add_argument("refs", nargs="+", metavar="REF")
         return _rm
     if name == "image:save":
@@ -256,4 +282,3 @@ def configure(name: str, p: "Parser") -> Handler:
         p.add_argument("-i", "--input", required=True, metavar="FILE")
         return _load
     raise KeyError(name)
-

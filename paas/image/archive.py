@@ -111,7 +111,8 @@ class _Source:
                 self._tar = tarfile.open(path, mode="r:")  # noqa: SIM115 (closed in close())
             except (OSError, tarfile.TarError) as err:
                 raise InvalidArgument(
-                    f"cannot read {path}: {err}", "give an OCI archive made by 'paas image:save' or skopeo"
+                    f"cannot read {path}: {err}",
+                    "give an OCI archive made by 'paas image:save' or skopeo",
                 ) from err
             for m in self._tar.getmembers():
                 if m.isfile():
@@ -213,7 +214,9 @@ def _name_of(d: Descriptor, where: str) -> ImageRef:
             "re-export it with a NAME:TAG name",
         ) from err
     if ref.digest:
-        raise InvalidArgument(f"image {d.digest[:19]} in {where} is named by digest ({text})", "name it NAME:TAG")
+        raise InvalidArgument(
+            f"image {d.digest[:19]} in {where} is named by digest ({text})", "name it NAME:TAG"
+        )
     return ref
 
 
@@ -221,7 +224,8 @@ def _load_one(r: _Reader, d: Descriptor) -> LoadedImage:
     where = r.src.path
     if d.media_type != MEDIA_MANIFEST:
         raise InvalidArgument(
-            f"{where}: unsupported manifest type {d.media_type!r}", f"only {MEDIA_MANIFEST} is supported"
+            f"{where}: unsupported manifest type {d.media_type!r}",
+            f"only {MEDIA_MANIFEST} is supported",
         )
     ref = _name_of(d, where)
     r.stage(d)
@@ -238,7 +242,9 @@ def _load_one(r: _Reader, d: Descriptor) -> LoadedImage:
     config = r.read_json(config_desc, "config")
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(config, dict) else None
     if diff_ids != [layer.digest for layer in layers]:
-        raise InvalidArgument(f"{where}: the config's rootfs.diff_ids do not match the manifest's layers")
+        raise InvalidArgument(
+            f"{where}: the config's rootfs.diff_ids do not match the manifest's layers"
+        )
     for layer in layers:
         r.stage(layer)
     return LoadedImage(

@@ -13,18 +13,28 @@ import contextlib
 import os
 import re
 import tempfile
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import proc
 from ..errors import InvalidArgument
 from ..model import Image
 from .store import ImageStore
 
-__all__ = ["mmdebstrap_argv", "bootstrap", "DEFAULT_REF", "DEFAULT_SUITE", "created_by"]
+__all__ = ["DEFAULT_REF", "DEFAULT_SUITE", "bootstrap", "created_by", "mmdebstrap_argv"]
 
 DEFAULT_SUITE = "bookworm"
 DEFAULT_REF = "debian:bookworm"
-VARIANTS = ("extract", "custom", "essential", "apt", "required", "minbase", "buildd", "important", "standard")
+VARIANTS = (
+    "extract",
+    "custom",
+    "essential",
+    "apt",
+    "required",
+    "minbase",
+    "buildd",
+    "important",
+    "standard",
+)
 
 _SUITE_RE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 # Debian policy 5.6.1: lowercase letters, digits, + - . ; at least two chars, alnum first
@@ -34,7 +44,8 @@ _PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]{1,62}$")
 def _check(suite: str, includes: Sequence[str], variant: str) -> None:
     if not _SUITE_RE.match(suite):
         raise InvalidArgument(
-            f"invalid suite name: {suite!r}", "use a Debian codename or suite, e.g. bookworm or stable"
+            f"invalid suite name: {suite!r}",
+            "use a Debian codename or suite, e.g. bookworm or stable",
         )
     for pkg in includes:
         if not _PACKAGE_RE.match(pkg):

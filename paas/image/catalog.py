@@ -61,7 +61,9 @@ class Catalog:
         return [_row(r) for r in rows.fetchall()]
 
     def config_users(self, config_digest: str) -> int:
-        r = self.conn.execute("SELECT count(*) FROM images WHERE config_digest = ?", (config_digest,))
+        r = self.conn.execute(
+            "SELECT count(*) FROM images WHERE config_digest = ?", (config_digest,)
+        )
         return int(r.fetchone()[0])
 
     # -- tags ----------------------------------------------------------------
@@ -87,7 +89,8 @@ class Catalog:
 
     def tags_of(self, manifest_digest: str) -> list[tuple[str, str]]:
         rows = self.conn.execute(
-            "SELECT name, tag FROM tags WHERE manifest_digest = ? ORDER BY name, tag", (manifest_digest,)
+            "SELECT name, tag FROM tags WHERE manifest_digest = ? ORDER BY name, tag",
+            (manifest_digest,),
         )
         return [(str(r[0]), str(r[1])) for r in rows.fetchall()]
 

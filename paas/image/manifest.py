@@ -67,7 +67,8 @@ def validate_digest(digest: str) -> str:
     """Return ``digest`` if it is ``sha256:<64 hex>``; InvalidArgument otherwise."""
     if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
         raise InvalidArgument(
-            f"invalid digest: {digest!r}", "digests look like sha256: followed by 64 lowercase hex digits"
+            f"invalid digest: {digest!r}",
+            "digests look like sha256: followed by 64 lowercase hex digits",
         )
     return digest
 
@@ -187,8 +188,10 @@ def extend_config(
     rootfs = doc.setdefault("rootfs", {"type": "layers", "diff_ids": []})
     if diff_id is not None:
         rootfs.setdefault("diff_ids", []).append(diff_id)
-    entry = history if diff_id is not None else HistoryEntry(
-        history.created, history.created_by, True, history.comment
+    entry = (
+        history
+        if diff_id is not None
+        else HistoryEntry(history.created, history.created_by, True, history.comment)
     )
     doc.setdefault("history", []).append(history_to_json(entry))
     return doc  # type: ignore[no-any-return]
@@ -254,7 +257,9 @@ def build_index(entries: Iterable[tuple[Descriptor, Mapping[str, str]]]) -> dict
     """
     manifests = []
     for desc, ann in entries:
-        d = descriptor_json(Descriptor(desc.media_type, desc.digest, desc.size, tuple(sorted(ann.items()))))
+        d = descriptor_json(
+            Descriptor(desc.media_type, desc.digest, desc.size, tuple(sorted(ann.items())))
+        )
         manifests.append(d)
     manifests.sort(key=lambda m: (sorted(m.get("annotations", {}).items()), m["digest"]))
     return {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}

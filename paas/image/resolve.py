@@ -57,7 +57,9 @@ def resolve(catalog: Catalog, text: str) -> tuple[ImageRow, tuple[str, str] | No
     hexmatch = _HEX_RE.match(text)
     if text.startswith("sha256:"):
         if not hexmatch:
-            raise InvalidArgument(f"invalid image id {text!r}", "image ids are sha256: and hex digits")
+            raise InvalidArgument(
+                f"invalid image id {text!r}", "image ids are sha256: and hex digits"
+            )
         return _by_prefix(catalog, hexmatch.group(1), text), None
     try:
         ref = parse_reference(text)
@@ -94,7 +96,7 @@ def _resolve_in_root(root: str, path: str, depth: int = 0) -> str | None:
         if os.path.islink(nxt):
             target = os.readlink(nxt)
             rest = "/".join(parts[i + 1 :])
-            rel = cur[len(root):] if not target.startswith("/") else ""
+            rel = cur[len(root) :] if not target.startswith("/") else ""
             return _resolve_in_root(root, f"{rel}/{target}/{rest}", depth + 1)
         if not os.path.lexists(nxt):
             return None

@@ -130,7 +130,11 @@ class Snapshotter:
         return sid
 
     def ensure(
-        self, chains: Sequence[str], diff_ids: Sequence[str], open_blob: OpenBlob, idmap: IdMap | None
+        self,
+        chains: Sequence[str],
+        diff_ids: Sequence[str],
+        open_blob: OpenBlob,
+        idmap: IdMap | None,
     ) -> list[int]:
         """Snapshot ids for every chain (bottom first), unpacking the missing ones."""
         key = idmap_key(idmap)
@@ -146,12 +150,20 @@ class Snapshotter:
         return ids
 
     def _unpack(
-        self, key: str, chain: str, diff: str, parent: int | None, open_blob: OpenBlob, idmap: IdMap | None
+        self,
+        key: str,
+        chain: str,
+        diff: str,
+        parent: int | None,
+        open_blob: OpenBlob,
+        idmap: IdMap | None,
     ) -> int:
         staging = self.staging(key)
         try:
             with open_blob(diff) as f:
-                layers.extract_layer(f, os.path.join(staging, "fs"), idmap=idmap, expected_diff_id=diff)
+                layers.extract_layer(
+                    f, os.path.join(staging, "fs"), idmap=idmap, expected_diff_id=diff
+                )
                 size = os.fstat(f.fileno()).st_size
             return self.commit(staging, key, chain, parent, size)
         except BaseException:
@@ -172,7 +184,9 @@ class Snapshotter:
         concurrently is either seen there or its snapshot row is not yet there."""
         with transaction(self.conn):
             keep = set(needed())
-            rows = self.conn.execute("SELECT id, chain_id, idmap FROM snapshots ORDER BY id DESC").fetchall()
+            rows = self.conn.execute(
+                "SELECT id, chain_id, idmap FROM snapshots ORDER BY id DESC"
+            ).fetchall()
             doomed = [(int(r[0]), str(r[2])) for r in rows if r[1] not in keep]
             for sid, _key in doomed:  # children (higher ids) first: parent FK
                 self.conn.execute("DELETE FROM snapshots WHERE id = ?", (sid,))

@@ -66,7 +66,8 @@ def source_date_epoch(env: Mapping[str, str]) -> int | None:
         return None
     if not re.fullmatch(r"\d{1,12}", value):
         raise InvalidArgument(
-            f"SOURCE_DATE_EPOCH={value!r} is not a Unix timestamp", "set it to whole seconds since 1970"
+            f"SOURCE_DATE_EPOCH={value!r} is not a Unix timestamp",
+            "set it to whole seconds since 1970",
         )
     return int(value)
 
@@ -76,7 +77,9 @@ def rfc3339(ts: float) -> str:
 
 
 class ImageStore:
-    def __init__(self, ctx: Context, conn: sqlite3.Connection, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, ctx: Context, conn: sqlite3.Connection, env: Mapping[str, str] | None = None
+    ) -> None:
         self.ctx = ctx
         self.conn = conn
         self.env = os.environ if env is None else env
@@ -135,7 +138,9 @@ class ImageStore:
             entries.append((desc, {REF_NAME: f"{name}:{tag}"}))
         for row in self.catalog.images():
             if row.manifest_digest not in tagged:
-                desc = Descriptor(MEDIA_MANIFEST, row.manifest_digest, self.content.size(row.manifest_digest))
+                desc = Descriptor(
+                    MEDIA_MANIFEST, row.manifest_digest, self.content.size(row.manifest_digest)
+                )
                 entries.append((desc, {}))
         self.content.write_index(build_index(entries))
 
@@ -164,15 +169,23 @@ class ImageStore:
     ) -> Image:
         """Store config + manifest blobs and record the image (and tag) in one transaction."""
         config_bytes = canonical_json(config_doc)
-        config_desc = Descriptor(MEDIA_CONFIG, self.content.write_bytes(config_bytes), len(config_bytes))
+        config_desc = Descriptor(
+            MEDIA_CONFIG, self.content.write_bytes(config_bytes), len(config_bytes)
+        )
         manifest_bytes = canonical_json(build_manifest(config_desc, layer_descs))
         manifest_digest = self.content.write_bytes(manifest_bytes)
-        row = ImageRow(manifest_digest, config_desc.digest, str(config_doc.get("created")),
-                       sum(d.size for d in layer_descs))
+        row = ImageRow(
+            manifest_digest,
+            config_desc.digest,
+            str(config_doc.get("created")),
+            sum(d.size for d in layer_descs),
+        )
         with self._lock():
             for d in (*layer_descs, config_desc):
                 if not self.content.has(d.digest):  # removed by a concurrent image:rm
-                    raise Conflict(f"blob {d.digest} vanished while the image was written", "try again")
+                    raise Conflict(
+                        f"blob {d.digest} vanished while the image was written", "try again"
+                    )
             with transaction(self.conn):
                 self.catalog.add_image(row)
                 if ref is not None:
@@ -183,13 +196,18 @@ class ImageStore:
     def _write_layer(self, src_dir: str, idmap: IdMap | None, overlay_upper: bool) -> Descriptor:
         with self.content.ingest() as w:
             diff_id = layers.write_layer(
-                src_dir, w.as_binary(), idmap=idmap, source_date_epoch=self._epoch(),
+                src_dir,
+                w.as_binary(),
+                idmap=idmap,
+                source_date_epoch=self._epoch(),
                 overlay_upper=overlay_upper,
             )
             digest = w.commit()
             size = w.size
         if diff_id != digest:
-            raise PaasError(f"layer writer reported {diff_id} but wrote {digest}", "this is a bug in paas")
+            raise PaasError(
+                f"layer writer reported {diff_id} but wrote {digest}", "this is a bug in paas"
+            )
         return Descriptor(MEDIA_LAYER, digest, size)
 
     def import_rootfs(self, tar_path: str, ref: str, *, created_by: str = "") -> Image:
@@ -205,7 +223,9 @@ class ImageStore:
                 layers.extract_layer(f, fs, idmap=self.ctx.idmap)
             layer = self._write_layer(fs, self.ctx.idmap, overlay_upper=False)
             now = self._now()
-            cfg = ImageConfig(cmd=("bash",) if has_file(fs, "/bin/bash") else ("sh",), env=(DEFAULT_PATH,))
+            cfg = ImageConfig(
+                cmd=("bash",) if has_file(fs, "/bin/bash") else ("sh",), env=(DEFAULT_PATH,)
+            )
             history = HistoryEntry(now, created_by or f"import {os.path.basename(tar_path)}")
             doc = new_config(created=now, cfg=cfg, diff_ids=[layer.digest], history=[history])
             with self.snapshots.lock(key, layer.digest):
@@ -278,7 +298,9 @@ class ImageStore:
             )
         return self._untag_and_delete(row, tags, delete=not used)
 
-    def _untag_and_delete(self, row: ImageRow, untag: Sequence[tuple[str, str]], delete: bool) -> Lines:
+    def _untag_and_delete(
+        self, row: ImageRow, untag: Sequence[tuple[str, str]], delete: bool
+    ) -> Lines:
         lines = [f"Untagged: {n}:{t}" for n, t in untag]
         doomed: Lines = []
         with self._lock():
@@ -312,9 +334,15 @@ class ImageStore:
         row, via_tag = resolve(self.catalog, ref)
         tags = self.catalog.tags_of(row.manifest_digest)
         name_tag = via_tag or (tags[0] if tags else None)
-        ann = {REF_NAME: name_tag[1], CONTAINERD_NAME: f"{name_tag[0]}:{name_tag[1]}"} if name_tag else {}
+        ann = (
+            {REF_NAME: name_tag[1], CONTAINERD_NAME: f"{name_tag[0]}:{name_tag[1]}"}
+            if name_tag
+            else {}
+        )
         config_desc, layer_descs = self._manifest(row.manifest_digest)
-        desc = Descriptor(MEDIA_MANIFEST, row.manifest_digest, self.content.size(row.manifest_digest))
+        desc = Descriptor(
+            MEDIA_MANIFEST, row.manifest_digest, self.content.size(row.manifest_digest)
+        )
         index = build_index([(desc, ann)])
         blobs = [row.manifest_digest, config_desc.digest, *(d.digest for d in layer_descs)]
         write_archive(self.content, out_path, index, blobs)

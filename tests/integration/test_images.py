@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -30,11 +30,20 @@ def imported(cli: CliRunner, rootfs_tar: Path) -> Imported:
     return image_id, info["RootFS"]["Layers"][0]
 
 
-def _other_cli(paas_root: dict[str, str], root: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def _other_cli(
+    paas_root: dict[str, str], root: Path
+) -> Callable[..., subprocess.CompletedProcess[str]]:
     env = dict(paas_root, PAAS_ROOT=str(root), PAAS_INSTANCE=paas_root["PAAS_INSTANCE"] + "b")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run([sys.executable, "-m", "paas", *args], env=env, capture_output=True, text=True, timeout=300)
+        res = subprocess.run(
+            [sys.executable, "-m", "paas", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert res.returncode == 0, res.stderr
         return res
 
@@ -72,7 +81,10 @@ def test_ls_inspect_history_tag_rm(cli: CliRunner, imported: Imported) -> None:
 
     cli("image:tag", "debian:bookworm", "base:1")
     rows = json.loads(cli("image:ls", "--format", "json").stdout)
-    assert sorted((r["Repository"], r["Tag"]) for r in rows) == [("base", "1"), ("debian", "bookworm")]
+    assert sorted((r["Repository"], r["Tag"]) for r in rows) == [
+        ("base", "1"),
+        ("debian", "bookworm"),
+    ]
     assert cli("image:ls", "-q").stdout.split() == [short]
 
     res = cli("image:rm", short, check=False)
@@ -89,7 +101,9 @@ def test_ls_inspect_history_tag_rm(cli: CliRunner, imported: Imported) -> None:
     )
 
 
-def test_rm_refuses_image_used_by_a_container(cli: CliRunner, imported: Imported, paas_root: dict[str, str]) -> None:
+def test_rm_refuses_image_used_by_a_container(
+    cli: CliRunner, imported: Imported, paas_root: dict[str, str]
+) -> None:
     import sqlite3
 
     db = sqlite3.connect(Path(paas_root["PAAS_ROOT"]) / "state.db")
@@ -111,7 +125,9 @@ def test_save_skopeo_umoci_load_and_mount(
     archive = tmp_path / "debian.tar"
     cli("image:save", "debian:bookworm", "-o", str(archive))
 
-    inspect = subprocess.run(["skopeo", "inspect", f"oci-archive:{archive}"], capture_output=True, text=True)
+    inspect = subprocess.run(
+        ["skopeo", "inspect", f"oci-archive:{archive}"], capture_output=True, text=True, check=False
+    )
     assert inspect.returncode == 0, inspect.stderr
     meta = json.loads(inspect.stdout)
     assert meta["Layers"] == [layer] and meta["Os"] == "linux"
@@ -121,7 +137,12 @@ def test_save_skopeo_umoci_load_and_mount(
     with tarfile.open(archive) as tar:
         tar.extractall(layout, filter="data")
     bundle = tmp_path / "bundle"
-    res = subprocess.run(["umoci", "unpack", "--image", f"{layout}:bookworm", str(bundle)], capture_output=True, text=True)
+    res = subprocess.run(
+        ["umoci", "unpack", "--image", f"{layout}:bookworm", str(bundle)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     assert (bundle / "rootfs" / "etc" / "debian_version").read_text().startswith("12")
     assert json.loads((bundle / "config.json").read_text())["process"]["args"] == ["bash"]
@@ -147,7 +168,9 @@ def _mount_and_check(root: Path, image_id: str, tmp_path: Path) -> None:
     for d in (upper, work, target):
         d.mkdir(parents=True)
     m = store.rootfs_mount(img, ctx.idmap, str(upper), str(work))
-    subprocess.run(["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(target)], check=True)
+    subprocess.run(
+        ["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(target)], check=True
+    )
     try:
         version = target / "etc" / "debian_version"
         assert version.read_text().startswith("12")
@@ -185,14 +208,20 @@ def test_corrupted_archive_leaves_store_unchanged(
                 f = io.BytesIO(bytes(data))
             dst.addfile(m, f)
     res = cli("image:load", "-i", str(bad), check=False)
-    assert res.returncode == 2 and "corrupt" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert (
+        res.returncode == 2
+        and "corrupt" in res.stderr
+        and len(res.stderr.strip().splitlines()) == 1
+    )
     assert _listing(cli) == before and before
     assert sorted(os.listdir(blobs)) == blobs_before
     tmp = Path(paas_root["PAAS_ROOT"]) / "tmp"
     assert [p for p in os.listdir(tmp) if not p.endswith(".lock")] == []
 
 
-def test_malicious_import_is_refused_cleanly(cli: CliRunner, paas_root: dict[str, str], tmp_path: Path) -> None:
+def test_malicious_import_is_refused_cleanly(
+    cli: CliRunner, paas_root: dict[str, str], tmp_path: Path
+) -> None:
     evil = tmp_path / "evil.tar"
     with tarfile.open(evil, "w") as tar:
         link = tarfile.TarInfo("etc")
@@ -222,7 +251,10 @@ def test_bad_inputs_give_one_line(cli: CliRunner, tmp_path: Path) -> None:
     ]:
         res = cli(*args, check=False)
         assert res.returncode == code, (args, res.stderr)
-        assert len(res.stderr.strip().splitlines()) == 1 and res.stderr.startswith("error: "), (args, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and res.stderr.startswith("error: "), (
+            args,
+            res.stderr,
+        )
 
 
 def test_bootstrap_with_real_mmdebstrap(cli: CliRunner) -> None:

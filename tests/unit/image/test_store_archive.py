@@ -9,12 +9,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from test_store_ops import blob_count, make_tar, open_store
 
 from paas.errors import InvalidArgument, NotFound
 from paas.image.manifest import CONTAINERD_NAME, REF_NAME
 from paas.image.store import ImageStore
-
-from test_store_ops import blob_count, make_tar, open_store
 
 
 @pytest.fixture
@@ -51,13 +50,20 @@ def test_archive_layout_and_annotations(saved: tuple[ImageStore, Path]) -> None:
         layout = json.load(tar.extractfile("oci-layout"))  # type: ignore[arg-type]
     assert layout == {"imageLayoutVersion": "1.0.0"}
     assert [m["digest"] for m in index["manifests"]] == [img.manifest_digest]
-    assert index["manifests"][0]["annotations"] == {REF_NAME: "bookworm", CONTAINERD_NAME: "debian:bookworm"}
+    assert index["manifests"][0]["annotations"] == {
+        REF_NAME: "bookworm",
+        CONTAINERD_NAME: "debian:bookworm",
+    }
     blobs = sorted(n for n in names if n.startswith("blobs/sha256/"))
-    want = sorted("blobs/sha256/" + d.split(":")[1] for d in [img.manifest_digest, img.id, *img.diff_ids])
+    want = sorted(
+        "blobs/sha256/" + d.split(":")[1] for d in [img.manifest_digest, img.id, *img.diff_ids]
+    )
     assert blobs == want
 
 
-def test_load_round_trip_into_fresh_instance(saved: tuple[ImageStore, Path], tmp_path: Path) -> None:
+def test_load_round_trip_into_fresh_instance(
+    saved: tuple[ImageStore, Path], tmp_path: Path
+) -> None:
     src, out = saved
     dst = open_store(tmp_path / "dst")
     [img] = dst.load(str(out))
@@ -101,7 +107,9 @@ def test_corrupt_blob_fails_cleanly(saved: tuple[ImageStore, Path], tmp_path: Pa
 
 
 @pytest.mark.parametrize("what", ["missing-blob", "no-name", "bad-name", "gzip-layer", "no-layout"])
-def test_bad_archives_are_refused(saved: tuple[ImageStore, Path], tmp_path: Path, what: str) -> None:
+def test_bad_archives_are_refused(
+    saved: tuple[ImageStore, Path], tmp_path: Path, what: str
+) -> None:
     src, out = saved
     with tarfile.open(out) as tar:
         index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
@@ -147,7 +155,9 @@ def test_load_errors_for_missing_or_non_tar(tmp_path: Path) -> None:
         dst.load(str(junk))
 
 
-def test_save_unknown_image_and_directory_target(saved: tuple[ImageStore, Path], tmp_path: Path) -> None:
+def test_save_unknown_image_and_directory_target(
+    saved: tuple[ImageStore, Path], tmp_path: Path
+) -> None:
     src, _out = saved
     with pytest.raises(NotFound):
         src.save("nope", str(tmp_path / "x.tar"))

@@ -12,24 +12,35 @@ from paas.model import IdMap
 
 def test_argv_minbase() -> None:
     assert mmdebstrap_argv("bookworm", [], "/x/out.tar") == [
-        "mmdebstrap", "--variant=minbase", "--format=tar", "--quiet", "bookworm", "/x/out.tar"
+        "mmdebstrap",
+        "--variant=minbase",
+        "--format=tar",
+        "--quiet",
+        "bookworm",
+        "/x/out.tar",
     ]
 
 
 def test_argv_with_includes_and_variant() -> None:
-    argv = mmdebstrap_argv("trixie", ["ca-certificates", "python3", "libstdc++6"], "/o.tar", variant="apt")
+    argv = mmdebstrap_argv(
+        "trixie", ["ca-certificates", "python3", "libstdc++6"], "/o.tar", variant="apt"
+    )
     assert argv[1] == "--variant=apt"
     assert "--include=ca-certificates,python3,libstdc++6" in argv
     assert argv[-2:] == ["trixie", "/o.tar"]
 
 
-@pytest.mark.parametrize("suite", ["", "Bookworm", "bookworm;rm -rf /", "--help", "a", "../x", "x" * 40])
+@pytest.mark.parametrize(
+    "suite", ["", "Bookworm", "bookworm;rm -rf /", "--help", "a", "../x", "x" * 40]
+)
 def test_argv_rejects_bad_suites(suite: str) -> None:
     with pytest.raises(InvalidArgument, match="suite"):
         mmdebstrap_argv(suite, [], "/o.tar")
 
 
-@pytest.mark.parametrize("pkg", ["", "-x", "--hook-dir=/tmp", "a b", "pkg,other", "Pkg", "a", "x$(id)"])
+@pytest.mark.parametrize(
+    "pkg", ["", "-x", "--hook-dir=/tmp", "a b", "pkg,other", "Pkg", "a", "x$(id)"]
+)
 def test_argv_rejects_bad_packages(pkg: str) -> None:
     with pytest.raises(InvalidArgument, match="package"):
         mmdebstrap_argv("bookworm", [pkg], "/o.tar")
@@ -42,7 +53,9 @@ def test_argv_rejects_unknown_variant() -> None:
 
 def test_created_by() -> None:
     assert created_by("bookworm", []) == "mmdebstrap --variant=minbase bookworm"
-    assert created_by("bookworm", ["curl"]) == "mmdebstrap --variant=minbase --include=curl bookworm"
+    assert (
+        created_by("bookworm", ["curl"]) == "mmdebstrap --variant=minbase --include=curl bookworm"
+    )
 
 
 def test_overlay_options_order_and_values() -> None:

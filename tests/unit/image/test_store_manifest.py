@@ -77,29 +77,51 @@ def test_config_from_json_rejects_malformed_lists() -> None:
 
 def test_new_config_has_oci_shape() -> None:
     h = HistoryEntry("2024-01-01T00:00:00Z", "mmdebstrap --variant=minbase bookworm")
-    doc = new_config(created="2024-01-01T00:00:00Z", cfg=ImageConfig(cmd=("bash",)), diff_ids=[D1], history=[h])
+    doc = new_config(
+        created="2024-01-01T00:00:00Z", cfg=ImageConfig(cmd=("bash",)), diff_ids=[D1], history=[h]
+    )
     assert doc == {
         "architecture": "amd64",
         "os": "linux",
         "created": "2024-01-01T00:00:00Z",
         "config": {"Cmd": ["bash"]},
         "rootfs": {"type": "layers", "diff_ids": [D1]},
-        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "mmdebstrap --variant=minbase bookworm"}],
+        "history": [
+            {
+                "created": "2024-01-01T00:00:00Z",
+                "created_by": "mmdebstrap --variant=minbase bookworm",
+            }
+        ],
     }
     # same input, same digest
-    assert digest_bytes(canonical_json(doc)) == digest_bytes(canonical_json(dict(reversed(doc.items()))))
+    assert digest_bytes(canonical_json(doc)) == digest_bytes(
+        canonical_json(dict(reversed(doc.items())))
+    )
 
 
 def test_extend_config_appends_layer_and_history_keeps_unknown_fields() -> None:
-    base = new_config(created="t0", cfg=ImageConfig(cmd=("bash",)), diff_ids=[D1], history=[HistoryEntry("t0", "a")])
+    base = new_config(
+        created="t0",
+        cfg=ImageConfig(cmd=("bash",)),
+        diff_ids=[D1],
+        history=[HistoryEntry("t0", "a")],
+    )
     base["author"] = "someone"
-    out = extend_config(base, created="t1", diff_id=D2, history=HistoryEntry("t1", "b", comment="c"))
+    out = extend_config(
+        base, created="t1", diff_id=D2, history=HistoryEntry("t1", "b", comment="c")
+    )
     assert out["rootfs"]["diff_ids"] == [D1, D2]
     assert out["history"][-1] == {"created": "t1", "created_by": "b", "comment": "c"}
     assert out["author"] == "someone" and out["created"] == "t1"
     assert out["config"] == {"Cmd": ["bash"]}
     assert base["rootfs"]["diff_ids"] == [D1], "base must not be mutated"
-    new = extend_config(base, created="t1", diff_id=D2, history=HistoryEntry("t1", "b"), cfg=ImageConfig(cmd=("sh",)))
+    new = extend_config(
+        base,
+        created="t1",
+        diff_id=D2,
+        history=HistoryEntry("t1", "b"),
+        cfg=ImageConfig(cmd=("sh",)),
+    )
     assert new["config"] == {"Cmd": ["sh"]}
     empty = extend_config(base, created="t1", diff_id=None, history=HistoryEntry("t1", "ENV"))
     assert empty["rootfs"]["diff_ids"] == [D1]
@@ -123,7 +145,9 @@ def test_manifest_build_and_parse_round_trip() -> None:
         b'{"schemaVersion": 1}',
         b'{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "layers": []}',
         b'{"schemaVersion": 2, "config": {"mediaType": "x", "digest": "sha256:bad", "size": 1}, "layers": []}',
-        b'{"schemaVersion": 2, "config": {"mediaType": "x", "digest": "' + D1.encode() + b'", "size": -1}, "layers": []}',
+        b'{"schemaVersion": 2, "config": {"mediaType": "x", "digest": "'
+        + D1.encode()
+        + b'", "size": -1}, "layers": []}',
     ],
 )
 def test_parse_manifest_rejects_bad_documents(doc: bytes) -> None:
@@ -139,10 +163,16 @@ def test_build_index_is_sorted_and_annotated() -> None:
     names = [m.get("annotations", {}).get(REF_NAME) for m in idx["manifests"]]
     assert names == [None, "debian:bookworm", "web:v2"]
     assert idx["manifests"][1] == {
-        "mediaType": MEDIA_MANIFEST, "digest": D1, "size": 300, "annotations": {REF_NAME: "debian:bookworm"}
+        "mediaType": MEDIA_MANIFEST,
+        "digest": D1,
+        "size": 300,
+        "annotations": {REF_NAME: "debian:bookworm"},
     }
     # order of input does not matter
     again = build_index([(a, {}), (b, {REF_NAME: "debian:bookworm"}), (a, {REF_NAME: "web:v2"})])
     assert canonical_json(again) == canonical_json(idx)
     both = build_index([(b, {REF_NAME: "bookworm", CONTAINERD_NAME: "debian:bookworm"})])
-    assert both["manifests"][0]["annotations"] == {REF_NAME: "bookworm", CONTAINERD_NAME: "debian:bookworm"}
+    assert both["manifests"][0]["annotations"] == {
+        REF_NAME: "bookworm",
+        CONTAINERD_NAME: "debian:bookworm",
+    }

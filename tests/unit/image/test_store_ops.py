@@ -11,8 +11,8 @@ import json
 import os
 import tarfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -26,9 +26,13 @@ from paas.state import connect
 EPOCH = "1700000000"
 
 
-def make_tar(path: Path, files: dict[str, bytes], *, bash: bool = False, links: dict[str, str] | None = None) -> Path:
+def make_tar(
+    path: Path, files: dict[str, bytes], *, bash: bool = False, links: dict[str, str] | None = None
+) -> Path:
     with tarfile.open(path, "w") as tar:
-        dirs = sorted({os.path.dirname(n) for n in files if os.path.dirname(n)} | {"usr", "usr/bin"})
+        dirs = sorted(
+            {os.path.dirname(n) for n in files if os.path.dirname(n)} | {"usr", "usr/bin"}
+        )
         for d in dirs:
             info = tarfile.TarInfo(d)
             info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 1_600_000_000
@@ -61,13 +65,21 @@ def store(tmp_path: Path) -> Iterator[ImageStore]:
 
 @pytest.fixture
 def base_tar(tmp_path: Path) -> Path:
-    return make_tar(tmp_path / "base.tar", {"etc/debian_version": b"12.0\n"}, bash=True, links={"bin": "usr/bin"})
+    return make_tar(
+        tmp_path / "base.tar",
+        {"etc/debian_version": b"12.0\n"},
+        bash=True,
+        links={"bin": "usr/bin"},
+    )
 
 
 def index_names(store: ImageStore) -> list[str]:
     with open(os.path.join(store.ctx.paths.layout, "index.json")) as f:
         idx = json.load(f)
-    return sorted(m.get("annotations", {}).get("org.opencontainers.image.ref.name", "") for m in idx["manifests"])
+    return sorted(
+        m.get("annotations", {}).get("org.opencontainers.image.ref.name", "")
+        for m in idx["manifests"]
+    )
 
 
 def blob_count(store: ImageStore) -> int:
@@ -77,7 +89,9 @@ def blob_count(store: ImageStore) -> int:
 def snapshot_dirs(store: ImageStore) -> list[str]:
     key = store.ctx.idmap.key
     d = os.path.join(store.ctx.paths.snapshots, key)
-    return sorted(x for x in os.listdir(d) if x not in ("locks", "empty")) if os.path.isdir(d) else []
+    return (
+        sorted(x for x in os.listdir(d) if x not in ("locks", "empty")) if os.path.isdir(d) else []
+    )
 
 
 # -- import / get ------------------------------------------------------------------
@@ -112,8 +126,15 @@ def test_import_without_bash_uses_sh_and_is_deterministic(tmp_path: Path) -> Non
 def test_get_resolves_tags_ids_prefixes_and_digests(store: ImageStore, base_tar: Path) -> None:
     img = store.import_rootfs(str(base_tar), "debian:bookworm")
     hexid = img.id.split(":")[1]
-    for ref in ["debian:bookworm", img.id, hexid, hexid[:12], "sha256:" + hexid[:5],
-                f"debian@{img.manifest_digest}", f"debian@{img.id}"]:
+    for ref in [
+        "debian:bookworm",
+        img.id,
+        hexid,
+        hexid[:12],
+        "sha256:" + hexid[:5],
+        f"debian@{img.manifest_digest}",
+        f"debian@{img.id}",
+    ]:
         assert store.get(ref).id == img.id, ref
     with pytest.raises(NotFound) as err:
         store.get("debian")
@@ -171,7 +192,9 @@ def test_force_remove_by_id_and_in_use_keeps_image(store: ImageStore, base_tar: 
     assert store.remove(img.id) == [f"Deleted: {img.id}"]
 
 
-def test_remove_keeps_layers_shared_with_other_images(store: ImageStore, base_tar: Path, tmp_path: Path) -> None:
+def test_remove_keeps_layers_shared_with_other_images(
+    store: ImageStore, base_tar: Path, tmp_path: Path
+) -> None:
     base = store.import_rootfs(str(base_tar), "base")
     upper = tmp_path / "upper"
     (upper / "app").mkdir(parents=True)
@@ -188,23 +211,33 @@ def test_remove_keeps_layers_shared_with_other_images(store: ImageStore, base_ta
 
 
 # -- commit_layer ----------------------------------------------------------------------
-def test_commit_layer_adds_a_layer_history_and_config(store: ImageStore, base_tar: Path, tmp_path: Path) -> None:
+def test_commit_layer_adds_a_layer_history_and_config(
+    store: ImageStore, base_tar: Path, tmp_path: Path
+) -> None:
     base = store.import_rootfs(str(base_tar), "base")
     upper = tmp_path / "upper"
     upper.mkdir()
     (upper / "hello.txt").write_text("hi")
     os.mknod(upper / "etc", 0o020000, os.makedev(0, 0))  # overlay whiteout: delete /etc
     cfg = ImageConfig(cmd=("python3", "app.py"), env=("PATH=/usr/bin",), working_dir="/app")
-    img = store.commit_layer(base, str(upper), "app:v1", config=cfg,
-                             history=HistoryEntry("", "container:commit abc", comment="msg"),
-                             idmap=store.ctx.idmap)
+    img = store.commit_layer(
+        base,
+        str(upper),
+        "app:v1",
+        config=cfg,
+        history=HistoryEntry("", "container:commit abc", comment="msg"),
+        idmap=store.ctx.idmap,
+    )
     assert img.diff_ids[0] == base.diff_ids[0] and len(img.diff_ids) == 2
     assert img.chain_ids[0] == base.chain_ids[0] and img.chain_ids[1] != img.diff_ids[1]
     assert img.config == cfg
-    assert [h.created_by for h in img.history] == [base.history[0].created_by, "container:commit abc"]
+    assert [h.created_by for h in img.history] == [
+        base.history[0].created_by,
+        "container:commit abc",
+    ]
     assert img.history[1].created == img.created and img.history[1].comment == "msg"
-    with store.content.open(img.diff_ids[1]) as f:
-        names = tarfile.open(fileobj=f).getnames()
+    with store.content.open(img.diff_ids[1]) as f, tarfile.open(fileobj=f) as tar:
+        names = tar.getnames()
     assert any(n.rstrip("/").endswith(".wh.etc") for n in names), names
     untagged = store.commit_layer(base, str(upper), None)
     assert untagged.refs == () and untagged.id in {i.id for i in store.list()}
@@ -212,7 +245,9 @@ def test_commit_layer_adds_a_layer_history_and_config(store: ImageStore, base_ta
 
 
 # -- mounts ----------------------------------------------------------------------------
-def test_rootfs_mount_stacks_snapshots_top_first(store: ImageStore, base_tar: Path, tmp_path: Path) -> None:
+def test_rootfs_mount_stacks_snapshots_top_first(
+    store: ImageStore, base_tar: Path, tmp_path: Path
+) -> None:
     base = store.import_rootfs(str(base_tar), "base")
     upper = tmp_path / "upper"
     upper.mkdir()
@@ -221,7 +256,11 @@ def test_rootfs_mount_stacks_snapshots_top_first(store: ImageStore, base_tar: Pa
     m = store.rootfs_mount(img, store.ctx.idmap, "/c/upper", "/c/work")
     root = os.path.join(store.ctx.paths.snapshots, store.ctx.idmap.key)
     assert m.type == "overlay" and m.source == "overlay"
-    assert m.options == (f"lowerdir={root}/2/fs:{root}/1/fs", "upperdir=/c/upper", "workdir=/c/work")
+    assert m.options == (
+        f"lowerdir={root}/2/fs:{root}/1/fs",
+        "upperdir=/c/upper",
+        "workdir=/c/work",
+    )
     assert Path(root, "2", "fs", "a").read_text() == "a"
     host = store.rootfs_mount(base, None, "/u", "/w")
     assert host.options[0] == f"lowerdir={store.ctx.paths.snapshots}/host/3/fs"
@@ -238,7 +277,9 @@ def test_rootfs_mount_of_zero_layer_image(store: ImageStore) -> None:
     assert os.path.isdir(lower) and os.listdir(lower) == []
 
 
-def test_concurrent_mounts_unpack_each_layer_once(tmp_path: Path, base_tar: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_mounts_unpack_each_layer_once(
+    tmp_path: Path, base_tar: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = open_store(tmp_path / "root")
     img = s.import_rootfs(str(base_tar), "base")
     calls: list[str] = []
