@@ -267,3 +267,56 @@ def test_bootstrap_with_real_mmdebstrap(cli: CliRunner) -> None:
     assert hist[0]["created_by"] == "mmdebstrap --variant=minbase bookworm"
     [info] = json.loads(cli("image:inspect", "deb:test").stdout)
     assert info["Id"] == image_id and info["Config"]["Cmd"] == ["bash"]
+
+
+def test_forty_layers_mount_and_whiteouts(paas_root: dict[str, str], tmp_path: Path) -> None:
+    import time
+
+    from paas.config import load_context
+    from paas.image.store import ImageStore
+    from paas.state import connect
+
+    ctx = load_context(paas_root)
+    conn = connect(ctx.paths.db)
+    store = ImageStore(ctx, conn)
+    base_tar = tmp_path / "base.tar"
+    with tarfile.open(base_tar, "w") as tar:
+        for name in ("etc", "gone"):
+            d = tarfile.TarInfo(name)
+            d.type, d.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(d)
+        f = tarfile.TarInfo("etc/debian_version")
+        f.size = 5
+        tar.addfile(f, io.BytesIO(b"12.0\n"))
+    img = store.import_rootfs(str(base_tar), "tiny")
+    upper = tmp_path / "upper"
+    slowest = 0.0
+    for i in range(40):
+        upper.mkdir()
+        (upper / f"layer{i}").write_text(str(i))
+        if i == 20:
+            os.mknod(upper / "gone", 0o020000 | 0o600, os.makedev(0, 0))  # delete /gone
+        start = time.monotonic()
+        img = store.commit_layer(img, str(upper), "tiny:many" if i == 39 else None, idmap=ctx.idmap)
+        slowest = max(slowest, time.monotonic() - start)
+        subprocess.run(["rm", "-rf", str(upper)], check=True)
+    assert len(img.diff_ids) == 41
+    assert slowest < 1.0, f"commit_layer took {slowest:.2f}s"
+    work_root = Path(ctx.paths.containers) / "t"
+    up, work, target = work_root / "upper", work_root / "work", work_root / "rootfs"
+    for d in (up, work, target):
+        d.mkdir(parents=True)
+    m = store.rootfs_mount(store.get("tiny:many"), ctx.idmap, str(up), str(work))
+    assert m.options[0].count(":") == 40
+    subprocess.run(
+        ["mount", "-t", "overlay", "-o", ",".join(m.options), "overlay", str(target)], check=True
+    )
+    try:
+        assert sorted(p.name for p in target.iterdir()) == sorted(
+            ["etc", *[f"layer{i}" for i in range(40)]]
+        )
+        assert (target / "layer0").read_text() == "0" and (target / "layer39").read_text() == "39"
+        assert (target / "etc" / "debian_version").stat().st_uid == 100000
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+    conn.close()
