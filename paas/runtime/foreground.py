@@ -79,7 +79,10 @@ def _run_piped(rt: Runtime, c: Container, bundle: Bundle, pid_file: str) -> int:
         os.close(err_w)
     log = LogWriter(bundle.log_path)
     pump = _Pump(log, {out_r: ("stdout", sys.stdout.buffer), err_r: ("stderr", sys.stderr.buffer)})
-    pump.until(lambda: runc.poll() is not None)
+    runc_fd = os.pidfd_open(runc.pid)
+    pump.watch_exit(runc_fd)
+    pump.until(lambda: pump.exited)
+    os.close(runc_fd)
     if runc.wait() != 0:
         pump.drain()
         log.close()
@@ -123,7 +126,9 @@ class _Pump:
         self._pidfd = -1
 
     def watch_exit(self, pidfd: int) -> None:
+        """Stop ``until(lambda: pump.exited)`` when the process behind ``pidfd`` exits."""
         self._pidfd = pidfd
+        self.exited = False
         self.sel.register(pidfd, selectors.EVENT_READ)
 
     def _read(self, fd: int) -> bool:
@@ -139,18 +144,16 @@ class _Pump:
         self.log.write(stream, data)
         return True
 
-    def until(self, done: Any, timeout: float = 0.05) -> None:
+    def until(self, done: Any) -> None:
         while not done():
-            for key, _ in self.sel.select(timeout):
+            for key, _ in self.sel.select():
                 fd = int(key.fd)  # type: ignore[arg-type]
                 if fd == self._pidfd:
                     self.sel.unregister(fd)
+                    self._pidfd = -1
                     self.exited = True
                 else:
                     self._read(fd)
-            if not self.fds and self._pidfd < 0:
-                # both pipes closed before the start finished: nothing more to copy
-                return
 
     def drain(self) -> None:
         """Read what is left; pipes reach EOF once every container process is gone.

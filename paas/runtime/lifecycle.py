@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import proc
@@ -160,14 +161,16 @@ class Runtime:
     def _mount(self, bundle: Bundle, cfg: ContainerConfig) -> None:
         image = self.images.get(cfg.image_id)
         m = self.images.rootfs_mount(image, self._idmap(cfg), bundle.path("upper"), bundle.path("work"))
+        if cfg.auto_remove:
+            # the writable layer is thrown away at exit, so skip overlay's sync on unmount
+            # (a sync of the whole upper filesystem, ~10-250 ms on a busy disk)
+            m = replace(m, options=m.options + ("volatile",))
         bundle.mount_rootfs(m)
         from .user import check_rootfs
 
         check_rootfs(bundle.rootfs)
 
     def _resolve_user(self, bundle: Bundle, cfg: ContainerConfig) -> ContainerConfig:
-        from dataclasses import replace
-
         from .user import resolve_user
 
         uid, gid, groups = resolve_user(bundle.rootfs, cfg.user)
@@ -201,7 +204,8 @@ class Runtime:
         self._mount(bundle, c.config)
         self._write_spec(bundle, c)
         # a stale runc state from an unclean stop would make 'runc run' refuse the id
-        proc.run(self.runc.delete(c.id, force=True), check=False)
+        if os.path.exists(os.path.join(self.ctx.paths.runc_root, c.id)):
+            proc.run(self.runc.delete(c.id, force=True), check=False)
         return bundle
 
     # -- exit ------------------------------------------------------------------
