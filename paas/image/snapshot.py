@@ -195,3 +195,18 @@ class Snapshotter:
             if os.path.exists(path):
                 shutil.rmtree(path)
         return len(doomed)
+
+    def remove_stale_staging(self, max_age: float = 24 * 3600.0, now: float | None = None) -> int:
+        """Delete staging dirs left by crashed imports/unpacks (older than ``max_age`` seconds)."""
+        now = time.time() if now is None else now
+        removed = 0
+        keys = os.listdir(self.root) if os.path.isdir(self.root) else []
+        for key in keys:
+            kdir = os.path.join(self.root, key)
+            for name in os.listdir(kdir) if os.path.isdir(kdir) else []:
+                path = os.path.join(kdir, name)
+                if name.startswith("tmp-") and now - os.lstat(path).st_mtime > max_age:
+                    log.warning("removing stale snapshot staging dir %s", path)
+                    shutil.rmtree(path)
+                    removed += 1
+        return removed

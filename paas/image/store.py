@@ -372,6 +372,7 @@ class ImageStore:
 
     def prune_snapshots(self) -> int:
         """Remove snapshots no image needs; return how many."""
+        self.snapshots.remove_stale_staging()
         return self.snapshots.remove_unneeded(self._needed_chains)
 
     def _needed_chains(self) -> set[str]:

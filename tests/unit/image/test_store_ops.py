@@ -325,3 +325,13 @@ def test_failed_import_leaves_nothing(store: ImageStore, tmp_path: Path) -> None
         store.import_rootfs(str(bad), "Bad Name")
     with pytest.raises(NotFound):
         store.import_rootfs(str(tmp_path / "missing.tar"), "x")
+
+
+def test_prune_removes_stale_staging_only(store: ImageStore, base_tar: Path) -> None:
+    store.import_rootfs(str(base_tar), "base")
+    fresh = store.snapshots.staging(store.ctx.idmap.key)
+    stale = store.snapshots.staging(store.ctx.idmap.key)
+    os.utime(stale, (1_000_000, 1_000_000))
+    assert store.prune_snapshots() == 0
+    assert os.path.isdir(fresh) and not os.path.exists(stale)
+    assert snapshot_dirs(store) == ["1", os.path.basename(fresh)]
