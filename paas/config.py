@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .errors import FailedPrecondition, InvalidArgument
 from .model import IdMap
 
-__all__ = ["Paths", "Context", "load_context", "prepare_root", "DEFAULT_ROOT"]
+__all__ = ["DEFAULT_ROOT", "Context", "Paths", "load_context", "prepare_root"]
 
 DEFAULT_ROOT = "/var/lib/paas"
 _INSTANCE_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")

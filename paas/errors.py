@@ -9,13 +9,13 @@ prints-and-continues.
 from __future__ import annotations
 
 __all__ = [
-    "PaasError",
-    "NotFound",
     "AlreadyExists",
-    "InvalidArgument",
+    "CommandFailed",
     "Conflict",
     "FailedPrecondition",
-    "CommandFailed",
+    "InvalidArgument",
+    "NotFound",
+    "PaasError",
     "exit_code_for",
 ]
 

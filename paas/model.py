@@ -10,18 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
-    "IdMap",
-    "ImageRef",
-    "Descriptor",
-    "ImageConfig",
-    "HistoryEntry",
-    "Image",
-    "Mount",
     "BindMount",
-    "Resources",
-    "ContainerConfig",
     "Container",
+    "ContainerConfig",
     "ContainerState",
+    "Descriptor",
+    "HistoryEntry",
+    "IdMap",
+    "Image",
+    "ImageConfig",
+    "ImageRef",
+    "Mount",
+    "Resources",
     "RunOptions",
 ]
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Mapping, Sequence
+from typing import IO
 
 from .errors import CommandFailed, FailedPrecondition
 
-__all__ = ["Result", "run", "spawn", "redact"]
+__all__ = ["Result", "redact", "run", "spawn"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def run(
     try:
         cp = subprocess.run(
             argv,
+            check=False,
             input=text_input,
             stdin=None if input is not None else (stdin if stdin is not None else subprocess.DEVNULL),
             stdout=subprocess.PIPE if capture else None,
@@ -109,7 +111,7 @@ def spawn(
     pass_fds: Sequence[int] = (),
     secrets: Sequence[str] = (),
     start_new_session: bool = False,
-) -> "subprocess.Popen[bytes]":
+) -> subprocess.Popen[bytes]:
     """Start ``argv`` without waiting (foreground containers, daemons, log pumps)."""
     argv = [str(a) for a in argv]
     log.debug("spawn: %s", redact(argv, secrets))

@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FailedPrecondition, InvalidArgument, PaasError
 from ..model import BindMount, Container, ContainerState, Resources, RunOptions
@@ -21,14 +22,14 @@ __all__ = ["configure", "parse_bind", "parse_run_options", "status_text"]
 Handler = Callable[["App", argparse.Namespace], int]
 
 
-def _runtime(app: "App") -> "Runtime":
+def _runtime(app: App) -> Runtime:
     from ..image.store import ImageStore
     from ..runtime.lifecycle import Runtime
 
     return Runtime(app.ctx, app.conn, ImageStore(app.ctx, app.conn))
 
 
-def _client(app: "App") -> Any:
+def _client(app: App) -> Any:
     """A client of this instance's paasd; FailedPrecondition (before anything is created)
     when it is not running."""
     from ..daemon.client import DaemonClient
@@ -191,7 +192,7 @@ def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
 
 
 # -- handlers ------------------------------------------------------------------------
-def _run(app: "App", a: argparse.Namespace) -> int:
+def _run(app: App, a: argparse.Namespace) -> int:
     a._error_exit = 125  # failures before the container runs exit 125, like docker run
     opts = parse_run_options(a)
     if opts.tty and not opts.detach and not sys.stdin.isatty():
@@ -213,7 +214,7 @@ def _run(app: "App", a: argparse.Namespace) -> int:
     return run_attached(rt, c)
 
 
-def _ps(app: "App", a: argparse.Namespace) -> int:
+def _ps(app: App, a: argparse.Namespace) -> int:
     cs = _runtime(app).list_containers(running_only=not a.all)
     if a.quiet:
         for c in cs:
@@ -234,7 +235,7 @@ def _ps(app: "App", a: argparse.Namespace) -> int:
     return 0
 
 
-def _each(app: "App", refs: list[str], fn: Callable[["Runtime", Container], None]) -> int:
+def _each(app: App, refs: list[str], fn: Callable[[Runtime, Container], None]) -> int:
     """Apply ``fn`` to every container; report each failure on its own line, like docker."""
     rt = _runtime(app)
     failed: PaasError | None = None
@@ -252,45 +253,45 @@ def _each(app: "App", refs: list[str], fn: Callable[["Runtime", Container], None
     return 0
 
 
-def _start_via_daemon(app: "App") -> Callable[["Runtime", Container], None]:
+def _start_via_daemon(app: App) -> Callable[[Runtime, Container], None]:
     client = _client(app)
 
-    def start(rt: "Runtime", c: Container) -> None:
+    def start(rt: Runtime, c: Container) -> None:
         client.request("POST", f"/containers/{c.id}/start")
 
     return start
 
 
-def _start(app: "App", a: argparse.Namespace) -> int:
+def _start(app: App, a: argparse.Namespace) -> int:
     return _each(app, a.containers, _start_via_daemon(app))
 
 
-def _stop(app: "App", a: argparse.Namespace) -> int:
+def _stop(app: App, a: argparse.Namespace) -> int:
     return _each(app, a.containers, lambda rt, c: rt.stop(c, a.time))
 
 
-def _restart(app: "App", a: argparse.Namespace) -> int:
+def _restart(app: App, a: argparse.Namespace) -> int:
     start = _start_via_daemon(app)
 
-    def restart(rt: "Runtime", c: Container) -> None:
+    def restart(rt: Runtime, c: Container) -> None:
         rt.stop(c, a.time)
         start(rt, c)
 
     return _each(app, a.containers, restart)
 
 
-def _kill(app: "App", a: argparse.Namespace) -> int:
+def _kill(app: App, a: argparse.Namespace) -> int:
     from ..runtime.lifecycle import parse_signal
 
     sig = parse_signal(a.signal)
     return _each(app, a.containers, lambda rt, c: rt.kill(c, sig))
 
 
-def _rm(app: "App", a: argparse.Namespace) -> int:
+def _rm(app: App, a: argparse.Namespace) -> int:
     return _each(app, a.containers, lambda rt, c: rt.remove(c, force=a.force))
 
 
-def _logs(app: "App", a: argparse.Namespace) -> int:
+def _logs(app: App, a: argparse.Namespace) -> int:
     from ..runtime.bundle import Bundle
     from ..runtime.logs import read_logs
 
@@ -313,7 +314,7 @@ def _logs(app: "App", a: argparse.Namespace) -> int:
     return 0
 
 
-def _exec(app: "App", a: argparse.Namespace) -> int:
+def _exec(app: App, a: argparse.Namespace) -> int:
     from .. import proc
 
     if not a.command:
@@ -321,24 +322,26 @@ def _exec(app: "App", a: argparse.Namespace) -> int:
     rt = _runtime(app)
     c = rt.get(a.container)
     argv = rt.exec_argv(c, a.command, tty=a.tty, env=tuple(a.env), user=a.user, workdir=a.workdir)
-    p = proc.spawn(argv, stdin=None if a.interactive or a.tty else open(os.devnull, "rb"))
+    import subprocess
+
+    p = proc.spawn(argv, stdin=None if a.interactive or a.tty else subprocess.DEVNULL)
     return p.wait()
 
 
-def _inspect(app: "App", a: argparse.Namespace) -> int:
+def _inspect(app: App, a: argparse.Namespace) -> int:
     rt = _runtime(app)
     emit_json([inspect_dict(rt.get(ref), app.ctx.paths.root) for ref in a.containers])
     return 0
 
 
-def _commit(app: "App", a: argparse.Namespace) -> int:
+def _commit(app: App, a: argparse.Namespace) -> int:
     rt = _runtime(app)
     image = rt.commit(rt.get(a.container), a.ref, message=a.message or "", author=a.author or "")
     print(image.id)
     return 0
 
 
-def _prune(app: "App", a: argparse.Namespace) -> int:
+def _prune(app: App, a: argparse.Namespace) -> int:
     rt = _runtime(app)
     removed = []
     for c in rt.list_containers():
@@ -351,7 +354,7 @@ def _prune(app: "App", a: argparse.Namespace) -> int:
     return 0
 
 
-def _add_run_flags(p: "Parser") -> None:
+def _add_run_flags(p: Parser) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="run in the background under paasd")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
@@ -374,7 +377,7 @@ def _add_run_flags(p: "Parser") -> None:
     p.add_argument("command", nargs=argparse.REMAINDER)
 
 
-def configure(name: str, p: "Parser") -> Handler:
+def configure(name: str, p: Parser) -> Handler:
     verb = name.split(":", 1)[1]
     if verb == "run":
         _add_run_flags(p)

@@ -24,9 +24,10 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
-__all__ = ["main", "COMMANDS", "Parser", "App"]
+__all__ = ["COMMANDS", "App", "Parser", "main"]
 
 # name -> (module, summary). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -132,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error worth a trace
-        sys.stdout = open(os.devnull, "w")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 

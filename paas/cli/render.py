@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["table", "emit_json", "human_size", "human_ago", "human_duration", "parse_size"]
+__all__ = ["emit_json", "human_ago", "human_duration", "human_size", "parse_size", "table"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: Any = None) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["install"]
 
 
-def _runtime(ctx: Context) -> "Runtime":
+def _runtime(ctx: Context) -> Runtime:
     from ..image.store import ImageStore
     from ..runtime.lifecycle import Runtime
 
@@ -30,7 +30,7 @@ def _runtime(ctx: Context) -> "Runtime":
     return Runtime(ctx, conn, ImageStore(ctx, conn))
 
 
-def install(router: Router, daemon: "Daemon") -> None:
+def install(router: Router, daemon: Daemon) -> None:
     local = threading.local()
 
     def on_exit(cid: str, exit_code: int, pid: int) -> None:

@@ -29,7 +29,6 @@ from typing import BinaryIO
 from ..errors import FailedPrecondition
 from ..model import IdMap, Mount
 from ..state import transaction
-from . import layer as layers
 
 __all__ = ["MAX_MOUNT_OPTIONS", "Snapshotter", "idmap_key", "overlay_options"]
 
@@ -161,6 +160,8 @@ class Snapshotter:
         staging = self.staging(key)
         try:
             with open_blob(diff) as f:
+                from . import layer as layers  # tarfile: only when unpacking
+
                 layers.extract_layer(
                     f, os.path.join(staging, "fs"), idmap=idmap, expected_diff_id=diff
                 )

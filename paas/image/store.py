@@ -27,8 +27,6 @@ from ..config import Context
 from ..errors import Conflict, InvalidArgument, NotFound, PaasError
 from ..model import Descriptor, HistoryEntry, IdMap, Image, ImageConfig, ImageRef, Mount
 from ..state import transaction
-from . import layer as layers
-from .archive import read_archive, write_archive
 from .catalog import Catalog, ImageRow
 from .content import ContentStore
 from .manifest import (
@@ -195,6 +193,8 @@ class ImageStore:
 
     def _write_layer(self, src_dir: str, idmap: IdMap | None, overlay_upper: bool) -> Descriptor:
         with self.content.ingest() as w:
+            from . import layer as layers  # heavy (tarfile): only when writing layers
+
             diff_id = layers.write_layer(
                 src_dir,
                 w.as_binary(),
@@ -220,6 +220,8 @@ class ImageStore:
         try:
             fs = os.path.join(staging, "fs")
             with open(tar_path, "rb") as f:
+                from . import layer as layers
+
                 layers.extract_layer(f, fs, idmap=self.ctx.idmap)
             layer = self._write_layer(fs, self.ctx.idmap, overlay_upper=False)
             now = self._now()
@@ -345,6 +347,8 @@ class ImageStore:
         )
         index = build_index([(desc, ann)])
         blobs = [row.manifest_digest, config_desc.digest, *(d.digest for d in layer_descs)]
+        from .archive import write_archive
+
         write_archive(self.content, out_path, index, blobs)
 
     def load(self, in_path: str) -> Images:
@@ -353,6 +357,8 @@ class ImageStore:
 
     def load_named(self, in_path: str) -> NamedImages:
         """Like ``load``, with the name each image was loaded under."""
+        from .archive import read_archive
+
         loaded = read_archive(in_path, self.content)
         rows = [ImageRow(x.manifest_digest, x.config_digest, x.created, x.size) for x in loaded]
         with self._lock():

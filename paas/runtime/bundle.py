@@ -23,7 +23,7 @@ from .. import proc
 from ..config import Context
 from ..model import Container, IdMap, Mount
 
-__all__ = ["Bundle", "mount_argv", "hosts_file", "resolv_conf"]
+__all__ = ["Bundle", "hosts_file", "mount_argv", "resolv_conf"]
 
 
 def mount_argv(m: Mount, target: str) -> list[str]:

@@ -13,13 +13,14 @@ import re
 import secrets
 import sqlite3
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
 from ..model import BindMount, Container, ContainerConfig, ContainerState, Resources
 from ..state import transaction
 
-__all__ = ["ContainerStore", "new_id", "validate_name", "config_to_json", "config_from_json"]
+__all__ = ["ContainerStore", "config_from_json", "config_to_json", "new_id", "validate_name"]
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _ADJ = ("brave", "calm", "eager", "fond", "gifted", "happy", "jolly", "keen", "lucid", "merry",

@@ -29,7 +29,7 @@ from .bundle import Bundle
 from .lifecycle import Runtime
 from .logs import LogWriter
 
-__all__ = ["run_attached", "exit_code_from_status"]
+__all__ = ["exit_code_from_status", "run_attached"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)

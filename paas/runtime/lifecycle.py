@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .. import proc
 from ..config import Context
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
     from ..image.store import ImageStore
 
-__all__ = ["Runtime", "resolve_config", "parse_signal", "pid_start_time"]
+__all__ = ["Runtime", "parse_signal", "pid_start_time", "resolve_config"]
 
 _SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8,
@@ -43,7 +44,7 @@ _SIGNALS = {
 def parse_signal(text: str) -> str:
     """Normalise 'SIGTERM', 'term', '15' to runc's form ('TERM' or '15')."""
     t = text.strip().upper()
-    t = t[3:] if t.startswith("SIG") else t
+    t = t.removeprefix("SIG")
     if t in _SIGNALS or (t.isdigit() and 0 < int(t) < 65):
         return t
     raise InvalidArgument(f"invalid signal: {text!r}", "use a name like TERM, KILL, HUP or a number 1-64")
@@ -118,7 +119,7 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
 class Runtime:
     """Lifecycle operations for the containers of one instance."""
 
-    def __init__(self, ctx: Context, conn: "sqlite3.Connection", images: "ImageStore") -> None:
+    def __init__(self, ctx: Context, conn: sqlite3.Connection, images: ImageStore) -> None:
         self.ctx = ctx
         self.conn = conn
         self.images = images
@@ -350,9 +351,8 @@ class Runtime:
         if workdir:
             process["cwd"] = workdir
         if user:
-            from .user import resolve_user
-
             from .spec import capabilities_for
+            from .user import resolve_user
 
             uid, gid, groups = resolve_user(bundle.rootfs, user)
             process["user"] = {"uid": uid, "gid": gid, "additionalGids": list(groups)}

@@ -21,13 +21,13 @@ from ..model import BindMount, ContainerConfig, IdMap, Resources
 from .seccomp import default_profile
 
 __all__ = [
-    "capabilities_for",
     "DEFAULT_CAPS",
     "DEFAULT_PATH",
     "MASKED_PATHS",
     "OCI_VERSION",
     "READONLY_PATHS",
     "build_spec",
+    "capabilities_for",
     "parse_user",
 ]
 

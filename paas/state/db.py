@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from typing import Iterator
+from collections.abc import Iterator
 
-__all__ = ["connect", "transaction", "MIGRATIONS"]
+__all__ = ["MIGRATIONS", "connect", "transaction"]
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: images, snapshots, containers

@@ -204,5 +204,5 @@ def _assert_clean(engine, cid: str) -> None:
     for ctrl in ("memory", "pids", "cpu"):
         assert not Path(f"/sys/fs/cgroup/{ctrl}/paas-{engine.instance}/{cid}").exists()
     runc = subprocess.run(["runc", "--root", str(Path(engine.root, "run", "runc")), "list", "-q"],
-                          capture_output=True, text=True).stdout
+                          check=True, capture_output=True, text=True).stdout
     assert cid not in runc
