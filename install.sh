@@ -99,6 +99,7 @@ venv_fingerprint() {
   {
     sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1
     echo "$REPO"
+    echo "editable_mode=compat"
     "$VENV/bin/python" -c 'import sys; print(sys.version)'
   } | sha256sum | cut -d' ' -f1
 }
@@ -125,7 +126,10 @@ install_venv() {
     return
   fi
   rm -f "$STAMP"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "${REPO}[test]"
+  # compat mode: a plain path entry in a .pth file. The default editable finder costs
+  # ~17 ms of imports (pathlib, importlib.util) at every start of the CLI.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+    --config-settings editable_mode=compat -e "${REPO}[test]"
   paas_importable || die "paas is not importable from $VENV after pip install"
   echo "$want" >"$STAMP"
   step_done
@@ -185,6 +189,8 @@ main() {
   require_root
   install_packages
   install_venv
+  # bytecode up front: the CLI's start time is part of every container start
+  "$VENV/bin/python" -m compileall -q "$REPO/paas" >/dev/null
   link_commands
   if [[ ${PAAS_SKIP_BOOTSTRAP:-0} == 1 ]]; then
     info "PAAS_SKIP_BOOTSTRAP=1: not starting paasd or building $BASE_IMAGE"
