@@ -8,7 +8,7 @@ Layout under ``<PAAS_ROOT>/containers/<id>/``::
     hosts hostname resolv.conf   bind-mounted over the container's /etc files
     container.log (+ .1, .2)     json-file logs
 
-Mounting and unmounting go through ``paas.proc``; nothing here decides
+Mounting and unmounting are direct syscalls (``paas.linux``); nothing here decides
 container state (that is ``lifecycle``).
 """
 
@@ -19,19 +19,11 @@ import os
 import shutil
 from typing import Any
 
-from .. import proc
+from .. import linux
 from ..config import Context
 from ..model import Container, IdMap, Mount
 
-__all__ = ["Bundle", "hosts_file", "mount_argv", "resolv_conf"]
-
-
-def mount_argv(m: Mount, target: str) -> list[str]:
-    """Pure: the ``mount`` argv for a ``Mount``."""
-    argv = ["mount", "-t", m.type]
-    if m.options:
-        argv += ["-o", ",".join(m.options)]
-    return argv + [m.source, target]
+__all__ = ["Bundle", "hosts_file", "resolv_conf"]
 
 
 def hosts_file(hostname: str, name: str) -> str:
@@ -121,11 +113,11 @@ class Bundle:
 
     def mount_rootfs(self, m: Mount) -> None:
         if not self.is_mounted():
-            proc.run(mount_argv(m, self.rootfs), what="mount the container's root filesystem")
+            linux.mount(m, self.rootfs)
 
     def unmount_rootfs(self) -> None:
         if self.is_mounted():
-            proc.run(["umount", self.rootfs], what="unmount the container's root filesystem")
+            linux.umount(self.rootfs)
 
     def write_spec(self, spec: dict[str, Any]) -> None:
         tmp = self.path("config.json.tmp")
@@ -150,5 +142,5 @@ class Bundle:
         """Unmount and delete the bundle; the container must not be running."""
         if os.path.isdir(self.dir):
             if self.is_mounted():
-                proc.run(["umount", "-l", self.rootfs], what="unmount the container's root filesystem")
+                linux.umount(self.rootfs, linux.MNT_DETACH)
             shutil.rmtree(self.dir)

@@ -14,7 +14,6 @@ Not here: detached containers (paasd's supervisor owns those).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import selectors
 import signal
@@ -24,6 +23,7 @@ from typing import Any
 
 from .. import proc
 from ..errors import CommandFailed
+from ..linux import set_child_subreaper
 from ..model import Container
 from .bundle import Bundle
 from .lifecycle import Runtime
@@ -31,7 +31,6 @@ from .logs import LogWriter
 
 __all__ = ["exit_code_from_status", "run_attached"]
 
-_PR_SET_CHILD_SUBREAPER = 36
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -40,12 +39,6 @@ def exit_code_from_status(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
-
-
-def _become_subreaper() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise CommandFailed(f"prctl(PR_SET_CHILD_SUBREAPER) failed: errno {ctypes.get_errno()}")
 
 
 def run_attached(rt: Runtime, c: Container) -> int:
@@ -65,7 +58,7 @@ def _run_tty(rt: Runtime, c: Container, bundle: Bundle, pid_file: str) -> int:
 
 
 def _run_piped(rt: Runtime, c: Container, bundle: Bundle, pid_file: str) -> int:
-    _become_subreaper()
+    set_child_subreaper()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     stdin: Any = sys.stdin.fileno() if c.config.stdin else subprocess.DEVNULL
