@@ -23,10 +23,9 @@ Handler = Callable[["App", argparse.Namespace], int]
 
 
 def _runtime(app: App) -> Runtime:
-    from ..image.store import ImageStore
     from ..runtime.lifecycle import Runtime
 
-    return Runtime(app.ctx, app.conn, ImageStore(app.ctx, app.conn))
+    return Runtime(app.ctx, app.conn)
 
 
 def _client(app: App) -> Any:

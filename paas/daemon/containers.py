@@ -23,11 +23,9 @@ __all__ = ["install"]
 
 
 def _runtime(ctx: Context) -> Runtime:
-    from ..image.store import ImageStore
     from ..runtime.lifecycle import Runtime
 
-    conn = connect(ctx.paths.db)
-    return Runtime(ctx, conn, ImageStore(ctx, conn))
+    return Runtime(ctx, connect(ctx.paths.db))
 
 
 def install(router: Router, daemon: Daemon) -> None:

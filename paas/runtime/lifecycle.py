@@ -119,12 +119,21 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
 class Runtime:
     """Lifecycle operations for the containers of one instance."""
 
-    def __init__(self, ctx: Context, conn: sqlite3.Connection, images: ImageStore) -> None:
+    def __init__(self, ctx: Context, conn: sqlite3.Connection, images: ImageStore | None = None) -> None:
         self.ctx = ctx
         self.conn = conn
-        self.images = images
+        self._images = images
         self.store = ContainerStore(conn)
         self.runc = Runc(ctx.runc, ctx.paths.runc_root)
+
+    @property
+    def images(self) -> ImageStore:
+        """The image store, opened on first use (listing containers does not need it)."""
+        if self._images is None:
+            from ..image.store import ImageStore
+
+            self._images = ImageStore(self.ctx, self.conn)
+        return self._images
 
     # -- creation ------------------------------------------------------------
     def create(self, opts: RunOptions) -> Container:
