@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from ..errors import InvalidArgument
@@ -41,7 +41,9 @@ _PROFILE_FILE = "seccomp_default.json"
 
 @lru_cache(maxsize=1)
 def _docker_profile_text() -> str:
-    return resources.files(__package__).joinpath(_PROFILE_FILE).read_text(encoding="utf-8")
+    # a plain open: importlib.resources costs ~6 ms of imports on every container start
+    with open(os.path.join(os.path.dirname(__file__), _PROFILE_FILE), encoding="utf-8") as f:
+        return f.read()
 
 
 @lru_cache(maxsize=1)
