@@ -70,6 +70,14 @@ class Paths:
         return os.path.join(self.run, "paasd.pid")
 
     @property
+    def keeper_socket(self) -> str:
+        return os.path.join(self.run, "keeper.sock")
+
+    @property
+    def keeper_pidfile(self) -> str:
+        return os.path.join(self.run, "keeper.pid")
+
+    @property
     def tmp(self) -> str:
         return os.path.join(self.root, "tmp")
 
