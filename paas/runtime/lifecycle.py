@@ -253,11 +253,23 @@ class Runtime:
                 return c  # removed by its owner (--rm)
             if fresh.state != ContainerState.RUNNING or fresh.pid != c.pid:
                 return fresh
+        if self._keeper_without_paasd():
+            return c  # live restore: the keeper has its status, the next paasd records it
         self.finish(c.id, 255)
         try:
             return self.store.get(c.id)
         except PaasError:
             return c
+
+    def _keeper_without_paasd(self) -> bool:
+        from ..daemon.process import read_pidfile
+
+        def running(pidfile: str) -> bool:
+            pid = read_pidfile(pidfile)
+            return pid is not None and pid_start_time(pid) is not None
+
+        paths = self.ctx.paths
+        return running(paths.keeper_pidfile) and not running(paths.daemon_pidfile)
 
     def _alive(self, c: Container) -> bool:
         return c.pid is not None and pid_start_time(c.pid) == self.store.pid_start(c.id)
@@ -269,6 +281,10 @@ class Runtime:
     def kill(self, c: Container, signal: str = "KILL") -> None:
         if not self.is_running(c):
             raise Conflict(f"container {c.name} is not running", "start it with 'paas container:start'")
+        from .restart import FATAL_SIGNALS
+
+        if parse_signal(signal) in FATAL_SIGNALS | {self._stop_signal(c)}:
+            self.store.set_stopped_by_user(c.id, True)  # Docker: disables the restart policy
         proc.run(self.runc.kill(c.id, parse_signal(signal), all_processes=False),
                  what=f"signal container {c.name}")
 
@@ -284,6 +300,7 @@ class Runtime:
         return False
 
     def stop(self, c: Container, timeout: float = 10.0) -> None:
+        self.store.set_stopped_by_user(c.id, True)  # no restart policy applies until a start
         if not self.is_running(c):
             return
         image_sig = self._stop_signal(c)
