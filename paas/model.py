@@ -164,6 +164,7 @@ class ContainerState:
     CREATED = "created"
     RUNNING = "running"
     EXITED = "exited"
+    RESTARTING = "restarting"  # exited, a restart policy will start it again after a backoff
     REMOVING = "removing"
 
 
@@ -180,6 +181,8 @@ class Container:
     started_at: float | None = None
     finished_at: float | None = None
     error: str = ""
+    restart_count: int = 0
+    stopped_by_user: bool = False
 
 
 @dataclass(frozen=True)

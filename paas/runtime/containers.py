@@ -69,6 +69,8 @@ def _row_to_container(row: sqlite3.Row) -> Container:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         error=row["error"],
+        restart_count=row["restart_count"],
+        stopped_by_user=bool(row["stopped_by_user"]),
     )
 
 
@@ -121,7 +123,7 @@ class ContainerStore:
     def list_all(self, *, running_only: bool = False) -> list[Container]:
         q = "SELECT * FROM containers"
         if running_only:
-            q += " WHERE state = 'running'"
+            q += " WHERE state IN ('running', 'restarting')"
         q += " ORDER BY created DESC"
         return [_row_to_container(r) for r in self.conn.execute(q)]
 
@@ -143,6 +145,29 @@ class ContainerStore:
                 " finished_at=?, error=? WHERE id=?",
                 (ContainerState.EXITED, exit_code, int(oom_killed), time.time(), error, cid),
             )
+
+    def set_restarting(self, cid: str) -> None:
+        """An exited container waits for its restart policy (keeps exit code and finish time)."""
+        self._update(cid, "state=?", ContainerState.RESTARTING)
+
+    def set_stopped_by_user(self, cid: str, stopped: bool) -> None:
+        """An explicit stop/kill disables the restart policy; an explicit start re-enables it."""
+        if stopped:
+            # a container waiting for its restart stays exited
+            with transaction(self.conn):
+                self.conn.execute(
+                    "UPDATE containers SET stopped_by_user=1,"
+                    " state=CASE state WHEN ? THEN ? ELSE state END WHERE id=?",
+                    (ContainerState.RESTARTING, ContainerState.EXITED, cid))
+        else:
+            self._update(cid, "stopped_by_user=0, restart_count=0")
+
+    def count_restart(self, cid: str) -> None:
+        self._update(cid, "restart_count=restart_count+1")
+
+    def _update(self, cid: str, assignments: str, *values: object) -> None:
+        with transaction(self.conn):
+            self.conn.execute(f"UPDATE containers SET {assignments} WHERE id=?", (*values, cid))
 
     def pid_start(self, cid: str) -> int | None:
         row = self.conn.execute("SELECT pid_start FROM containers WHERE id=?", (cid,)).fetchone()

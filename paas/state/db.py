@@ -57,6 +57,33 @@ MIGRATIONS: tuple[str, ...] = (
         error TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: restart policies (restart count, explicit stop by the user)
+    """
+    ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE containers ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0
+    """,
+    # 2: bridge network (paas/network/ipam.py): subnet choice, IPAM, published ports
+    """
+    CREATE TABLE net_config (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE net_attachments (
+        container_id TEXT PRIMARY KEY,
+        ip TEXT NOT NULL UNIQUE,
+        netns_path TEXT NOT NULL,
+        host_veth TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL
+    );
+    CREATE TABLE net_ports (
+        container_id TEXT NOT NULL REFERENCES net_attachments(container_id) ON DELETE CASCADE,
+        host_ip TEXT NOT NULL,
+        host_port INTEGER NOT NULL,
+        container_port INTEGER NOT NULL,
+        proto TEXT NOT NULL,
+        UNIQUE (host_ip, host_port, proto)
+    );
+    """,
 )
 
 
