@@ -1,0 +1,146 @@
+"""Addresses, attachments and published ports of the bridge, kept in the state DB.
+
+Every write happens in one ``BEGIN IMMEDIATE`` transaction, so concurrent
+attaches (threads or processes, each with its own connection) never hand out
+the same address or host port; the ``UNIQUE`` constraints on ``ip`` and
+``host_veth`` are the last line of defence. Tables come from migration 2 in
+``paas/state/db.py``. Not covered: kernel objects (see ``bridge``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..errors import Conflict
+from ..state.db import transaction
+from .ports import Attachment, PortMapping, overlaps
+
+__all__ = ["AttachmentRow", "Ipam"]
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    container_id: str
+    ip: str
+    netns_path: str
+    host_veth: str
+    ports: tuple[PortMapping, ...]
+
+
+PortPicker = Callable[[PortMapping, Sequence[PortMapping]], int]
+
+
+class Ipam:
+    """The network tables of one instance's state DB."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # --- settings (subnet, bridge) --------------------------------------------
+
+    def get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM net_config WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO net_config (key, value) VALUES (?, ?) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def clear_config(self) -> None:
+        self.conn.execute("DELETE FROM net_config")
+
+    # --- attachments ------------------------------------------------------------
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM net_attachments").fetchone()[0])
+
+    def ids(self) -> list[str]:
+        rows = self.conn.execute("SELECT container_id FROM net_attachments ORDER BY ip")
+        return [str(r[0]) for r in rows]
+
+    def get_row(self, cid: str) -> AttachmentRow | None:
+        row = self.conn.execute(
+            "SELECT container_id, ip, netns_path, host_veth FROM net_attachments "
+            "WHERE container_id = ?", (cid,)).fetchone()
+        if row is None:
+            return None
+        return AttachmentRow(row[0], row[1], row[2], row[3], self._ports(cid))
+
+    def _ports(self, cid: str | None = None) -> tuple[PortMapping, ...]:
+        q = "SELECT host_ip, host_port, container_port, proto FROM net_ports"
+        rows = (self.conn.execute(q + " WHERE container_id = ? ORDER BY rowid", (cid,))
+                if cid is not None else self.conn.execute(q))
+        return tuple(PortMapping(r[0], int(r[1]), int(r[2]), r[3]) for r in rows)
+
+    def published(self) -> tuple[PortMapping, ...]:
+        """Every host port published by any container of the instance."""
+        return self._ports()
+
+    def conflicting(self, ports: Sequence[PortMapping]) -> PortMapping | None:
+        """The first of ``ports`` another attachment (or an earlier one in ``ports``)
+        already claims."""
+        taken = list(self.published())
+        for p in ports:
+            if p.host_port and any(overlaps(p, t) for t in taken):
+                return p
+            taken.append(p)
+        return None
+
+    def allocate(self, cid: str, subnet: ipaddress.IPv4Network, netns_path: str,
+                 veths: Sequence[str], ports: Sequence[PortMapping],
+                 pick_port: PortPicker) -> AttachmentRow:
+        """Reserve the lowest free address (after the gateway), a veth name and host
+        ports for ``cid``; Conflict when the subnet is full or a port is claimed."""
+        with transaction(self.conn):
+            clash = self.conflicting(ports)
+            if clash is not None:
+                raise Conflict(f"port {clash.host_port} is already in use",
+                               "another container of this instance publishes it; "
+                               "choose another host port")
+            used = {str(r[0]) for r in self.conn.execute("SELECT ip FROM net_attachments")}
+            ip = self._free_ip(subnet, used)
+            veth_taken = {str(r[0]) for r in self.conn.execute(
+                "SELECT host_veth FROM net_attachments")}
+            veth = next((v for v in veths if v not in veth_taken), None)
+            if veth is None:
+                raise Conflict(f"no free interface name for container {cid}",
+                               "detach the container whose id shares its prefix")
+            resolved: list[PortMapping] = []
+            taken = list(self.published())
+            for p in ports:
+                if p.host_port == 0:
+                    p = PortMapping(p.host_ip, pick_port(p, taken + resolved),
+                                    p.container_port, p.proto)
+                resolved.append(p)
+            self.conn.execute(
+                "INSERT INTO net_attachments (container_id, ip, netns_path, host_veth, created)"
+                " VALUES (?, ?, ?, ?, ?)", (cid, ip, netns_path, veth, time.time()))
+            self.conn.executemany(
+                "INSERT INTO net_ports (container_id, host_ip, host_port, container_port, proto)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(cid, p.host_ip, p.host_port, p.container_port, p.proto) for p in resolved])
+        return AttachmentRow(cid, ip, netns_path, veth, tuple(resolved))
+
+    @staticmethod
+    def _free_ip(subnet: ipaddress.IPv4Network, used: set[str]) -> str:
+        hosts = subnet.hosts()
+        next(hosts)  # the gateway
+        for addr in hosts:
+            if str(addr) not in used:
+                return str(addr)
+        raise Conflict(f"no free address left in {subnet}",
+                       "remove stopped containers, or set PAAS_SUBNET to a larger subnet "
+                       "after `uninstall`")
+
+    def release(self, cid: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM net_ports WHERE container_id = ?", (cid,))
+            self.conn.execute("DELETE FROM net_attachments WHERE container_id = ?", (cid,))
+
+    def to_attachment(self, row: AttachmentRow, subnet: ipaddress.IPv4Network) -> Attachment:
+        return Attachment(row.container_id, row.netns_path, row.ip,
+                          str(next(subnet.hosts())), subnet.prefixlen, row.ports)
