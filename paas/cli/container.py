@@ -85,7 +85,10 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
             raise InvalidArgument(f"invalid environment variable {e!r}", "use -e KEY=VALUE")
     if a.userns not in ("", "host"):
         raise InvalidArgument(f"invalid --userns {a.userns!r}", "the only mode is --userns=host")
-    if a.detach and a.rm and a.restart != "no":
+    from ..runtime.restart import parse_restart_policy
+
+    policy = parse_restart_policy(a.restart)
+    if a.rm and policy.name != "no":
         raise InvalidArgument("--rm and --restart cannot be combined", "drop one of them")
     resources = Resources(
         memory=parse_size(a.memory) if a.memory else None,
@@ -112,7 +115,7 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
         resources=resources,
         network=a.network,
         userns=a.userns != "host",
-        restart=a.restart,
+        restart=str(policy),
     )
 
 
@@ -121,6 +124,9 @@ def status_text(c: Container, now: float | None = None) -> str:
     now = now or time.time()
     if c.state == ContainerState.RUNNING:
         return "Up " + human_duration(now - (c.started_at or now))
+    if c.state == ContainerState.RESTARTING:  # Docker's wording, time since the last exit
+        code = c.exit_code if c.exit_code is not None else 255
+        return f"Restarting ({code}) " + human_ago(c.finished_at or now, now)
     if c.state == ContainerState.EXITED:
         code = c.exit_code if c.exit_code is not None else 255
         return f"Exited ({code}) " + human_ago(c.finished_at or now, now)
@@ -138,6 +144,11 @@ def _iso(ts: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e9):09d}Z"
 
 
+def _restart_policy(text: str) -> dict[str, Any]:
+    name, _, count = text.partition(":")
+    return {"Name": name, "MaximumRetryCount": int(count) if count.isdigit() else 0}
+
+
 def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
     cfg = c.config
     r = cfg.resources
@@ -150,6 +161,7 @@ def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
         "State": {
             "Status": c.state,
             "Running": c.state == ContainerState.RUNNING,
+            "Restarting": c.state == ContainerState.RESTARTING,
             "Pid": c.pid or 0,
             "ExitCode": c.exit_code or 0,
             "OOMKilled": c.oom_killed,
@@ -157,6 +169,7 @@ def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
             "StartedAt": _iso(c.started_at),
             "FinishedAt": _iso(c.finished_at),
         },
+        "RestartCount": c.restart_count,
         "Image": cfg.image_id,
         "LogPath": os.path.join(ctx_root, "containers", c.id, "container.log"),
         "Config": {
@@ -174,7 +187,7 @@ def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
             "NetworkMode": cfg.network,
             "AutoRemove": cfg.auto_remove,
             "UsernsMode": "" if cfg.userns else "host",
-            "RestartPolicy": {"Name": cfg.restart},
+            "RestartPolicy": _restart_policy(cfg.restart),
             "Memory": r.memory or 0,
             "NanoCpus": int((r.cpus or 0) * 1e9),
             "CpuShares": r.cpu_shares or 0,
@@ -371,7 +384,8 @@ def _add_run_flags(p: Parser) -> None:
     p.add_argument("--pids-limit", metavar="N")
     p.add_argument("--network", default="none", help="none (default) or host")
     p.add_argument("--userns", default="", help="'host' runs without a user namespace")
-    p.add_argument("--restart", default="no", help="restart policy (no)")
+    p.add_argument("--restart", default="no", metavar="POLICY",
+                   help="no (default), on-failure[:N], always or unless-stopped")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
