@@ -2,7 +2,8 @@
 
 - ``paas_root``: a fresh ``PAAS_ROOT`` with a unique ``PAAS_INSTANCE``, yielded as the
   environment to hand to subprocesses. Teardown removes everything the instance may
-  have left on the host: the daemon, runc containers, mounts, cgroups, the directory.
+  have left on the host: the daemon and its keeper, runc containers, mounts, cgroups,
+  the directory.
   Leftovers that cannot be removed make the test error, so leaks never go unnoticed.
 - ``cli``: runs ``python -m paas ...`` inside that instance.
 - ``instance_tools``: the same two as plain functions (``paas_instance()``, a context
@@ -97,7 +98,12 @@ def _mountinfo() -> list[tuple[str, str]]:
 
 
 def _stop_daemon(root: Path) -> list[str]:
-    pidfile = root / "run" / "paasd.pid"
+    """The keeper first (it stops its worker and does not restart it), then a worker
+    that runs without keeper."""
+    return _stop_pidfile(root / "run" / "keeper.pid") + _stop_pidfile(root / "run" / "paasd.pid")
+
+
+def _stop_pidfile(pidfile: Path) -> list[str]:
     try:
         pid = int(pidfile.read_text().strip())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -111,7 +117,7 @@ def _stop_daemon(root: Path) -> list[str]:
         time.sleep(0.05)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
-        return [f"paasd (pid {pid}) ignored SIGTERM for 10s"]
+        return [f"{pidfile.name} (pid {pid}) ignored SIGTERM for 10s"]
     return []
 
 

@@ -2,7 +2,11 @@
 
 ``Daemon`` wires the pieces (pid lock, unix socket, router, supervisor) and
 runs until ``POST /shutdown``, SIGTERM or SIGINT. Stopping the daemon does not
-stop containers. Diagnostics go to ``<PAAS_ROOT>/run/paasd.log``.
+stop containers. Normally paasd runs as the child of the keeper
+(``paas.daemon.keeper``), which holds the containers' pipes and reaps them
+while no paasd runs; ``keeper`` is then its client. Without a keeper (paasd
+started by hand) containers still work, but lose live restore.
+Diagnostics go to ``<PAAS_ROOT>/run/paasd.log``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..config import Context, load_context
 from ..errors import PaasError, exit_code_for
@@ -21,6 +26,9 @@ from .httpd import UnixHTTPServer, bind_unix_socket
 from .process import PidLock, set_child_subreaper
 from .router import Router
 from .supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from .keeper_client import KeeperClient
 
 __all__ = ["Daemon", "log_path", "main"]
 
@@ -34,10 +42,12 @@ def log_path(ctx: Context) -> str:
 class Daemon:
     """One paasd: ``ctx``, ``router`` and ``supervisor`` are what routes use."""
 
-    def __init__(self, ctx: Context, supervisor: Supervisor | None = None) -> None:
+    def __init__(self, ctx: Context, supervisor: Supervisor | None = None,
+                 keeper: KeeperClient | None = None) -> None:
         self.ctx = ctx
         self.router = Router()
-        self.supervisor = supervisor or Supervisor()
+        self.keeper = keeper
+        self.supervisor = supervisor or Supervisor(keeper=keeper)
         self.on_shutdown: list[Callable[[], None]] = []
         self._stop = threading.Event()
 
@@ -95,12 +105,21 @@ def _setup_logging(ctx: Context) -> None:
     root.setLevel(os.environ.get("PAAS_LOG_LEVEL", "INFO").upper())
 
 
+def _keeper(ctx: Context) -> KeeperClient | None:
+    from .keeper_client import KeeperClient, keeper_pid
+
+    if keeper_pid(ctx.paths) is None:
+        log.warning("no keeper runs for this instance: containers lose live restore")
+        return None
+    return KeeperClient(ctx.paths)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run paasd in the foreground for the instance named by ``PAAS_ROOT``."""
     try:
         ctx = load_context()
         _setup_logging(ctx)
-        daemon = Daemon(ctx)
+        daemon = Daemon(ctx, keeper=_keeper(ctx))
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda _signo, _frame: daemon.request_shutdown())
         daemon.serve()

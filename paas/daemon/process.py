@@ -42,8 +42,11 @@ def is_child_subreaper() -> bool:
 class PidLock:
     """An exclusively locked pid file containing our pid."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, name: str = "paasd",
+                 hint: str = "stop it with 'paas daemon:stop'") -> None:
         self.path = path
+        self.name = name
+        self.hint = hint
         self._fd = -1
 
     def acquire(self) -> None:
@@ -53,8 +56,7 @@ class PidLock:
         except BlockingIOError as err:
             other = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise AlreadyExists(f"paasd is already running (pid {other})",
-                                "stop it with 'paas daemon:stop'") from err
+            raise AlreadyExists(f"{self.name} is already running (pid {other})", self.hint) from err
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd

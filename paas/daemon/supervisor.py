@@ -12,11 +12,16 @@ callback thread so slow callbacks never stall log pumping.
 The daemon must be a child subreaper (see ``paas.daemon.process``) so the
 container init, orphaned when runc exits, becomes our child and can be
 reaped. ``watch`` adopts an already running process (live restore); if it is
-not our child its status cannot be read and ``EXIT_UNKNOWN`` is reported.
+not our child its status comes from the ``FdKeeper`` (the keeper process,
+which reaped it), else ``EXIT_UNKNOWN`` is reported.
+
+Live restore: with an ``FdKeeper``, duplicates of every container's pipe ends
+are handed to the keeper before runc starts, and the pipes hold 1 MiB, so a
+container keeps writing while no paasd runs; a new paasd gets the fds back
+from the keeper and passes them to ``watch``. The keeper lets go of them
+once the exit is recorded (after ``on_exit`` returned).
 
 Not covered: building argv (``paas.runtime.runc``), container state, signals.
-Known limit: the pipes' read ends live in this process; if paasd dies, a
-container that writes to stdout/stderr afterwards gets EPIPE/SIGPIPE.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import concurrent.futures
 import logging
 import os
 import queue
-import re
 import selectors
 import subprocess
 import threading
@@ -34,25 +38,28 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import proc
-from ..errors import CommandFailed, Conflict, FailedPrecondition, NotFound
+from ..errors import CommandFailed, Conflict, FailedPrecondition, NotFound, PaasError
 from ..runtime.logs import DEFAULT_MAX_BYTES, LogWriter
+from .children import (
+    EXIT_UNKNOWN,
+    FdKeeper,
+    exit_code_from_status,
+    grow_pipe,
+    read_pid,
+    reap,
+    runc_error,
+)
 
-__all__ = ["EXIT_UNKNOWN", "OnExit", "Supervisor", "exit_code_from_status"]
+__all__ = ["EXIT_UNKNOWN", "FdKeeper", "OnExit", "Supervisor", "exit_code_from_status",
+           "runc_error"]
 
 log = logging.getLogger(__name__)
 
-EXIT_UNKNOWN = -1
 PENDING_LIMIT = 1024 * 1024  # output buffered while runc is still starting the container
 READ_SIZE = 65536
 
 OnExit = Callable[[str, int, int], None]
 T = TypeVar("T")
-
-
-def exit_code_from_status(status: int) -> int:
-    """Shell convention: the exit status, or 128 + signal number if killed by a signal."""
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
 
 
 @dataclass(eq=False)
@@ -68,14 +75,16 @@ class _Box:
     pid: int = 0
     pidfd: int = -1
     stdin_w: int | None = None
+    gone: bool = False  # adopted after its exit: nothing to reap here
 
 
 class Supervisor:
     """Launches and watches containers; all fd work happens on one loop thread."""
 
     def __init__(self, *, start_timeout: float = 120.0, log_max_bytes: int = DEFAULT_MAX_BYTES,
-                 log_max_files: int = 3) -> None:
+                 log_max_files: int = 3, keeper: FdKeeper | None = None) -> None:
         self.start_timeout = start_timeout
+        self.keeper = keeper
         self.log_max_bytes = log_max_bytes
         self.log_max_files = log_max_files
         self._sel = selectors.DefaultSelector()
@@ -168,9 +177,12 @@ class Supervisor:
             raise
 
     def watch(self, cid: str, pid: int, *, on_exit: OnExit, log_path: str | None = None,
-              streams: dict[int, str] | None = None) -> None:
-        """Adopt a running process: report its exit; pump ``streams`` (fd -> name) if given."""
-        box = _Box(cid, on_exit, pending=None, pid=pid)
+              streams: dict[int, str] | None = None, stdin_w: int | None = None,
+              gone: bool = False) -> None:
+        """Adopt a running process: report its exit; pump ``streams`` (fd -> name) if given.
+
+        ``gone``: it exited while nobody watched; drain ``streams`` and report at once."""
+        box = _Box(cid, on_exit, pending=None, pid=pid, stdin_w=stdin_w, gone=gone)
         box.streams = dict(streams or {})
         with self._lock:
             if cid in self._boxes:
@@ -199,6 +211,16 @@ class Supervisor:
         fd, box.stdin_w = box.stdin_w, None
         if fd is not None:
             os.close(fd)
+            self._keeper_call(lambda k: k.drop(cid, ["stdin"]))
+
+    def _keeper_call(self, fn: Callable[[FdKeeper], None]) -> None:
+        """Best effort: without the keeper, containers only lose live restore."""
+        if self.keeper is None:
+            return
+        try:
+            fn(self.keeper)
+        except PaasError as err:
+            log.warning("keeper: %s", err.render())
 
     def _box(self, cid: str) -> _Box:
         with self._lock:
@@ -217,6 +239,12 @@ class Supervisor:
             in_r, box.stdin_w = os.pipe2(os.O_CLOEXEC)
         else:
             in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        grow_pipe(out_r)
+        grow_pipe(err_r)
+        held = {"stdout": out_r, "stderr": err_r}
+        if box.stdin_w is not None:
+            held["stdin"] = box.stdin_w
+        self._keeper_call(lambda k: k.hold(box.cid, held))
         try:
             # own session: a signal to paasd's process group must not reach the container
             child = proc.spawn(argv, stdin=in_r, stdout=out_w, stderr=err_w, start_new_session=True)
@@ -224,6 +252,7 @@ class Supervisor:
             for fd in (out_r, err_r, box.stdin_w):
                 if fd is not None:
                     os.close(fd)
+            self._keeper_call(lambda k: k.drop(box.cid))
             raise
         finally:
             for fd in (out_w, err_w, in_r):
@@ -235,15 +264,17 @@ class Supervisor:
         rc = self._wait_runc(child)
         if rc != 0:
             text = self._call(lambda: self._abort(box))
+            self._keeper_call(lambda k: k.drop(box.cid))
             log.warning("runc failed for %s (exit %d): %s", box.cid, rc, text.strip())
             raise CommandFailed(f"{os.path.basename(argv[0])} failed to start container "
                                 f"{box.cid} (exit {rc}): {runc_error(text)}",
                                 "check the container's command and settings; runc's output is in paasd.log",
                                 returncode=rc, stderr=text)
         try:
-            pid = _read_pid(pid_file)
+            pid = read_pid(pid_file)
         except BaseException:
             self._call(lambda: self._abort(box))
+            self._keeper_call(lambda k: k.drop(box.cid))
             raise
         self._call(lambda: self._attach(box, pid, log_path))
         return pid
@@ -323,7 +354,10 @@ class Supervisor:
         if log_path is not None:
             box.writer = LogWriter(log_path, self.log_max_bytes, self.log_max_files)
         self._register_streams(box)
-        self._watch_pid(box)
+        if box.gone:
+            self._finish(box)
+        else:
+            self._watch_pid(box)
 
     def _watch_pid(self, box: _Box) -> None:
         try:
@@ -339,11 +373,12 @@ class Supervisor:
             self._sel.unregister(box.pidfd)
             os.close(box.pidfd)
             box.pidfd = -1
-        code = _reap(box.pid)
+        code = None if box.gone else reap(box.pid)
         self._drain(box)
         self._release(box)
-        log.info("container %s (pid %d) exited with %d", box.cid, box.pid, code)
-        self._callbacks.submit(_report, box.on_exit, box.cid, code, box.pid)
+        log.info("container %s (pid %d) exited with %s", box.cid, box.pid,
+                 "a status the keeper has" if code is None else code)
+        self._callbacks.submit(self._report, box.on_exit, box.cid, code, box.pid)
 
     def _release(self, box: _Box) -> None:
         if box.writer is not None:
@@ -368,39 +403,27 @@ class Supervisor:
             self._release(box)
 
 
-def _report(on_exit: OnExit, cid: str, code: int, pid: int) -> None:
-    try:
-        on_exit(cid, code, pid)
-    except Exception:
-        log.exception("on_exit callback for %s failed", cid)
+    def _report(self, on_exit: OnExit, cid: str, code: int | None, pid: int) -> None:
+        """On the callback thread: resolve a status the keeper reaped, record, release."""
+        if code is None:
+            status = None
+            if self.keeper is not None:
+                try:
+                    status = self.keeper.exit_status(pid)
+                except PaasError as err:
+                    log.warning("keeper: %s", err.render())
+            code = EXIT_UNKNOWN if status is None else exit_code_from_status(status)
+            log.info("container %s (pid %d): exit status %d from the keeper", cid, pid, code)
+        try:
+            on_exit(cid, code, pid)
+        except Exception:
+            log.exception("on_exit callback for %s failed", cid)
+            return  # the keeper keeps fds and status: a restarted paasd records the exit
+        self._keeper_call(lambda k: _release_in_keeper(k, cid, pid))
 
 
-def _reap(pid: int) -> int:
-    try:
-        got, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return EXIT_UNKNOWN  # not our child (adopted after a restart): nobody can tell us
-    if got == 0:
-        return EXIT_UNKNOWN  # pidfd said exited but no status yet: should not happen
-    return exit_code_from_status(status)
+def _release_in_keeper(keeper: FdKeeper, cid: str, pid: int) -> None:
+    keeper.drop(cid)
+    keeper.forget([pid])
 
 
-def _read_pid(pid_file: str) -> int:
-    try:
-        with open(pid_file) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError) as err:
-        raise CommandFailed(f"runc did not leave a usable pid file at {pid_file}: {err}",
-                            "check that the argv passes --detach --pid-file") from err
-
-
-_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
-
-
-def runc_error(text: str) -> str:
-    """The most useful line of runc's stderr: its last ``msg="..."``, else the last line."""
-    msgs = _MSG.findall(text)
-    if msgs:
-        return str(msgs[-1]).replace('\\"', '"')
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else "no error output"

@@ -77,13 +77,14 @@ def running(pid: int) -> bool:
 def root(tmp_path: Path) -> Iterator[Path]:
     r = tmp_path / "root"
     yield r
-    cli(r, "daemon:stop")
-    pid_file = r / "run" / "paasd.pid"
-    if pid_file.exists():  # the stop failed: do not leak a daemon
-        try:
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
-        except (ValueError, ProcessLookupError):
-            pass
+    cli(r, "daemon:stop", "--all", "--force")
+    for name in ("paasd.pid", "keeper.pid"):
+        pid_file = r / "run" / name
+        if pid_file.exists():  # the stop failed: do not leak a daemon
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except (ValueError, ProcessLookupError):
+                pass
 
 
 def test_daemon_lifecycle_via_cli(root: Path) -> None:
