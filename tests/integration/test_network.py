@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from paas.config import Context, load_context
-from paas.errors import Conflict, InvalidArgument
+from paas.errors import Conflict, InvalidArgument, PaasError
 from paas.network import Attachment, BridgeNetwork, parse_publish, resolv_conf_for_bridge
 from paas.network.subnet import host_networks
 from paas.state import connect
@@ -71,7 +71,7 @@ except OSError as err:
 """
 
 
-def _random_free_net(prefix: int, first: str) -> str:
+def random_free_net(prefix: int, first: str) -> str:
     busy = [n for n, _ in host_networks(skip_dev="")]
     import ipaddress
     for _ in range(100):
@@ -110,15 +110,18 @@ def ask(host: str, port: int, proto: str = "tcp", netns: str | None = None) -> s
 def leftovers(ctx: Context, bridge: str, subnet: str) -> list[str]:
     inst = ctx.instance
     out = []
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                           check=False).stdout
     for line in links.splitlines():
         name = line.split(":")[1].strip().split("@")[0]
         if name == bridge or name.startswith(("v" + inst, "vo" + inst)):
             out.append(f"interface {name}")
-    addrs = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+    addrs = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True,
+                           check=False).stdout
     prefix = subnet.rsplit(".", 1)[0] + "."
     out += [f"address {line}" for line in addrs.splitlines() if f" {prefix}" in line]
-    save = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    save = subprocess.run(["iptables-save"], capture_output=True, text=True,
+                           check=False).stdout
     out += [f"iptables {line}" for line in save.splitlines()
             if f"PAAS-{inst.upper()}" in line or f"paas-{inst}" in line or subnet in line]
     mounts = Path("/proc/self/mountinfo").read_text()
@@ -129,7 +132,7 @@ def leftovers(ctx: Context, bridge: str, subnet: str) -> list[str]:
 @pytest.fixture
 def net_env(paas_root: dict[str, str]) -> Iterator[Env]:
     ctx = load_context(paas_root)
-    subnet = _random_free_net(24, "10.2" + str(random.randint(0, 4)) + str(random.randint(0, 9)))
+    subnet = random_free_net(24, "10.2" + str(random.randint(0, 4)) + str(random.randint(0, 9)))
     env = {"PAAS_SUBNET": subnet}
     conn = connect(ctx.paths.db)
     e = Env(ctx, env, BridgeNetwork(ctx, conn, env=env), conn, [])
@@ -148,7 +151,7 @@ def net_env(paas_root: dict[str, str]) -> Iterator[Env]:
 @contextlib.contextmanager
 def other_host(ctx: Context) -> Iterator[tuple[str, str]]:
     """A netns routed through the host by its own veth: (netns path, host-side address)."""
-    net = _random_free_net(30, "172.30")
+    net = random_free_net(30, "172.30")
     base = net.split("/")[0].rsplit(".", 1)[0]
     path = os.path.join(ctx.paths.root, "client-ns")
     veth = f"vo{ctx.instance}"
@@ -245,7 +248,8 @@ def test_published_ports_from_loopback_host_address_and_another_host(net_env: En
 def test_port_in_use_is_a_conflict_and_creates_nothing(net_env: Env) -> None:
     net = net_env.net
     net.ensure()
-    before = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    before = subprocess.run(["iptables-save"], capture_output=True, text=True,
+                           check=False).stdout
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -262,8 +266,9 @@ def test_port_in_use_is_a_conflict_and_creates_nothing(net_env: Env) -> None:
     assert sorted(os.listdir(os.path.dirname(a.netns_path))) == [a.container_id]
     assert net.ipam.ids() == [a.container_id]
     net.detach(a.container_id)
-    after = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-    strip = re.compile(r"^[#:].*$", re.M)
+    after = subprocess.run(["iptables-save"], capture_output=True, text=True,
+                           check=False).stdout
+    strip = re.compile(r"^[#:].*$", re.MULTILINE)
     assert strip.sub("", before) == strip.sub("", after)
 
 
@@ -278,18 +283,19 @@ def test_foreign_bridge_and_overlapping_subnet_are_refused(net_env: Env) -> None
         overlap.attach(cid("a"))
     assert not os.path.exists(f"/sys/class/net/{net_env.net.names.bridge}")
     assert net_env.net.ipam.get("subnet") is None
-    save = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    save = subprocess.run(["iptables-save"], capture_output=True, text=True,
+                           check=False).stdout
     assert f"PAAS-{ctx.instance.upper()}" not in save
 
 
 def _mirror() -> str:
     for path in glob.glob("/etc/apt/sources.list.d/*.sources"):
-        m = re.search(r"^URIs:\s*(\S+)", Path(path).read_text(), re.M)
+        m = re.search(r"^URIs:\s*(\S+)", Path(path).read_text(), re.MULTILINE)
         if m and "security" not in m.group(1):
             return m.group(1).rstrip("/")
     for path in glob.glob("/etc/apt/sources.list*"):
         if os.path.isfile(path):
-            m = re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)", Path(path).read_text(), re.M)
+            m = re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)", Path(path).read_text(), re.MULTILINE)
             if m:
                 return m.group(1).rstrip("/")
     raise AssertionError("no Debian mirror in /etc/apt")
@@ -317,28 +323,29 @@ def test_nat_out_and_dns_from_a_container(net_env: Env) -> None:
     a = net_env.net.attach(cid("a"))
     ns = ["nsenter", f"--net={a.netns_path}", sys.executable, "-c"]
     url = f"{_mirror()}/dists/bookworm/Release"
-    res = subprocess.run([*ns, FETCH, url], capture_output=True, text=True, timeout=60)
+    res = subprocess.run([*ns, FETCH, url], capture_output=True, text=True, timeout=60,
+                         check=False)
     assert res.returncode == 0, res.stderr
     assert "Codename: bookworm" in res.stdout
     conf = resolv_conf_for_bridge(Path("/etc/resolv.conf").read_text(), a.gateway)
     assert conf == net_env.net.resolv_conf()
-    server = re.search(r"^nameserver\s+(\S+)", conf, re.M)
+    server = re.search(r"^nameserver\s+(\S+)", conf, re.MULTILINE)
     assert server is not None
     host = re.sub(r"^https?://([^/:]+).*$", r"\1", url)
     res = subprocess.run([*ns, DNS_QUERY, server.group(1), host], capture_output=True,
-                         text=True, timeout=30)
+                         text=True, timeout=30, check=False)
     assert res.returncode == 0 and res.stdout.startswith("ok"), (res.stdout, res.stderr)
 
 
 def test_concurrent_attaches_get_distinct_addresses(net_env: Env) -> None:
     net_env.net.ensure()
     results: dict[int, Attachment] = {}
-    errors: list[BaseException] = []
+    errors: list[Exception] = []
 
     def worker(i: int) -> None:
         try:
             results[i] = net_env.new().attach(cid(i), [parse_publish("5000")])
-        except BaseException as err:  # reported below, with the thread's error
+        except (PaasError, OSError, sqlite3.Error) as err:  # asserted below
             errors.append(err)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
