@@ -62,7 +62,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE containers ADD COLUMN stopped_by_user INTEGER NOT NULL DEFAULT 0
     """,
-    # 2: bridge network (paas/network/ipam.py): subnet choice, IPAM, published ports
+    # 3: bridge network (paas/network/ipam.py): subnet choice, IPAM, published ports
     """
     CREATE TABLE net_config (
         key TEXT PRIMARY KEY,
