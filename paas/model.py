@@ -21,6 +21,7 @@ __all__ = [
     "ImageConfig",
     "ImageRef",
     "Mount",
+    "PortMapping",
     "Resources",
     "RunOptions",
 ]
@@ -132,6 +133,19 @@ class BindMount:
 
 
 @dataclass(frozen=True)
+class PortMapping:
+    """``-p HOSTIP:HOSTPORT:CONTAINERPORT/PROTO``; host_port 0 means "pick one"."""
+
+    host_ip: str
+    host_port: int
+    container_port: int
+    proto: str  # "tcp" | "udp"
+
+    def __str__(self) -> str:
+        return f"{self.host_ip}:{self.host_port}->{self.container_port}/{self.proto}"
+
+
+@dataclass(frozen=True)
 class Resources:
     memory: int | None = None  # bytes
     cpus: float | None = None
@@ -153,8 +167,9 @@ class ContainerConfig:
     tty: bool = False
     stdin: bool = False
     binds: tuple[BindMount, ...] = ()
+    ports: tuple[PortMapping, ...] = ()  # as requested; host port 0 = random at each start
     resources: Resources = field(default_factory=Resources)
-    network: str = "none"  # none | host (bridge arrives with the networking issue)
+    network: str = "bridge"  # bridge | none | host
     userns: bool = True  # False: --userns=host
     auto_remove: bool = False
     restart: str = "no"
@@ -203,6 +218,8 @@ class RunOptions:
     detach: bool = False
     auto_remove: bool = False
     resources: Resources = field(default_factory=Resources)
-    network: str = "none"
+    network: str = "bridge"
+    publish: tuple[PortMapping, ...] = ()
+    publish_all: bool = False
     userns: bool = True
     restart: str = "no"

@@ -80,6 +80,8 @@ def _int(text: str, flag: str, minimum: int) -> int:
 
 
 def parse_run_options(a: argparse.Namespace) -> RunOptions:
+    from ..network.ports import parse_publish
+
     for e in a.env:
         if not e or e.startswith("="):
             raise InvalidArgument(f"invalid environment variable {e!r}", "use -e KEY=VALUE")
@@ -114,6 +116,8 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
         auto_remove=a.rm,
         resources=resources,
         network=a.network,
+        publish=tuple(parse_publish(p) for p in a.publish),
+        publish_all=a.publish_all,
         userns=a.userns != "host",
         restart=str(policy),
     )
@@ -226,8 +230,15 @@ def _run(app: App, a: argparse.Namespace) -> int:
     return run_attached(rt, c)
 
 
+def _ports_text(rt: Runtime, c: Container) -> str:
+    if c.state != ContainerState.RUNNING:
+        return ""
+    return ", ".join(str(p) for p in rt.net.ports(c.id, c.config))
+
+
 def _ps(app: App, a: argparse.Namespace) -> int:
-    cs = _runtime(app).list_containers(running_only=not a.all)
+    rt = _runtime(app)
+    cs = rt.list_containers(running_only=not a.all)
     if a.quiet:
         for c in cs:
             print(c.id[:12])
@@ -236,14 +247,27 @@ def _ps(app: App, a: argparse.Namespace) -> int:
         emit_json([
             {"ID": c.id, "Image": c.config.image, "Command": " ".join(c.config.args),
              "CreatedAt": _iso(c.created), "State": c.state, "Status": status_text(c),
-             "ExitCode": c.exit_code, "Ports": "", "Names": c.name}
+             "ExitCode": c.exit_code, "Ports": _ports_text(rt, c), "Names": c.name}
             for c in cs
         ])
         return 0
     now = time.time()
     table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
           [[c.id[:12], c.config.image, _command_text(c), human_ago(c.created, now),
-            status_text(c, now), "", c.name] for c in cs])
+            status_text(c, now), _ports_text(rt, c), c.name] for c in cs])
+    return 0
+
+
+def _port(app: App, a: argparse.Namespace) -> int:
+    rt = _runtime(app)
+    c = rt.get(a.container)
+    ports = rt.net.ports(c.id, c.config) if c.state == ContainerState.RUNNING else ()
+    if a.format == "json":
+        emit_json([{"HostIp": p.host_ip, "HostPort": p.host_port, "ContainerPort": p.container_port,
+                    "Proto": p.proto} for p in ports])
+        return 0
+    for p in ports:
+        print(f"{p.container_port}/{p.proto} -> {p.host_ip}:{p.host_port}")
     return 0
 
 
@@ -382,7 +406,11 @@ def _add_run_flags(p: Parser) -> None:
     p.add_argument("--cpus", metavar="N", help="CPU quota, e.g. 0.5")
     p.add_argument("--cpu-shares", metavar="N")
     p.add_argument("--pids-limit", metavar="N")
-    p.add_argument("--network", default="none", help="none (default) or host")
+    p.add_argument("--network", default="bridge", help="bridge (default), none or host")
+    p.add_argument("-p", "--publish", action="append", default=[],
+                   metavar="[HOSTIP:]HOSTPORT:CONTAINERPORT[/udp]")
+    p.add_argument("-P", "--publish-all", action="store_true",
+                   help="publish every EXPOSEd port on a random host port")
     p.add_argument("--userns", default="", help="'host' runs without a user namespace")
     p.add_argument("--restart", default="no", metavar="POLICY",
                    help="no (default), on-failure[:N], always or unless-stopped")
@@ -410,6 +438,10 @@ def configure(name: str, p: Parser) -> Handler:
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
         return {"start": _start, "stop": _stop, "restart": _restart, "kill": _kill, "rm": _rm,
                 "inspect": _inspect}[verb]
+    if verb == "port":
+        p.add_argument("--format", choices=["table", "json"], default="table")
+        p.add_argument("container")
+        return _port
     if verb == "logs":
         p.add_argument("-f", "--follow", action="store_true")
         p.add_argument("-n", "--tail", metavar="N")

@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "container:inspect": ("paas.cli.container", "Show a container's details as JSON"),
     "container:commit": ("paas.cli.container", "Make an image from a container's changes"),
     "container:prune": ("paas.cli.container", "Remove all stopped containers"),
+    "container:port": ("paas.cli.container", "List a container's published ports"),
     "daemon:start": ("paas.cli.daemon", "Start paasd, the container supervisor"),
     "daemon:stop": ("paas.cli.daemon", "Stop paasd (containers keep running)"),
     "daemon:status": ("paas.cli.daemon", "Show whether paasd is running"),

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from ..errors import Conflict, InvalidArgument
+from ..model import PortMapping
 
 __all__ = [
     "Attachment",
@@ -32,19 +33,6 @@ __all__ = [
 _PUBLISH_RE = re.compile(
     r"^(?:(?:(?P<ip>[0-9.]+):)?(?P<hp>\d*):)?(?P<cp>\d+)(?:/(?P<proto>[a-z]+))?$"
 )
-
-
-@dataclass(frozen=True)
-class PortMapping:
-    """``-p HOSTIP:HOSTPORT:CONTAINERPORT/PROTO``; host_port 0 means "pick one"."""
-
-    host_ip: str
-    host_port: int
-    container_port: int
-    proto: str  # "tcp" | "udp"
-
-    def __str__(self) -> str:
-        return f"{self.host_ip}:{self.host_port}->{self.container_port}/{self.proto}"
 
 
 @dataclass(frozen=True)

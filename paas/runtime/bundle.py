@@ -26,12 +26,13 @@ from ..model import Container, IdMap, Mount
 __all__ = ["Bundle", "hosts_file", "resolv_conf"]
 
 
-def hosts_file(hostname: str, name: str) -> str:
+def hosts_file(hostname: str, name: str, ip: str | None = None) -> str:
+    """Docker's /etc/hosts: localhost lines, then the container's own names on its address."""
     names = " ".join(dict.fromkeys(n for n in (hostname, name) if n))
     return (
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-        f"ff02::2\tip6-allrouters\n127.0.1.1\t{names}\n"
+        f"ff02::2\tip6-allrouters\n{ip or '127.0.1.1'}\t{names}\n"
     )
 
 
@@ -80,21 +81,26 @@ class Bundle:
             # the upper dir's owner is what the container sees as the owner of "/"
             os.chown(self.path("upper"), idmap.host_id, idmap.host_id)
 
-    def write_etc(self, c: Container) -> list[dict[str, Any]]:
-        """Write hosts/hostname/resolv.conf and return their OCI bind mounts."""
+    def write_etc(self, c: Container, *, ip: str | None = None,
+                  resolv: str | None = None) -> list[dict[str, Any]]:
+        """Write hosts/hostname/resolv.conf and return their OCI bind mounts.
+
+        ``ip`` is the container's bridge address; ``resolv`` the resolv.conf that works
+        from the bridge (default: the host's, minus loopback resolvers)."""
         hostname = c.config.hostname or c.id[:12]
         if c.config.network == "host":
             sources = {"/etc/hosts": "/etc/hosts", "/etc/resolv.conf": "/etc/resolv.conf"}
         else:
-            try:
-                with open("/etc/resolv.conf") as f:
-                    host_resolv = f.read()
-            except FileNotFoundError:
-                host_resolv = ""
+            if resolv is None:
+                try:
+                    with open("/etc/resolv.conf") as f:
+                        resolv = resolv_conf(f.read())
+                except FileNotFoundError:
+                    resolv = ""
             files = {
-                "hosts": hosts_file(hostname, c.name),
+                "hosts": hosts_file(hostname, c.name, ip),
                 "hostname": hostname + "\n",
-                "resolv.conf": resolv_conf(host_resolv),
+                "resolv.conf": resolv,
             }
             for fname, text in files.items():
                 tmp = self.path(fname + ".tmp")

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
-from ..model import BindMount, Container, ContainerConfig, ContainerState, Resources
+from ..model import BindMount, Container, ContainerConfig, ContainerState, PortMapping, Resources
 from ..state import transaction
 
 __all__ = ["ContainerStore", "config_from_json", "config_to_json", "new_id", "validate_name"]
@@ -51,6 +51,7 @@ def config_from_json(text: str) -> ContainerConfig:
     d: dict[str, Any] = json.loads(text)
     d["binds"] = tuple(BindMount(**b) for b in d.get("binds", ()))
     d["resources"] = Resources(**d.get("resources", {}))
+    d["ports"] = tuple(PortMapping(**p) for p in d.get("ports", ()))
     for key in ("args", "env"):
         d[key] = tuple(d.get(key, ()))
     return ContainerConfig(**d)

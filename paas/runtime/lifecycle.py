@@ -23,6 +23,7 @@ from ..errors import CommandFailed, Conflict, InvalidArgument, PaasError
 from ..model import Container, ContainerConfig, ContainerState, HistoryEntry, Image, RunOptions
 from .bundle import Bundle
 from .containers import ContainerStore, new_id, validate_name
+from .networking import ContainerNetwork, expand_publish_all
 from .runc import Runc
 
 if TYPE_CHECKING:
@@ -92,8 +93,15 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
     workdir = opts.workdir or ic.working_dir or "/"
     if not workdir.startswith("/"):
         raise InvalidArgument(f"working directory {workdir!r} is not absolute", "use -w /path")
-    if opts.network not in ("none", "host"):
-        raise InvalidArgument(f"unknown network {opts.network!r}", "use --network none or host")
+    if opts.network not in ("bridge", "none", "host"):
+        raise InvalidArgument(
+            f"unknown network {opts.network!r}", "use --network bridge (default), none or host"
+        )
+    ports = opts.publish + (expand_publish_all(ic.exposed_ports) if opts.publish_all else ())
+    if ports and opts.network != "bridge":
+        raise InvalidArgument(
+            f"ports cannot be published on network {opts.network!r}", "use the bridge network"
+        )
     for b in opts.binds:
         if not b.target.startswith("/") or ".." in b.target.split("/"):
             raise InvalidArgument(f"invalid volume target {b.target!r}", "use -v /host/dir:/container/dir")
@@ -108,6 +116,7 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
         tty=opts.tty,
         stdin=opts.stdin,
         binds=opts.binds,
+        ports=ports,
         resources=opts.resources,
         network=opts.network,
         userns=opts.userns,
@@ -125,6 +134,7 @@ class Runtime:
         self._images = images
         self.store = ContainerStore(conn)
         self.runc = Runc(ctx.runc, ctx.paths.runc_root)
+        self.net = ContainerNetwork(ctx, conn)
 
     @property
     def images(self) -> ImageStore:
@@ -152,6 +162,7 @@ class Runtime:
                 raise InvalidArgument(
                     f"volume source {b.source!r} does not exist", "create the host directory first"
                 )
+        self.net.check(cfg)
         cid = new_id()
         bundle = Bundle(self.ctx, cid)
         try:
@@ -161,7 +172,7 @@ class Runtime:
             container = self.store.add(cid, opts.name, cfg)
             self._write_spec(bundle, container)
         except BaseException:
-            self._discard(bundle, cid)
+            self._discard(bundle, cid, cfg)
             raise
         return container
 
@@ -190,20 +201,23 @@ class Runtime:
     def _write_spec(self, bundle: Bundle, c: Container) -> None:
         from .spec import build_spec
 
-        etc_mounts = bundle.write_etc(c)
+        plan = self.net.attach(c.id, c.config)
+        etc_mounts = bundle.write_etc(c, ip=plan.ip, resolv=plan.resolv)
         spec = build_spec(
             c.config,
             rootfs=bundle.rootfs,
             cgroups_path=bundle.cgroups_path,
             idmap=self._idmap(c.config),
             hostname=c.config.hostname or c.id[:12],
+            netns_path=plan.netns_path,
             extra_mounts=tuple(etc_mounts),
         )
         bundle.write_spec(spec)
 
-    def _discard(self, bundle: Bundle, cid: str) -> None:
-        """Undo a half-made container; keeps the original error as the one raised."""
+    def _discard(self, bundle: Bundle, cid: str, cfg: ContainerConfig) -> None:
+        """Undo a (half-)made container; keeps the original error as the one raised."""
         try:
+            self.net.detach(cid, cfg)
             bundle.remove()
         finally:
             self.store.remove(cid)
@@ -226,9 +240,10 @@ class Runtime:
         oom = bundle.oom_killed()
         proc.run(self.runc.delete(cid, force=True), check=False)
         bundle.unmount_rootfs()
+        self.net.detach(cid, c.config)
         self.store.set_exited(cid, exit_code, oom_killed=oom)
         if c.config.auto_remove:
-            self._discard(bundle, cid)
+            self._discard(bundle, cid, c.config)
 
     # -- queries -----------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -330,9 +345,7 @@ class Runtime:
             self.wait_exit(c, 10.0)
         proc.run(self.runc.delete(c.id, force=True), check=False)
         try:
-            self._discard(Bundle(self.ctx, c.id), c.id)
-        except PaasError:
-            raise
+            self._discard(Bundle(self.ctx, c.id), c.id, c.config)
         except OSError as err:
             raise CommandFailed(f"could not remove container {c.name}: {err}") from err
 
@@ -406,6 +419,7 @@ class Runtime:
                          open_stdin=c.config.stdin, on_exit=on_exit)
         except BaseException:
             bundle.unmount_rootfs()
+            self.net.detach(c.id, c.config)
             raise
         self.record_start(c.id, pid)
         return self.store.get(c.id)
