@@ -66,7 +66,15 @@ def adopt_all(rt: Runtime, sup: Supervisor, keeper: KeeperClient | None, on_exit
 
 
 def _alive(rt: Runtime, c: Container) -> bool:
-    return c.pid is not None and pid_start_time(c.pid) == rt.store.pid_start(c.id)
+    """Its process still runs: same start time (not a reused pid) and not a zombie (an
+    orphan whose reaper, e.g. init after the keeper died, has not reaped it yet)."""
+    if c.pid is None or pid_start_time(c.pid) != rt.store.pid_start(c.id):
+        return False
+    try:
+        with open(f"/proc/{c.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def _watch(rt: Runtime, sup: Supervisor, keeper: KeeperClient, c: Container,
