@@ -11,11 +11,12 @@ import ctypes
 import os
 
 from .errors import CommandFailed
-from .model import Mount
+from .model import IdMap, Mount
 
 __all__ = ["MNT_DETACH", "mount", "set_child_subreaper", "umount"]
 
 MNT_DETACH = 2
+_MS_BIND = 4096
 _PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -35,6 +36,49 @@ def mount(m: Mount, target: str) -> None:
 def umount(target: str, flags: int = 0) -> None:
     if _libc.umount2(target.encode(), flags) != 0:
         raise _fail(f"umount {target}")
+
+
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+
+
+def namespaces_with_idmap(user_path: str, net_path: str, idmap: IdMap) -> None:
+    """A new user namespace with ``idmap``'s mapping and a network namespace it owns,
+    bind-mounted on the (existing, empty) files ``user_path`` and ``net_path``.
+
+    A forked child unshares both; we write its id maps and bind its namespace
+    files, then let it exit. The bind mounts keep the namespaces alive.
+    """
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: only async-signal-safe work until _exit
+        os.close(go_w)  # else our own copy would keep the pipe from reaching EOF
+        ok = _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0
+        os.write(ready_w, b"1" if ok else b"0")
+        os.read(go_r, 1)
+        os._exit(0)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise CommandFailed("unshare(CLONE_NEWUSER|CLONE_NEWNET) failed",
+                                "check that user namespaces are enabled (user.max_user_namespaces)")
+        line = f"{idmap.container_id} {idmap.host_id} {idmap.size}\n"
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(line)
+        for ns, path in (("user", user_path), ("net", net_path)):
+            _bind(f"/proc/{pid}/ns/{ns}", path)
+    finally:
+        os.close(ready_r)
+        os.close(go_w)  # EOF: the child exits
+        os.waitpid(pid, 0)
+
+
+def _bind(source: str, target: str) -> None:
+    if _libc.mount(source.encode(), target.encode(), None, _MS_BIND, None) != 0:
+        raise _fail(f"bind mount {source} on {target}")
 
 
 def set_child_subreaper(enabled: bool = True) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from .. import proc
 from ..config import Context
 from ..errors import Conflict, InvalidArgument, PaasError
+from ..model import IdMap
 from ..state.db import transaction
 from . import links
 from .dns import loopback_resolver, resolv_conf_for_bridge
@@ -180,8 +181,12 @@ class BridgeNetwork:
     def _complete(self, row: AttachmentRow) -> bool:
         return links.interface_exists(row.host_veth) and links.is_netns_mount(row.netns_path)
 
-    def attach(self, cid: str, ports: Sequence[PortMapping] = ()) -> Attachment:
-        """Put container ``cid`` on the bridge: netns, veth, address, routes, ports."""
+    def attach(self, cid: str, ports: Sequence[PortMapping] = (),
+               idmap: IdMap | None = None) -> Attachment:
+        """Put container ``cid`` on the bridge: netns, veth, address, routes, ports.
+
+        With ``idmap`` the netns belongs to a user namespace with that mapping
+        (``Attachment.userns_path``), which the container must join too."""
         validate_cid(cid)
         ports = tuple(ports)
         row = self.ipam.get_row(cid)
@@ -201,7 +206,7 @@ class BridgeNetwork:
             cid, subnet, self.names.netns_path(cid),
             [veth_name(inst, cid), veth_name(inst, cid, hashed=True)], ports, self._pick_port)
         try:
-            self._plumb(row, subnet)
+            self._plumb(row, subnet, idmap)
         except BaseException:
             try:
                 self.detach(cid)
@@ -210,9 +215,10 @@ class BridgeNetwork:
             raise
         return self.ipam.to_attachment(row, subnet)
 
-    def _plumb(self, row: AttachmentRow, subnet: ipaddress.IPv4Network) -> None:
+    def _plumb(self, row: AttachmentRow, subnet: ipaddress.IPv4Network,
+               idmap: IdMap | None) -> None:
         gateway = str(next(subnet.hosts()))
-        links.create_netns(row.netns_path)
+        links.create_netns(row.netns_path, idmap)
         links.delete_link(row.host_veth)
         links.run_all(links.veth_cmds(row.host_veth, self.names.bridge, row.netns_path),
                       what=f"create veth {row.host_veth}")
@@ -252,7 +258,9 @@ class BridgeNetwork:
             for name in (veth_name(inst, cid), veth_name(inst, cid, hashed=True)):
                 if self._our_veth(name):
                     links.delete_link(name)
-        links.remove_netns(row.netns_path if row else self.names.netns_path(cid))
+        netns = row.netns_path if row else self.names.netns_path(cid)
+        links.remove_netns(netns)
+        links.remove_netns(netns + ".user")
         self.ipam.release(cid)
 
     def uninstall(self) -> None:

@@ -10,6 +10,7 @@ the same address or host port; the ``UNIQUE`` constraints on ``ip`` and
 from __future__ import annotations
 
 import ipaddress
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -142,5 +143,7 @@ class Ipam:
             self.conn.execute("DELETE FROM net_attachments WHERE container_id = ?", (cid,))
 
     def to_attachment(self, row: AttachmentRow, subnet: ipaddress.IPv4Network) -> Attachment:
+        user = row.netns_path + ".user"
         return Attachment(row.container_id, row.netns_path, row.ip,
-                          str(next(subnet.hosts())), subnet.prefixlen, row.ports)
+                          str(next(subnet.hosts())), subnet.prefixlen, row.ports,
+                          user if os.path.exists(user) else None)

@@ -14,8 +14,9 @@ import logging
 import os
 from collections.abc import Sequence
 
-from .. import proc
+from .. import linux, proc
 from ..errors import CommandFailed
+from ..model import IdMap
 
 __all__ = [
     "bridge_cmds",
@@ -161,17 +162,28 @@ def is_netns_mount(path: str) -> bool:
     return False
 
 
-def create_netns(path: str) -> None:
-    """A new, empty network namespace bind-mounted on ``path`` (kept if already there)."""
+def create_netns(path: str, idmap: IdMap | None = None) -> None:
+    """A new, empty network namespace bind-mounted on ``path`` (kept if already there).
+
+    With ``idmap`` the netns is owned by a new user namespace with that mapping,
+    bind-mounted on ``path + ".user"``: the container joins both, so ``runc exec``
+    (which enters the user namespace first) can still enter the netns.
+    """
     if os.path.exists(path) and is_netns_mount(path):
         return
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    with open(path, "a"):
-        pass
+    user = path + ".user"
+    for p in (path, user) if idmap else (path,):
+        with open(p, "a"):
+            pass
     try:
-        proc.run(["unshare", f"--net={path}", "true"], what="create a network namespace")
+        if idmap is None:
+            proc.run(["unshare", f"--net={path}", "true"], what="create a network namespace")
+        else:
+            linux.namespaces_with_idmap(user, path, idmap)
     except CommandFailed:
-        os.unlink(path)
+        remove_netns(path)
+        remove_netns(user)
         raise
 
 

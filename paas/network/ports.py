@@ -45,6 +45,7 @@ class Attachment:
     gateway: str
     prefixlen: int
     ports: tuple[PortMapping, ...]
+    userns_path: str | None = None  # the user namespace owning the netns, if any
 
 
 def _port(text: str, what: str, spec: str) -> int:

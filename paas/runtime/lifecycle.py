@@ -210,6 +210,7 @@ class Runtime:
             idmap=self._idmap(c.config),
             hostname=c.config.hostname or c.id[:12],
             netns_path=plan.netns_path,
+            userns_path=plan.userns_path,
             extra_mounts=tuple(etc_mounts),
         )
         bundle.write_spec(spec)

@@ -25,6 +25,7 @@ class NetPlan:
     """What the spec and /etc files need from the network of one container start."""
 
     netns_path: str | None = None
+    userns_path: str | None = None
     ip: str | None = None
     resolv: str | None = None
     ports: tuple[PortMapping, ...] = ()
@@ -62,8 +63,9 @@ class ContainerNetwork:
     def attach(self, cid: str, cfg: ContainerConfig) -> NetPlan:
         if cfg.network != "bridge":
             return NetPlan()
-        att = self.bridge.attach(cid, cfg.ports)
-        return NetPlan(att.netns_path, att.ip, self.bridge.resolv_conf(), att.ports)
+        att = self.bridge.attach(cid, cfg.ports, self.ctx.idmap if cfg.userns else None)
+        return NetPlan(att.netns_path, att.userns_path, att.ip, self.bridge.resolv_conf(),
+                       att.ports)
 
     def detach(self, cid: str, cfg: ContainerConfig) -> None:
         if cfg.network == "bridge":

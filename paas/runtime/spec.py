@@ -186,13 +186,13 @@ def _mounts(cfg: ContainerConfig, userns: bool, own_netns: bool) -> list[dict[st
 
 
 def _namespaces(cfg: ContainerConfig, idmap: IdMap | None,
-                netns_path: str | None) -> list[dict[str, str]]:
+                netns_path: str | None, userns_path: str | None) -> list[dict[str, str]]:
     ns: list[dict[str, str]] = [{"type": "mount"}]
     if cfg.network != "host":
         ns.append({"type": "network", "path": netns_path} if netns_path else {"type": "network"})
     ns += [{"type": "uts"}, {"type": "pid"}, {"type": "ipc"}]
     if idmap is not None:
-        ns.append({"type": "user"})
+        ns.append({"type": "user", "path": userns_path} if userns_path else {"type": "user"})
     return ns
 
 
@@ -227,6 +227,7 @@ def build_spec(
     idmap: IdMap | None,
     hostname: str,
     netns_path: str | None = None,
+    userns_path: str | None = None,
     extra_mounts: tuple[dict[str, Any], ...] = (),
     nofile_hard: int = _NOFILE_HARD,
     arch: str = "x86_64",
@@ -238,12 +239,14 @@ def build_spec(
     "host" shares the host's. ``cfg.user`` is already numeric ("uid:gid" or
     "uid:gid:g1,g2" for supplementary groups). ``extra_mounts`` are OCI mount
     dicts appended last (e.g. /etc/hosts, /etc/resolv.conf). ``nofile_hard``
-    must not exceed the host's hard RLIMIT_NOFILE.
+    must not exceed the host's hard RLIMIT_NOFILE. ``userns_path`` is a user namespace
+    (with ``idmap``'s mapping) that owns ``netns_path``: runc joins both, so
+    ``runc exec`` can enter the netns after the userns and sysfs can be mounted.
     """
     _check_network(cfg, netns_path)
-    own_netns = cfg.network != "host" and netns_path is None
+    own_netns = cfg.network != "host" and (netns_path is None or userns_path is not None)
     linux: dict[str, Any] = {
-        "namespaces": _namespaces(cfg, idmap, netns_path),
+        "namespaces": _namespaces(cfg, idmap, netns_path, userns_path),
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
         "cgroupsPath": cgroups_path,
