@@ -206,3 +206,62 @@ def _assert_clean(engine, cid: str) -> None:
     runc = subprocess.run(["runc", "--root", str(Path(engine.root, "run", "runc")), "list", "-q"],
                           check=True, capture_output=True, text=True).stdout
     assert cid not in runc
+
+
+_SERVER = ("$s=IO::Socket::INET->new(LocalPort=>5000,Listen=>5,ReuseAddr=>1) or die;"
+           "while($c=$s->accept){print $c \"HTTP/1.0 200 OK\\r\\n\\r\\nfrom \".`hostname`; close $c}")
+
+
+def _http_get(host: str, port: int) -> str:
+    import socket
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=2) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                return s.recv(4096).decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_two_containers_on_port_5000_and_published_port(engine) -> None:
+    a = engine("container:run", "-d", "--hostname", "alpha", "debian:bookworm",
+               "perl", "-MIO::Socket::INET", "-e", _SERVER).stdout.strip()
+    b = engine("container:run", "-d", "--hostname", "beta", "-p", "127.0.0.1::5000",
+               "debian:bookworm", "perl", "-MIO::Socket::INET", "-e", _SERVER).stdout.strip()
+    try:
+        ips = {}
+        for cid in (a, b):
+            hosts = engine("container:exec", cid, "cat", "/etc/hosts").stdout
+            ips[cid] = hosts.strip().splitlines()[-1].split()[0]
+        assert ips[a] != ips[b]
+        assert "from alpha" in _http_get(ips[a], 5000)
+        assert "from beta" in _http_get(ips[b], 5000)
+        port_line = engine("container:port", b).stdout.strip()
+        assert port_line.startswith("5000/tcp -> 127.0.0.1:")
+        host_port = int(port_line.rsplit(":", 1)[1])
+        assert "from beta" in _http_get("127.0.0.1", host_port)
+        assert f"127.0.0.1:{host_port}->5000/tcp" in engine("container:ps").stdout
+        taken = engine("container:run", "--rm", "-p", f"127.0.0.1:{host_port}:80",
+                       "debian:bookworm", "true", check=False)
+        assert taken.returncode != 0 and "already in use" in taken.stderr
+    finally:
+        engine("container:rm", "-f", a, b)
+    for cid in (a, b):
+        _assert_clean(engine, cid)
+        assert not Path(engine.root, "run", "netns", cid).exists()
+
+
+def test_seed_walkthrough_apt_get_hello_commit(engine) -> None:
+    engine("container:run", "--name", "aptseed", "debian:bookworm", "sh", "-c",
+           "apt-get update -qq && apt-get install -y -qq hello >/dev/null 2>&1 && hello",
+           timeout=600)
+    assert "hello" not in engine("container:run", "--rm", "debian:bookworm", "sh", "-c",
+                                 "command -v hello || echo missing").stdout.replace("missing", "")
+    engine("container:commit", "aptseed", "hello:v1")
+    assert engine("container:run", "--rm", "hello:v1", "hello").stdout == "Hello, world!\n"
+    engine("container:rm", "aptseed")
+    engine("image:rm", "hello:v1")
