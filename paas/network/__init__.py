@@ -15,8 +15,23 @@ so the CLI can import this package cheaply.
 
 from __future__ import annotations
 
-from .bridge import BridgeNetwork
-from .dns import resolv_conf_for_bridge
-from .ports import Attachment, PortMapping, parse_publish
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .bridge import BridgeNetwork
+    from .dns import resolv_conf_for_bridge
+    from .ports import Attachment, PortMapping, parse_publish
 
 __all__ = ["Attachment", "BridgeNetwork", "PortMapping", "parse_publish", "resolv_conf_for_bridge"]
+
+_WHERE = {"BridgeNetwork": "bridge", "resolv_conf_for_bridge": "dns", "Attachment": "ports",
+          "PortMapping": "ports", "parse_publish": "ports"}
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: `paas.network.ports` (flag parsing on the CLI) must not import the bridge code
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(name)

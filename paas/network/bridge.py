@@ -127,8 +127,34 @@ class BridgeNetwork:
         with open(self.settings.resolv_conf) as f:
             return resolv_conf_for_bridge(f.read(), self.gateway)
 
-    def ensure(self) -> None:
-        """Bridge up with the gateway address, sysctls, NAT and FORWARD rules."""
+    def _ensured_marker(self) -> tuple[str, str]:
+        """(path, content) of the note saying this boot already has our bridge and rules."""
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        stored = self.ipam.get("subnet") or ""
+        return (os.path.join(self.names.run_dir, "bridge.ensured"),
+                f"{boot} {self.names.bridge} {stored}\n")
+
+    def ensure(self, *, force: bool = False) -> None:
+        """Bridge up with the gateway address, sysctls, NAT and FORWARD rules.
+
+        Done in full once per boot (and whenever ``force``, e.g. at paasd start);
+        later calls only check a marker and that the bridge exists: a container
+        start must not pay for iptables-save every time."""
+        marker, content = self._ensured_marker()
+        if (not force and os.path.exists(f"/sys/class/net/{self.names.bridge}")
+                and os.path.exists(marker)):
+            with open(marker) as f:
+                if f.read() == content:
+                    return
+        self._ensure_full()
+        marker, content = self._ensured_marker()  # the subnet may have been chosen just now
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker + ".tmp", "w") as f:
+            f.write(content)
+        os.replace(marker + ".tmp", marker)
+
+    def _ensure_full(self) -> None:
         with self._lock():
             self._check_bridge_owner()
             subnet = self.subnet()
@@ -248,10 +274,11 @@ class BridgeNetwork:
         validate_cid(cid)
         row = self.ipam.get_row(cid)
         inst = self.names.instance
-        with self._lock():
-            dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
-            links.run_all(plan_remove_container(dump, self.names, cid),
-                          what="remove published ports")
+        if row is None or row.ports:  # a container without published ports has no rules
+            with self._lock():
+                dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
+                links.run_all(plan_remove_container(dump, self.names, cid),
+                              what="remove published ports")
         if row is not None:
             links.delete_link(row.host_veth)
         else:  # no record: only delete interfaces that are provably ours

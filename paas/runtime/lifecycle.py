@@ -226,6 +226,9 @@ class Runtime:
     def prepare(self, c: Container) -> Bundle:
         """Make a created or exited container's bundle runnable again (mount, /etc, spec)."""
         bundle = Bundle(self.ctx, c.id)
+        if (c.state == ContainerState.CREATED and bundle.is_mounted()
+                and os.path.exists(bundle.path("config.json"))):
+            return bundle  # just made by create(): mounted, attached, spec written
         self._mount(bundle, c.config)
         self._write_spec(bundle, c)
         # a stale runc state from an unclean stop would make 'runc run' refuse the id
@@ -241,10 +244,12 @@ class Runtime:
         oom = bundle.oom_killed()
         proc.run(self.runc.delete(cid, force=True), check=False)
         bundle.unmount_rootfs()
+        if c.config.auto_remove:
+            self.store.set_exited(cid, exit_code, oom_killed=oom)
+            self._discard(bundle, cid, c.config)  # detaches the network too
+            return
         self.net.detach(cid, c.config)
         self.store.set_exited(cid, exit_code, oom_killed=oom)
-        if c.config.auto_remove:
-            self._discard(bundle, cid, c.config)
 
     # -- queries -----------------------------------------------------------------
     def get(self, ref: str) -> Container:
