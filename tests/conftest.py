@@ -197,9 +197,40 @@ def _rmdir_cgroup(cg: str) -> list[str]:
     return [f"cgroup {cg} could not be removed"]
 
 
+def _uninstall(root: Path, instance: str) -> list[str]:
+    """``paas system:uninstall``: what a user runs, so teardown tests it too."""
+    if not (root / "state.db").exists():
+        return []
+    env = dict(os.environ, PAAS_ROOT=str(root), PAAS_INSTANCE=instance)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    res = subprocess.run([sys.executable, "-m", "paas", "system:uninstall"], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    if res.returncode != 0:
+        return [f"system:uninstall exited {res.returncode}: {res.stderr.strip()}"]
+    return []
+
+
+def _network_leftovers(instance: str) -> list[str]:
+    """The instance's bridge or iptables chains still present (removed, and reported)."""
+    problems = []
+    bridge = f"pb-{instance}"
+    if Path("/sys/class/net", bridge).exists():
+        problems.append(f"bridge {bridge} left behind")
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
+    if shutil.which("iptables-save"):
+        dump = subprocess.run(["iptables-save"], capture_output=True, text=True,
+                              check=False).stdout
+        chain = f"PAAS-{instance.upper()}"
+        if f":{chain} " in dump or f":{chain}-" in dump:
+            problems.append(f"iptables chains {chain}* left behind")
+    return problems
+
+
 def cleanup_instance(root: Path, instance: str) -> list[str]:
     """Remove everything of one instance from the host; return what could not be."""
-    problems = _stop_daemon(root)
+    problems = _uninstall(root, instance)
+    problems += _network_leftovers(instance)
+    problems += _stop_daemon(root)
     problems += _delete_runc_containers(root / "run" / "runc")
     problems += _unmount_under(root)
     problems += _remove_cgroups(instance)

@@ -56,6 +56,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "daemon:start": ("paas.cli.daemon", "Start paasd, the container supervisor"),
     "daemon:stop": ("paas.cli.daemon", "Stop paasd (containers keep running)"),
     "daemon:status": ("paas.cli.daemon", "Show whether paasd is running"),
+    "system:uninstall": ("paas.cli.system",
+                         "Remove the instance's containers, paasd, bridge, rules, cgroups"),
 }
 
 Handler = Callable[["App", argparse.Namespace], int]
