@@ -221,5 +221,6 @@ class RunOptions:
     network: str = "bridge"
     publish: tuple[PortMapping, ...] = ()
     publish_all: bool = False
+    expose: tuple[str, ...] = ()  # extra EXPOSE entries ("80/tcp") for -P
     userns: bool = True
     restart: str = "no"

@@ -79,6 +79,13 @@ def _int(text: str, flag: str, minimum: int) -> int:
     return v
 
 
+def _expose(text: str) -> str:
+    port, _, proto = text.partition("/")
+    if not port.isdigit() or not 1 <= int(port) <= 65535 or proto not in ("", "tcp", "udp"):
+        raise InvalidArgument(f"invalid --expose {text!r}", "use PORT or PORT/tcp or PORT/udp")
+    return f"{int(port)}/{proto or 'tcp'}"
+
+
 def parse_run_options(a: argparse.Namespace) -> RunOptions:
     from ..network.ports import parse_publish
 
@@ -118,6 +125,7 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
         network=a.network,
         publish=tuple(parse_publish(p) for p in a.publish),
         publish_all=a.publish_all,
+        expose=tuple(_expose(e) for e in a.expose),
         userns=a.userns != "host",
         restart=str(policy),
     )
@@ -411,6 +419,8 @@ def _add_run_flags(p: Parser) -> None:
                    metavar="[HOSTIP:]HOSTPORT:CONTAINERPORT[/udp]")
     p.add_argument("-P", "--publish-all", action="store_true",
                    help="publish every EXPOSEd port on a random host port")
+    p.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]",
+                   help="expose a port (published with -P) in addition to the image's")
     p.add_argument("--userns", default="", help="'host' runs without a user namespace")
     p.add_argument("--restart", default="no", metavar="POLICY",
                    help="no (default), on-failure[:N], always or unless-stopped")

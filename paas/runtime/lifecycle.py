@@ -97,7 +97,8 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
         raise InvalidArgument(
             f"unknown network {opts.network!r}", "use --network bridge (default), none or host"
         )
-    ports = opts.publish + (expand_publish_all(ic.exposed_ports) if opts.publish_all else ())
+    exposed = tuple(dict.fromkeys(ic.exposed_ports + opts.expose))
+    ports = opts.publish + (expand_publish_all(exposed) if opts.publish_all else ())
     if ports and opts.network != "bridge":
         raise InvalidArgument(
             f"ports cannot be published on network {opts.network!r}", "use the bridge network"

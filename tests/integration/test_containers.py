@@ -265,3 +265,15 @@ def test_seed_walkthrough_apt_get_hello_commit(engine) -> None:
     assert engine("container:run", "--rm", "hello:v1", "hello").stdout == "Hello, world!\n"
     engine("container:rm", "aptseed")
     engine("image:rm", "hello:v1")
+
+
+def test_publish_all_gives_random_host_ports(engine) -> None:
+    cid = engine("container:run", "-d", "-P", "--expose", "5000", "debian:bookworm",
+                 "perl", "-MIO::Socket::INET", "-e", _SERVER).stdout.strip()
+    try:
+        ports = json.loads(engine("container:port", cid, "--format", "json").stdout)
+        assert [(p["ContainerPort"], p["Proto"], p["HostIp"]) for p in ports] == [(5000, "tcp", "0.0.0.0")]
+        assert ports[0]["HostPort"] >= 1024
+        assert "from " in _http_get("127.0.0.1", ports[0]["HostPort"])
+    finally:
+        engine("container:rm", "-f", cid)
