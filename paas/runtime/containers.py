@@ -7,18 +7,17 @@ states change; this module only records them, each write in a transaction.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import secrets
 import sqlite3
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
-from ..model import BindMount, Container, ContainerConfig, ContainerState, PortMapping, Resources
+from ..model import Container, ContainerConfig, ContainerState
 from ..state import transaction
+from .codec import from_dict, to_dict
 
 __all__ = ["ContainerStore", "config_from_json", "config_to_json", "new_id", "validate_name"]
 
@@ -44,17 +43,11 @@ def validate_name(name: str) -> str:
 
 
 def config_to_json(cfg: ContainerConfig) -> str:
-    return json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    return json.dumps(to_dict(cfg), sort_keys=True)
 
 
 def config_from_json(text: str) -> ContainerConfig:
-    d: dict[str, Any] = json.loads(text)
-    d["binds"] = tuple(BindMount(**b) for b in d.get("binds", ()))
-    d["resources"] = Resources(**d.get("resources", {}))
-    d["ports"] = tuple(PortMapping(**p) for p in d.get("ports", ()))
-    for key in ("args", "env"):
-        d[key] = tuple(d.get(key, ()))
-    return ContainerConfig(**d)
+    return from_dict(ContainerConfig, json.loads(text))
 
 
 def _row_to_container(row: sqlite3.Row) -> Container:
