@@ -73,11 +73,12 @@ def test_backoff_doubles_caps_and_resets_after_a_long_run() -> None:
 
 
 def _args(**kw: object) -> argparse.Namespace:
-    ns = argparse.Namespace(
-        image="debian", command=[], entrypoint=None, env=[], volume=[], workdir=None, user=None,
-        hostname=None, name=None, tty=False, interactive=False, detach=True, rm=False,
-        memory=None, cpus=None, cpu_shares=None, pids_limit=None, network="none", userns="",
-        restart="no", publish=[], publish_all=False)
+    from paas.cli.container import configure
+    from paas.cli.main import Parser
+
+    parser = Parser(prog="paas container:run")
+    configure("container:run", parser)
+    ns = parser.parse_args(["-d", "--network", "none", "debian"])
     for key, value in kw.items():
         setattr(ns, key, value)
     return ns
