@@ -17,7 +17,7 @@ from typing import IO
 
 from .errors import CommandFailed, FailedPrecondition
 
-__all__ = ["Result", "redact", "run", "spawn"]
+__all__ = ["Result", "exit_code_from_status", "redact", "run", "spawn"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,12 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
+
+
+def exit_code_from_status(status: int) -> int:
+    """Shell convention: the exit status, or 128 + signal number if killed by a signal."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 def redact(argv: Sequence[str], secrets: Sequence[str] = ()) -> str:

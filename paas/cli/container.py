@@ -221,21 +221,23 @@ def _run(app: App, a: argparse.Namespace) -> int:
     opts = parse_run_options(a)
     if opts.tty and not opts.detach and not sys.stdin.isatty():
         raise InvalidArgument("the input device is not a TTY", "drop -t, or run from a terminal")
-    client = _client(app) if opts.detach else None
-    rt = _runtime(app)
-    c = rt.create(opts)
-    if client is not None:
-        try:
-            client.request("POST", f"/containers/{c.id}/start")
-        except BaseException:
-            rt.remove(rt.store.get(c.id), force=True)
-            raise
-        print(c.id)
+    # paasd creates the container (warm imports, network setup, state); the CLI
+    # stays a thin client that only runs runc itself when attached
+    from ..runtime.codec import to_dict
+
+    client = _client(app)
+    plan = client.request("POST", "/containers", {"options": to_dict(opts), "start": opts.detach})
+    if opts.detach:
+        print(plan["id"])
         return 0
     from ..runtime.foreground import run_attached
 
     a._error_exit = None
-    return run_attached(rt, c)
+
+    def notify(path: str, body: dict[str, Any]) -> object:
+        return client.request("POST", path, body)
+
+    return run_attached(plan, notify, stdin=opts.stdin, tty=opts.tty)
 
 
 def _ports_text(rt: Runtime, c: Container) -> str:

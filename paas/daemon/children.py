@@ -13,6 +13,7 @@ import re
 from typing import Protocol
 
 from ..errors import CommandFailed
+from ..proc import exit_code_from_status
 
 __all__ = ["EXIT_UNKNOWN", "PIPE_SIZE", "FdKeeper", "exit_code_from_status", "grow_pipe", "read_pid", "reap",
            "runc_error"]
@@ -33,12 +34,6 @@ class FdKeeper(Protocol):
     def forget(self, pids: list[int]) -> None: ...
 
     def exit_status(self, pid: int, timeout: float = 2.0) -> int | None: ...
-
-
-def exit_code_from_status(status: int) -> int:
-    """Shell convention: the exit status, or 128 + signal number if killed by a signal."""
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
 
 
 def grow_pipe(fd: int) -> None:

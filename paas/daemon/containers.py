@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import Context
-from ..errors import PaasError
+from ..errors import InvalidArgument, PaasError
 from ..state import connect
 from .restarts import Restarts, Scheduler
 from .router import Response, Router
@@ -73,6 +73,55 @@ def install(router: Router, daemon: Daemon) -> None:
             rt.conn.close()
 
     router.add("POST", "/containers/{id}/start", start)
+
+    def create(params: dict[str, str], body: dict[str, Any]) -> Response:
+        """``{"options": RunOptions, "start": bool}``: a detached container is started
+        here; otherwise the reply is the plan the CLI needs to run it attached."""
+        from ..model import RunOptions
+        from ..runtime.codec import from_dict
+
+        opts = from_dict(RunOptions, body.get("options"), "options")
+        rt = _runtime(daemon.ctx)
+        try:
+            c = rt.create(opts)
+            try:
+                if body.get("start"):
+                    c = rt.start_supervised(c, daemon.supervisor.launch, on_exit)
+                    return 201, {"id": c.id, "name": c.name, "state": c.state}
+                return 201, rt.attach_plan(c)
+            except BaseException:
+                rt.remove(rt.store.get(c.id), force=True)
+                raise
+        finally:
+            rt.conn.close()
+
+    def _int(body: dict[str, Any], key: str) -> int:
+        value = body.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidArgument(f"{key} must be an integer", f"send {{\"{key}\": N}}")
+        return value
+
+    def started(params: dict[str, str], body: dict[str, Any]) -> Response:
+        """An attached CLI's container init is running with ``pid``."""
+        rt = _runtime(daemon.ctx)
+        try:
+            rt.record_start(rt.store.get(params["id"]).id, _int(body, "pid"))
+            return 200, {"ok": True}
+        finally:
+            rt.conn.close()
+
+    def finish(params: dict[str, str], body: dict[str, Any]) -> Response:
+        """An attached container exited: record it, release runc state, mounts, network."""
+        rt = _runtime(daemon.ctx)
+        try:
+            rt.finish(rt.store.get(params["id"]).id, _int(body, "exit_code"))
+            return 200, {"ok": True}
+        finally:
+            rt.conn.close()
+
+    router.add("POST", "/containers", create)
+    router.add("POST", "/containers/{id}/started", started)
+    router.add("POST", "/containers/{id}/finish", finish)
 
     from .adopt import adopt_all
 

@@ -19,58 +19,46 @@ import selectors
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .. import proc
 from ..errors import CommandFailed
 from ..linux import set_child_subreaper
-from ..model import Container
-from .bundle import Bundle
-from .lifecycle import Runtime
+from ..proc import exit_code_from_status
 from .logs import LogWriter
 
-__all__ = ["exit_code_from_status", "run_attached"]
+__all__ = ["run_attached"]
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-def exit_code_from_status(status: int) -> int:
-    """A shell-style exit code from a wait status (128+N for signal N)."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+Notify = Callable[[str, dict[str, Any]], object]
 
 
-def run_attached(rt: Runtime, c: Container) -> int:
-    """Start ``c`` attached to this process's stdio; return its exit code."""
-    bundle = rt.prepare(c)
-    pid_file = bundle.path("init.pid")
-    if c.config.tty:
-        return _run_tty(rt, c, bundle, pid_file)
-    return _run_piped(rt, c, bundle, pid_file)
+def run_attached(plan: dict[str, Any], notify: Notify, *, stdin: bool, tty: bool) -> int:
+    """Run the container paasd created (``plan`` from ``POST /containers``) attached to our
+    stdio; ``notify(path, body)`` reports the start and the exit back to paasd."""
+    cid = str(plan["id"])
+    if tty:
+        code = proc.spawn(list(plan["argv"])).wait()
+        notify(f"/containers/{cid}/finish", {"exit_code": code})
+        return code
+    return _run_piped(plan, notify, stdin)
 
 
-def _run_tty(rt: Runtime, c: Container, bundle: Bundle, pid_file: str) -> int:
-    p = proc.spawn(rt.runc.run(c.id, bundle.dir, pid_file=pid_file))
-    code = p.wait()
-    rt.finish(c.id, code)
-    return code
-
-
-def _run_piped(rt: Runtime, c: Container, bundle: Bundle, pid_file: str) -> int:
+def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
+    cid, pid_file = str(plan["id"]), str(plan["pid_file"])
     set_child_subreaper()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    stdin: Any = sys.stdin.fileno() if c.config.stdin else subprocess.DEVNULL
+    stdin: Any = sys.stdin.fileno() if open_stdin else subprocess.DEVNULL
     try:
-        runc = proc.spawn(
-            rt.runc.run(c.id, bundle.dir, detach=True, pid_file=pid_file),
-            stdin=stdin, stdout=out_w, stderr=err_w,
-        )
+        runc = proc.spawn(list(plan["argv"]), stdin=stdin, stdout=out_w, stderr=err_w)
     finally:
         os.close(out_w)
         os.close(err_w)
-    log = LogWriter(bundle.log_path)
+    log = LogWriter(str(plan["log_path"]))
     pump = _Pump(log, {out_r: ("stdout", sys.stdout.buffer), err_r: ("stderr", sys.stderr.buffer)})
     runc_fd = os.pidfd_open(runc.pid)
     pump.watch_exit(runc_fd)
@@ -79,13 +67,14 @@ def _run_piped(rt: Runtime, c: Container, bundle: Bundle, pid_file: str) -> int:
     if runc.wait() != 0:
         pump.drain()
         log.close()
-        rt.finish(c.id, 125)
-        raise CommandFailed(f"container {c.name} failed to start (runc exit {runc.returncode})",
-                            "see the runc error above")
+        notify(f"/containers/{cid}/finish", {"exit_code": 125})
+        raise CommandFailed(f"container {plan['name']} failed to start (runc exit "
+                            f"{runc.returncode})", "see the runc error above")
     with open(pid_file) as f:
         pid = int(f.read().strip())
-    rt.record_start(c.id, pid)
-    previous = {s: signal.signal(s, lambda n, _f: _forward(rt, c.id, n)) for s in _FORWARDED}
+    notify(f"/containers/{cid}/started", {"pid": pid})
+    kill = list(plan["kill_argv"])
+    previous = {s: signal.signal(s, lambda n, _f: _forward(kill, n)) for s in _FORWARDED}
     try:
         pidfd = os.pidfd_open(pid)
         pump.watch_exit(pidfd)
@@ -98,12 +87,13 @@ def _run_piped(rt: Runtime, c: Container, bundle: Bundle, pid_file: str) -> int:
             signal.signal(s, h)
         log.close()
     code = exit_code_from_status(status)
-    rt.finish(c.id, code)
+    notify(f"/containers/{cid}/finish", {"exit_code": code})
     return code
 
 
-def _forward(rt: Runtime, cid: str, signum: int) -> None:
-    proc.run(rt.runc.kill(cid, str(signum)), check=False)
+def _forward(kill_argv: list[str], signum: int) -> None:
+    """SIGINT/SIGTERM/... to us goes to the container (docker run's sig-proxy)."""
+    proc.run([*kill_argv, str(signum)], check=False)
 
 
 class _Pump:

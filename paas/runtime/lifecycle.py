@@ -408,6 +408,23 @@ class Runtime:
             json.dump(process, f)
         return self.runc.exec(c.id, path, tty=tty)
 
+    # -- attached start (the CLI runs runc) ------------------------------------------------
+    def attach_plan(self, c: Container) -> dict[str, Any]:
+        """What a CLI needs to run ``c`` attached: runc argv (detached init unless a TTY,
+        so the CLI can reap it as a subreaper), pid file, log path, and the kill argv."""
+        bundle = self.prepare(c)
+        pid_file = bundle.path("init.pid")
+        if os.path.exists(pid_file):
+            os.unlink(pid_file)
+        return {
+            "id": c.id,
+            "name": c.name,
+            "argv": self.runc.run(c.id, bundle.dir, detach=not c.config.tty, pid_file=pid_file),
+            "pid_file": pid_file,
+            "log_path": bundle.log_path,
+            "kill_argv": self.runc.kill(c.id, "")[:-1],
+        }
+
     # -- supervised start (paasd) --------------------------------------------------------
     def start_supervised(self, c: Container, launch: Callable[..., int],
                          on_exit: Callable[[str, int, int], None]) -> Container:

@@ -20,6 +20,7 @@ def tty_engine(instance_tools, rootfs_tar):
     paas_instance, cli_for = instance_tools
     with paas_instance() as env:
         cli_for(env)("image:import", str(rootfs_tar), "debian:bookworm")
+        cli_for(env)("daemon:start")
         yield env
 
 
