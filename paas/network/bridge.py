@@ -246,8 +246,8 @@ class BridgeNetwork:
         gateway = str(next(subnet.hosts()))
         links.create_netns(row.netns_path, idmap)
         links.delete_link(row.host_veth)
-        links.run_all(links.veth_cmds(row.host_veth, self.names.bridge, row.netns_path),
-                      what=f"create veth {row.host_veth}")
+        links.run_ip_batch(links.veth_cmds(row.host_veth, self.names.bridge, row.netns_path),
+                           what=f"create veth {row.host_veth}")
         links.run_in_netns(row.netns_path,
                            links.netns_inner_cmds(f"{row.ip}/{subnet.prefixlen}", gateway),
                            what="configure the container's network namespace")
@@ -269,8 +269,13 @@ class BridgeNetwork:
         return os.path.islink(master) and \
             os.path.basename(os.readlink(master)) == self.names.bridge
 
-    def detach(self, cid: str) -> None:
-        """Remove the container's rules, veth and netns, and release its address."""
+    def detach(self, cid: str, *, wait: bool = True) -> None:
+        """Remove the container's rules, veth and netns, and release its address.
+
+        ``wait=False`` (a container exit) only unmounts the netns: the kernel deletes
+        the veth pair with the dying namespace, which saves the ~20 ms ``ip link del``
+        waits for. Addresses are handed out round robin, so the dying netns's address
+        is not reused meanwhile."""
         validate_cid(cid)
         row = self.ipam.get_row(cid)
         inst = self.names.instance
@@ -280,7 +285,8 @@ class BridgeNetwork:
                 links.run_all(plan_remove_container(dump, self.names, cid),
                               what="remove published ports")
         if row is not None:
-            links.delete_link(row.host_veth)
+            if wait:
+                links.delete_link(row.host_veth)
         else:  # no record: only delete interfaces that are provably ours
             for name in (veth_name(inst, cid), veth_name(inst, cid, hashed=True)):
                 if self._our_veth(name):

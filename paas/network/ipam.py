@@ -94,8 +94,10 @@ class Ipam:
     def allocate(self, cid: str, subnet: ipaddress.IPv4Network, netns_path: str,
                  veths: Sequence[str], ports: Sequence[PortMapping],
                  pick_port: PortPicker) -> AttachmentRow:
-        """Reserve the lowest free address (after the gateway), a veth name and host
-        ports for ``cid``; Conflict when the subnet is full or a port is claimed."""
+        """Reserve the next free address after the last one handed out (round robin,
+        like Docker: a just-released address is not reused while its old netns may
+        still be dying), a veth name and host ports for ``cid``; Conflict when the
+        subnet is full or a port is claimed."""
         with transaction(self.conn):
             clash = self.conflicting(ports)
             if clash is not None:
@@ -103,7 +105,8 @@ class Ipam:
                                "another container of this instance publishes it; "
                                "choose another host port")
             used = {str(r[0]) for r in self.conn.execute("SELECT ip FROM net_attachments")}
-            ip = self._free_ip(subnet, used)
+            ip = self._free_ip(subnet, used, self.get("last_ip"))
+            self.put("last_ip", ip)
             veth_taken = {str(r[0]) for r in self.conn.execute(
                 "SELECT host_veth FROM net_attachments")}
             veth = next((v for v in veths if v not in veth_taken), None)
@@ -127,12 +130,16 @@ class Ipam:
         return AttachmentRow(cid, ip, netns_path, veth, tuple(resolved))
 
     @staticmethod
-    def _free_ip(subnet: ipaddress.IPv4Network, used: set[str]) -> str:
-        hosts = subnet.hosts()
-        next(hosts)  # the gateway
-        for addr in hosts:
-            if str(addr) not in used:
-                return str(addr)
+    def _free_ip(subnet: ipaddress.IPv4Network, used: set[str], last: str | None) -> str:
+        first = int(subnet.network_address) + 2  # after the gateway
+        end = int(subnet.broadcast_address)  # exclusive
+        start = first
+        if last is not None and ipaddress.IPv4Address(last) in subnet:
+            start = int(ipaddress.IPv4Address(last)) + 1
+        for n in range(end - first):
+            addr = str(ipaddress.IPv4Address(first + (start - first + n) % (end - first)))
+            if addr not in used:
+                return addr
         raise Conflict(f"no free address left in {subnet}",
                        "remove stopped containers, or set PAAS_SUBNET to a larger subnet "
                        "after `uninstall`")

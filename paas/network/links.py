@@ -90,6 +90,11 @@ def run_all(cmds: Sequence[Argv], what: str) -> None:
         proc.run(cmd, what=what)
 
 
+def run_ip_batch(cmds: Sequence[Argv], what: str) -> None:
+    """Several ``ip ...`` commands as one ``ip -batch -`` process (one exec, not N)."""
+    proc.run(["ip", "-batch", "-"], input=batch_text(cmds), what=what)
+
+
 def run_in_netns(netns_path: str, cmds: Sequence[Argv], what: str) -> None:
     proc.run(["nsenter", f"--net={netns_path}", "ip", "-batch", "-"],
              input=batch_text(cmds), what=what)
@@ -188,13 +193,18 @@ def create_netns(path: str, idmap: IdMap | None = None) -> None:
 
 
 def remove_netns(path: str) -> None:
-    """Unmount and delete a netns bind mount; nothing to do when it is gone."""
-    while os.path.exists(path) and is_netns_mount(path):
-        res = proc.run(["umount", path], check=False)
-        if res.returncode != 0 and is_netns_mount(path):
-            raise CommandFailed(f"could not unmount {path}: {res.stderr.strip()}",
-                                f"umount -l {path}", returncode=res.returncode,
-                                stderr=res.stderr)
+    """Unmount and delete a netns bind mount; nothing to do when it is gone.
+
+    umount2 until the kernel says "not a mount point" (EINVAL): direct syscalls,
+    not umount(8) and mountinfo scans, since this runs at every container exit."""
+    while os.path.exists(path):
+        try:
+            linux.umount(path)
+        except CommandFailed as err:
+            if err.returncode in (errno.EINVAL, errno.ENOENT):
+                break
+            raise CommandFailed(f"could not unmount {path}: {err.message}", f"umount -l {path}",
+                                returncode=err.returncode) from err
     try:
         os.unlink(path)
     except OSError as err:

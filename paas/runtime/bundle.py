@@ -128,7 +128,7 @@ class Bundle:
     def write_spec(self, spec: dict[str, Any]) -> None:
         tmp = self.path("config.json.tmp")
         with open(tmp, "w") as f:
-            json.dump(spec, f)
+            f.write(json.dumps(spec))  # dumps uses the C encoder; dump(f) does not
         os.replace(tmp, self.path("config.json"))
 
     def oom_killed(self) -> bool:

@@ -245,12 +245,13 @@ class Runtime:
         oom = bundle.oom_killed()
         proc.run(self.runc.delete(cid, force=True), check=False)
         bundle.unmount_rootfs()
-        if c.config.auto_remove:
-            self.store.set_exited(cid, exit_code, oom_killed=oom)
-            self._discard(bundle, cid, c.config)  # detaches the network too
-            return
-        self.net.detach(cid, c.config)
+        self.net.detach(cid, c.config, wait=False)  # the kernel reaps the veth with the netns
         self.store.set_exited(cid, exit_code, oom_killed=oom)
+        if c.config.auto_remove:
+            try:
+                bundle.remove()
+            finally:
+                self.store.remove(cid)
 
     # -- queries -----------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -405,7 +406,7 @@ class Runtime:
             process["capabilities"] = capabilities_for(uid)
         path = bundle.path(f"exec-{os.getpid()}-{time.monotonic_ns()}.json")
         with open(path, "w") as f:
-            json.dump(process, f)
+            f.write(json.dumps(process))
         return self.runc.exec(c.id, path, tty=tty)
 
     # -- attached start (the CLI runs runc) ------------------------------------------------

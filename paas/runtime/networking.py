@@ -67,9 +67,9 @@ class ContainerNetwork:
         return NetPlan(att.netns_path, att.userns_path, att.ip, self.bridge.resolv_conf(),
                        att.ports)
 
-    def detach(self, cid: str, cfg: ContainerConfig) -> None:
+    def detach(self, cid: str, cfg: ContainerConfig, *, wait: bool = True) -> None:
         if cfg.network == "bridge":
-            self.bridge.detach(cid)
+            self.bridge.detach(cid, wait=wait)
 
     def ports(self, cid: str, cfg: ContainerConfig) -> tuple[PortMapping, ...]:
         """Published ports with their host ports resolved (empty unless attached)."""
