@@ -22,67 +22,11 @@ from dataclasses import dataclass
 
 from .errors import FailedPrecondition, InvalidArgument
 from .model import IdMap
+from .paths import DEFAULT_ROOT, Paths
 
 __all__ = ["DEFAULT_ROOT", "Context", "Paths", "load_context", "prepare_root"]
 
-DEFAULT_ROOT = "/var/lib/paas"
 _INSTANCE_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Every path of an instance, derived from its root."""
-
-    root: str
-
-    @property
-    def db(self) -> str:
-        return os.path.join(self.root, "state.db")
-
-    @property
-    def layout(self) -> str:
-        """The OCI image layout (oci-layout, index.json, blobs/sha256)."""
-        return os.path.join(self.root, "images")
-
-    @property
-    def snapshots(self) -> str:
-        return os.path.join(self.root, "snapshots")
-
-    @property
-    def containers(self) -> str:
-        return os.path.join(self.root, "containers")
-
-    @property
-    def run(self) -> str:
-        """Runtime state: sockets, pid files, runc's --root."""
-        return os.path.join(self.root, "run")
-
-    @property
-    def runc_root(self) -> str:
-        return os.path.join(self.run, "runc")
-
-    @property
-    def daemon_socket(self) -> str:
-        return os.path.join(self.run, "paasd.sock")
-
-    @property
-    def daemon_pidfile(self) -> str:
-        return os.path.join(self.run, "paasd.pid")
-
-    @property
-    def keeper_socket(self) -> str:
-        return os.path.join(self.run, "keeper.sock")
-
-    @property
-    def keeper_pidfile(self) -> str:
-        return os.path.join(self.run, "keeper.pid")
-
-    @property
-    def tmp(self) -> str:
-        return os.path.join(self.root, "tmp")
-
-    def container_dir(self, cid: str) -> str:
-        return os.path.join(self.containers, cid)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ prints-and-continues.
 from __future__ import annotations
 
 __all__ = [
+    "ERROR_KINDS",
     "AlreadyExists",
     "CommandFailed",
     "Conflict",
@@ -71,6 +72,14 @@ class CommandFailed(PaasError):
         super().__init__(message, hint)
         self.returncode = returncode
         self.stderr = stderr
+
+
+# kind (class name) -> class, for paasd's client to rebuild an error sent over the API
+ERROR_KINDS: dict[str, type[PaasError]] = {
+    cls.__name__: cls
+    for cls in (PaasError, NotFound, InvalidArgument, AlreadyExists, Conflict,
+                FailedPrecondition, CommandFailed)
+}
 
 
 EXIT_CODES: dict[type[PaasError], int] = {

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import ctypes
 import os
+from typing import TYPE_CHECKING
 
 from .errors import CommandFailed
-from .model import IdMap, Mount
+
+if TYPE_CHECKING:
+    from .model import IdMap, Mount
 
 __all__ = ["MNT_DETACH", "mount", "set_child_subreaper", "umount"]
 

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FailedPrecondition, InvalidArgument, PaasError
-from ..model import BindMount, Container, ContainerState, Resources, RunOptions
-from .render import emit_json, human_ago, human_duration, parse_size, table
+from ..model import Container, ContainerState
+from .render import emit_json, human_ago, human_duration, table
 
 if TYPE_CHECKING:
     from ..runtime.lifecycle import Runtime
     from .main import App, Parser
 
-__all__ = ["configure", "parse_bind", "parse_run_options", "status_text"]
+__all__ = ["configure", "status_text"]
 
 Handler = Callable[["App", argparse.Namespace], int]
 
@@ -40,95 +40,6 @@ def _client(app: App) -> Any:
             "start it with 'paas daemon:start'",
         )
     return client
-
-
-# -- parsing (pure) -------------------------------------------------------------
-def parse_bind(text: str) -> BindMount:
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-        raise InvalidArgument(f"invalid volume spec {text!r}", "use -v /host/dir:/container/dir[:ro]")
-    src, dst = parts[0], parts[1]
-    if not src.startswith("/"):
-        raise InvalidArgument(
-            f"volume source {src!r} is not an absolute host path", "named volumes are not supported; use /host/dir"
-        )
-    if not dst.startswith("/"):
-        raise InvalidArgument(f"volume target {dst!r} is not absolute", "use -v /host/dir:/container/dir")
-    return BindMount(os.path.normpath(src), os.path.normpath(dst), readonly=len(parts) == 3 and parts[2] == "ro")
-
-
-def _positive_float(text: str, flag: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1
-    if not v > 0 or v > (os.cpu_count() or 1):
-        raise InvalidArgument(
-            f"invalid {flag} value {text!r}", f"use a number between 0.01 and {os.cpu_count()}"
-        )
-    return v
-
-
-def _int(text: str, flag: str, minimum: int) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = minimum - 1
-    if v < minimum:
-        raise InvalidArgument(f"invalid {flag} value {text!r}", f"use an integer >= {minimum}")
-    return v
-
-
-def _expose(text: str) -> str:
-    port, _, proto = text.partition("/")
-    if not port.isdigit() or not 1 <= int(port) <= 65535 or proto not in ("", "tcp", "udp"):
-        raise InvalidArgument(f"invalid --expose {text!r}", "use PORT or PORT/tcp or PORT/udp")
-    return f"{int(port)}/{proto or 'tcp'}"
-
-
-def parse_run_options(a: argparse.Namespace) -> RunOptions:
-    from ..network.ports import parse_publish
-
-    for e in a.env:
-        if not e or e.startswith("="):
-            raise InvalidArgument(f"invalid environment variable {e!r}", "use -e KEY=VALUE")
-    if a.userns not in ("", "host"):
-        raise InvalidArgument(f"invalid --userns {a.userns!r}", "the only mode is --userns=host")
-    from ..runtime.restart import parse_restart_policy
-
-    policy = parse_restart_policy(a.restart)
-    if a.rm and policy.name != "no":
-        raise InvalidArgument("--rm and --restart cannot be combined", "drop one of them")
-    resources = Resources(
-        memory=parse_size(a.memory) if a.memory else None,
-        cpus=_positive_float(a.cpus, "--cpus") if a.cpus else None,
-        cpu_shares=_int(a.cpu_shares, "--cpu-shares", 2) if a.cpu_shares else None,
-        pids_limit=_int(a.pids_limit, "--pids-limit", 1) if a.pids_limit else None,
-    )
-    if resources.memory is not None and resources.memory < 6 * 1024 * 1024:
-        raise InvalidArgument(f"--memory {a.memory} is too small", "the minimum is 6m")
-    return RunOptions(
-        image=a.image,
-        command=tuple(a.command),
-        entrypoint=a.entrypoint,
-        env=tuple(a.env),
-        binds=tuple(parse_bind(v) for v in a.volume),
-        workdir=a.workdir,
-        user=a.user,
-        hostname=a.hostname,
-        name=a.name,
-        tty=a.tty,
-        stdin=a.interactive,
-        detach=a.detach,
-        auto_remove=a.rm,
-        resources=resources,
-        network=a.network,
-        publish=tuple(parse_publish(p) for p in a.publish),
-        publish_all=a.publish_all,
-        expose=tuple(_expose(e) for e in a.expose),
-        userns=a.userns != "host",
-        restart=str(policy),
-    )
 
 
 # -- rendering (pure) --------------------------------------------------------------
@@ -216,30 +127,6 @@ def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
 
 
 # -- handlers ------------------------------------------------------------------------
-def _run(app: App, a: argparse.Namespace) -> int:
-    a._error_exit = 125  # failures before the container runs exit 125, like docker run
-    opts = parse_run_options(a)
-    if opts.tty and not opts.detach and not sys.stdin.isatty():
-        raise InvalidArgument("the input device is not a TTY", "drop -t, or run from a terminal")
-    # paasd creates the container (warm imports, network setup, state); the CLI
-    # stays a thin client that only runs runc itself when attached
-    from ..runtime.codec import to_dict
-
-    client = _client(app)
-    plan = client.request("POST", "/containers", {"options": to_dict(opts), "start": opts.detach})
-    if opts.detach:
-        print(plan["id"])
-        return 0
-    from ..runtime.foreground import run_attached
-
-    a._error_exit = None
-
-    def notify(path: str, body: dict[str, Any]) -> object:
-        return client.request("POST", path, body)
-
-    return run_attached(plan, notify, stdin=opts.stdin, tty=opts.tty)
-
-
 def _ports_text(rt: Runtime, c: Container) -> str:
     if c.state != ContainerState.RUNNING:
         return ""
@@ -351,7 +238,11 @@ def _logs(app: App, a: argparse.Namespace) -> int:
         except PaasError:
             return True
 
-    tail = None if a.tail in (None, "all") else _int(a.tail, "--tail", 0)
+    tail = None
+    if a.tail not in (None, "all"):
+        if not a.tail.isdigit():
+            raise InvalidArgument(f"invalid --tail value {a.tail!r}", "use a number or 'all'")
+        tail = int(a.tail)
     for e in read_logs(path, tail=tail, follow=a.follow, stop=stopped):
         out = sys.stdout if e.stream == "stdout" else sys.stderr
         out.write((e.time + " " if a.timestamps else "") + e.text)
@@ -400,41 +291,8 @@ def _prune(app: App, a: argparse.Namespace) -> int:
     return 0
 
 
-def _add_run_flags(p: Parser) -> None:
-    p.add_argument("-d", "--detach", action="store_true", help="run in the background under paasd")
-    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("--name", help="container name (unique)")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
-    p.add_argument("-v", "--volume", action="append", default=[], metavar="HOSTDIR:DIR[:ro]")
-    p.add_argument("-w", "--workdir", metavar="DIR")
-    p.add_argument("-u", "--user", metavar="USER[:GROUP]")
-    p.add_argument("--entrypoint", metavar="CMD")
-    p.add_argument("--hostname", metavar="H")
-    p.add_argument("--memory", "-m", metavar="SIZE", help="memory limit, e.g. 256m")
-    p.add_argument("--cpus", metavar="N", help="CPU quota, e.g. 0.5")
-    p.add_argument("--cpu-shares", metavar="N")
-    p.add_argument("--pids-limit", metavar="N")
-    p.add_argument("--network", default="bridge", help="bridge (default), none or host")
-    p.add_argument("-p", "--publish", action="append", default=[],
-                   metavar="[HOSTIP:]HOSTPORT:CONTAINERPORT[/udp]")
-    p.add_argument("-P", "--publish-all", action="store_true",
-                   help="publish every EXPOSEd port on a random host port")
-    p.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]",
-                   help="expose a port (published with -P) in addition to the image's")
-    p.add_argument("--userns", default="", help="'host' runs without a user namespace")
-    p.add_argument("--restart", default="no", metavar="POLICY",
-                   help="no (default), on-failure[:N], always or unless-stopped")
-    p.add_argument("image")
-    p.add_argument("command", nargs=argparse.REMAINDER)
-
-
 def configure(name: str, p: Parser) -> Handler:
     verb = name.split(":", 1)[1]
-    if verb == "run":
-        _add_run_flags(p)
-        return _run
     if verb == "ps":
         p.add_argument("-a", "--all", action="store_true", help="show stopped containers too")
         p.add_argument("-q", "--quiet", action="store_true", help="only IDs")

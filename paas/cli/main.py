@@ -25,7 +25,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from ..config import Context
 
 __all__ = ["COMMANDS", "App", "Parser", "main"]
 
@@ -40,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image:rm": ("paas.cli.image", "Remove images"),
     "image:save": ("paas.cli.image", "Write an image as an OCI archive"),
     "image:load": ("paas.cli.image", "Load images from an OCI archive"),
-    "container:run": ("paas.cli.container", "Run a command in a new container"),
+    "container:run": ("paas.cli.run", "Run a command in a new container"),
     "container:ps": ("paas.cli.container", "List containers"),
     "container:start": ("paas.cli.container", "Start stopped containers"),
     "container:stop": ("paas.cli.container", "Stop running containers (SIGTERM, then SIGKILL)"),
@@ -72,22 +77,34 @@ class Parser(argparse.ArgumentParser):
 
 
 class App:
-    """Lazily opened instance handles, shared by one command invocation."""
+    """Lazily opened instance handles, shared by one command invocation.
+
+    ``paths`` is cheap; ``ctx`` (full configuration) and ``conn`` (the state DB)
+    are loaded on first use, so thin commands never pay for them."""
 
     def __init__(self) -> None:
-        from ..config import load_context
+        from ..paths import paths_from_env
 
-        self.ctx = load_context()
-        self._conn = None
+        self.paths = paths_from_env()
+        self._ctx: Context | None = None
+        self._conn: sqlite3.Connection | None = None
 
     @property
-    def conn(self):  # type: ignore[no-untyped-def]
+    def ctx(self) -> Context:
+        if self._ctx is None:
+            from ..config import load_context
+
+            self._ctx = load_context()
+        return self._ctx
+
+    @property
+    def conn(self) -> sqlite3.Connection:
         if self._conn is None:
             from ..config import prepare_root
             from ..state import connect
 
             prepare_root(self.ctx.paths)
-            self._conn = connect(self.ctx.paths.db)  # type: ignore[assignment]
+            self._conn = connect(self.ctx.paths.db)
         return self._conn
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["emit_json", "human_ago", "human_duration", "human_size", "parse_size", "table"]
+__all__ = ["emit_json", "human_ago", "human_duration", "human_size", "table"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: Any = None) -> None:
@@ -69,27 +69,3 @@ def human_duration(seconds: float) -> str:
 
 def human_ago(ts: float, now: float | None = None) -> str:
     return human_duration((now or time.time()) - ts) + " ago"
-
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def parse_size(text: str) -> int:
-    """Parse Docker's memory sizes ('256m', '1g', '512k', '1048576'); InvalidArgument otherwise."""
-    from ..errors import InvalidArgument
-
-    t = text.strip().lower()
-    if t.endswith("b") and len(t) > 1 and t[-2] in "kmgt":
-        t = t[:-1]
-    num, unit = t, ""
-    if t and t[-1] in _UNITS and not t[-1].isdigit():
-        num, unit = t[:-1], t[-1]
-    try:
-        value = float(num)
-    except ValueError:
-        value = -1.0
-    if value <= 0 or num.startswith(("+", "-")) or num in ("inf", "nan"):
-        raise InvalidArgument(
-            f"invalid size: {text!r}", "use a number with an optional unit b, k, m or g, e.g. 256m"
-        )
-    return int(value * _UNITS[unit])

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import Context
 from ..errors import (
+    ERROR_KINDS,
     CommandFailed,
     Conflict,
     FailedPrecondition,
@@ -21,8 +21,11 @@ from ..errors import (
     NotFound,
     PaasError,
 )
-from .router import ERROR_KINDS
 from .sockpath import unix_address
+
+if TYPE_CHECKING:
+    from ..config import Context
+    from ..paths import Paths
 
 __all__ = ["DEFAULT_TIMEOUT", "DaemonClient"]
 
@@ -79,12 +82,14 @@ def _exchange(path: str, method: str, target: str, data: bytes, timeout: float) 
 class DaemonClient:
     """One call = one connection; cheap enough for a CLI, simple enough to be robust."""
 
-    def __init__(self, ctx: Context, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.ctx = ctx
+    def __init__(self, where: Context | Paths, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """``where``: the instance's ``Context``, or just its ``Paths`` (the CLI's hot path
+        avoids loading the full configuration)."""
+        self.paths: Paths = where.paths if hasattr(where, "paths") else where  # type: ignore[assignment]
         self.timeout = timeout
 
     def _not_running(self) -> FailedPrecondition:
-        return FailedPrecondition(f"paasd is not running for PAAS_ROOT={self.ctx.paths.root}",
+        return FailedPrecondition(f"paasd is not running for PAAS_ROOT={self.paths.root}",
                                   "start it with 'paas daemon:start'")
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
@@ -92,16 +97,16 @@ class DaemonClient:
         """Send one request; the decoded JSON reply (a dict for every paasd route) on 2xx."""
         data = json.dumps(body).encode() if body is not None else b""
         try:
-            status, raw = _exchange(self.ctx.paths.daemon_socket, method, path, data,
+            status, raw = _exchange(self.paths.daemon_socket, method, path, data,
                                     timeout or self.timeout)
         except (FileNotFoundError, ConnectionRefusedError) as err:
             raise self._not_running() from err
         except TimeoutError as err:
             raise FailedPrecondition(
                 f"paasd did not answer {method} {path} within {timeout or self.timeout:g}s",
-                f"see {self.ctx.paths.run}/paasd.log") from err
+                f"see {self.paths.run}/paasd.log") from err
         except (OSError, ValueError, _ProtocolError) as err:
-            raise FailedPrecondition(f"cannot talk to paasd at {self.ctx.paths.daemon_socket}: {err}",
+            raise FailedPrecondition(f"cannot talk to paasd at {self.paths.daemon_socket}: {err}",
                                      "restart it with 'paas daemon:stop' and 'paas daemon:start'"
                                      ) from err
         return _decode(status, raw)

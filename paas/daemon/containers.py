@@ -75,12 +75,11 @@ def install(router: Router, daemon: Daemon) -> None:
     router.add("POST", "/containers/{id}/start", start)
 
     def create(params: dict[str, str], body: dict[str, Any]) -> Response:
-        """``{"options": RunOptions, "start": bool}``: a detached container is started
-        here; otherwise the reply is the plan the CLI needs to run it attached."""
-        from ..model import RunOptions
-        from ..runtime.codec import from_dict
+        """``{"flags": container:run's flags, "start": bool}``: a detached container is
+        started here; otherwise the reply is the plan the CLI needs to run it attached."""
+        from ..runtime.options import options_from_flags
 
-        opts = from_dict(RunOptions, body.get("options"), "options")
+        opts = options_from_flags(body.get("flags"))
         rt = _runtime(daemon.ctx)
         try:
             c = rt.create(opts)

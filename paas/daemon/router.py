@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import (
+    ERROR_KINDS,
     AlreadyExists,
     CommandFailed,
     Conflict,
@@ -38,12 +39,6 @@ _STATUS: list[tuple[type[PaasError], int]] = [
     (FailedPrecondition, 412),
 ]
 
-# kind (class name) -> class, for the client to rebuild the error
-ERROR_KINDS: dict[str, type[PaasError]] = {
-    cls.__name__: cls
-    for cls in (PaasError, NotFound, InvalidArgument, AlreadyExists, Conflict,
-                FailedPrecondition, CommandFailed)
-}
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

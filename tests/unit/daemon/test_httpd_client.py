@@ -56,7 +56,7 @@ def server(tmp_path: Path) -> Iterator[DaemonClient]:
 def raw(client: DaemonClient, data: bytes) -> bytes:
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(5)
-        s.connect(client.ctx.paths.daemon_socket)
+        s.connect(client.paths.daemon_socket)
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
         out = b""
@@ -66,7 +66,7 @@ def raw(client: DaemonClient, data: bytes) -> bytes:
 
 
 def test_socket_mode_is_0600(server: DaemonClient) -> None:
-    assert Path(server.ctx.paths.daemon_socket).stat().st_mode & 0o777 == 0o600
+    assert Path(server.paths.daemon_socket).stat().st_mode & 0o777 == 0o600
 
 
 def test_round_trip(server: DaemonClient) -> None:

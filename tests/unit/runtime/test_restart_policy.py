@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from paas.cli.container import parse_run_options, status_text
+from paas.cli.container import status_text
 from paas.daemon.restarts import Scheduler
 from paas.errors import InvalidArgument
 from paas.model import Container, ContainerConfig
+from paas.runtime.options import parse_run_options
 from paas.runtime.restart import (
     BACKOFF_MAX,
     RestartPolicy,
@@ -73,11 +74,11 @@ def test_backoff_doubles_caps_and_resets_after_a_long_run() -> None:
 
 
 def _args(**kw: object) -> argparse.Namespace:
-    from paas.cli.container import configure
     from paas.cli.main import Parser
+    from paas.cli.run import add_run_flags
 
     parser = Parser(prog="paas container:run")
-    configure("container:run", parser)
+    add_run_flags(parser)
     ns = parser.parse_args(["-d", "--network", "none", "debian"])
     for key, value in kw.items():
         setattr(ns, key, value)

@@ -1,0 +1,159 @@
+"""``container:run``'s flags -> validated ``RunOptions``: pure parsing, no I/O.
+
+The CLI ships the raw flags to paasd (``POST /containers``), which calls
+``options_from_flags``; so every check lives here once, and the CLI's run path
+imports nothing heavy. ``RUN_FLAGS`` is the schema of that request body.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import InvalidArgument
+from ..model import BindMount, Resources, RunOptions
+
+__all__ = ["RUN_FLAGS", "options_from_flags", "parse_bind", "parse_run_options", "parse_size"]
+
+# flag name (argparse dest) -> JSON type of its value
+RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
+    "image": str, "command": list, "entrypoint": (str, type(None)), "env": list,
+    "volume": list, "workdir": (str, type(None)), "user": (str, type(None)),
+    "hostname": (str, type(None)), "name": (str, type(None)), "tty": bool,
+    "interactive": bool, "detach": bool, "rm": bool, "memory": (str, type(None)),
+    "cpus": (str, type(None)), "cpu_shares": (str, type(None)),
+    "pids_limit": (str, type(None)), "network": str, "publish": list, "publish_all": bool,
+    "expose": list, "userns": str, "restart": str,
+}
+
+
+def options_from_flags(flags: object) -> RunOptions:
+    """``RunOptions`` from the JSON flags of a ``POST /containers``; InvalidArgument for
+    a malformed body (unknown or missing flag, wrong type)."""
+    if not isinstance(flags, dict):
+        raise InvalidArgument("flags must be an object", "send the flags of container:run")
+    unknown = set(flags) - set(RUN_FLAGS)
+    missing = set(RUN_FLAGS) - set(flags)
+    if unknown or missing:
+        raise InvalidArgument(
+            f"flags: unknown {sorted(unknown)}, missing {sorted(missing)}",
+            "the CLI and paasd may be of different versions; restart paasd",
+        )
+    for key, typ in RUN_FLAGS.items():
+        value = flags[key]
+        if not isinstance(value, typ) or (
+            isinstance(value, list) and not all(isinstance(v, str) for v in value)
+        ):
+            raise InvalidArgument(f"flag {key}: unexpected value {value!r}", "check the request")
+    return parse_run_options(argparse.Namespace(**flags))
+
+
+def parse_bind(text: str) -> BindMount:
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise InvalidArgument(f"invalid volume spec {text!r}", "use -v /host/dir:/container/dir[:ro]")
+    src, dst = parts[0], parts[1]
+    if not src.startswith("/"):
+        raise InvalidArgument(
+            f"volume source {src!r} is not an absolute host path", "named volumes are not supported; use /host/dir"
+        )
+    if not dst.startswith("/"):
+        raise InvalidArgument(f"volume target {dst!r} is not absolute", "use -v /host/dir:/container/dir")
+    return BindMount(os.path.normpath(src), os.path.normpath(dst), readonly=len(parts) == 3 and parts[2] == "ro")
+
+
+def _positive_float(text: str, flag: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1
+    if not v > 0 or v > (os.cpu_count() or 1):
+        raise InvalidArgument(
+            f"invalid {flag} value {text!r}", f"use a number between 0.01 and {os.cpu_count()}"
+        )
+    return v
+
+
+def _int(text: str, flag: str, minimum: int) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = minimum - 1
+    if v < minimum:
+        raise InvalidArgument(f"invalid {flag} value {text!r}", f"use an integer >= {minimum}")
+    return v
+
+
+def _expose(text: str) -> str:
+    port, _, proto = text.partition("/")
+    if not port.isdigit() or not 1 <= int(port) <= 65535 or proto not in ("", "tcp", "udp"):
+        raise InvalidArgument(f"invalid --expose {text!r}", "use PORT or PORT/tcp or PORT/udp")
+    return f"{int(port)}/{proto or 'tcp'}"
+
+
+def parse_run_options(a: argparse.Namespace) -> RunOptions:
+    """Validated ``RunOptions`` from ``container:run``'s flags (an argparse namespace)."""
+    from ..network.ports import parse_publish
+
+    for e in a.env:
+        if not e or e.startswith("="):
+            raise InvalidArgument(f"invalid environment variable {e!r}", "use -e KEY=VALUE")
+    if a.userns not in ("", "host"):
+        raise InvalidArgument(f"invalid --userns {a.userns!r}", "the only mode is --userns=host")
+    from .restart import parse_restart_policy
+
+    policy = parse_restart_policy(a.restart)
+    if a.rm and policy.name != "no":
+        raise InvalidArgument("--rm and --restart cannot be combined", "drop one of them")
+    resources = Resources(
+        memory=parse_size(a.memory) if a.memory else None,
+        cpus=_positive_float(a.cpus, "--cpus") if a.cpus else None,
+        cpu_shares=_int(a.cpu_shares, "--cpu-shares", 2) if a.cpu_shares else None,
+        pids_limit=_int(a.pids_limit, "--pids-limit", 1) if a.pids_limit else None,
+    )
+    if resources.memory is not None and resources.memory < 6 * 1024 * 1024:
+        raise InvalidArgument(f"--memory {a.memory} is too small", "the minimum is 6m")
+    return RunOptions(
+        image=a.image,
+        command=tuple(a.command),
+        entrypoint=a.entrypoint,
+        env=tuple(a.env),
+        binds=tuple(parse_bind(v) for v in a.volume),
+        workdir=a.workdir,
+        user=a.user,
+        hostname=a.hostname,
+        name=a.name,
+        tty=a.tty,
+        stdin=a.interactive,
+        detach=a.detach,
+        auto_remove=a.rm,
+        resources=resources,
+        network=a.network,
+        publish=tuple(parse_publish(p) for p in a.publish),
+        publish_all=a.publish_all,
+        expose=tuple(_expose(e) for e in a.expose),
+        userns=a.userns != "host",
+        restart=str(policy),
+    )
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """Parse Docker's memory sizes ('256m', '1g', '512k', '1048576'); InvalidArgument otherwise."""
+    t = text.strip().lower()
+    if t.endswith("b") and len(t) > 1 and t[-2] in "kmgt":
+        t = t[:-1]
+    num, unit = t, ""
+    if t and t[-1] in _UNITS and not t[-1].isdigit():
+        num, unit = t[:-1], t[-1]
+    try:
+        value = float(num)
+    except ValueError:
+        value = -1.0
+    if value <= 0 or num.startswith(("+", "-")) or num in ("inf", "nan"):
+        raise InvalidArgument(
+            f"invalid size: {text!r}", "use a number with an optional unit b, k, m or g, e.g. 256m"
+        )
+    return int(value * _UNITS[unit])
