@@ -8,9 +8,9 @@ from logs and error messages.
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -19,7 +19,16 @@ from .errors import CommandFailed, FailedPrecondition
 
 __all__ = ["Result", "exit_code_from_status", "redact", "run", "spawn"]
 
-log = logging.getLogger(__name__)
+
+
+def _debug(msg: str, argv: Sequence[str], secrets: Sequence[str]) -> None:
+    """Log at debug level, but only where logging is in use (paasd configures it).
+
+    Importing ``logging`` costs ~5 ms, paid on every CLI call otherwise; a process
+    that never imported it has no handler that would show the message anyway."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger(__name__).debug(msg, redact(argv, secrets))
 
 _FD = int | IO[bytes] | IO[str] | None
 
@@ -67,7 +76,7 @@ def run(
     ``what`` names the operation for the error message ("mount the rootfs").
     """
     argv = [str(a) for a in argv]
-    log.debug("run: %s", redact(argv, secrets))
+    _debug("run: %s", argv, secrets)
     text_input = input.decode() if isinstance(input, bytes) else input
     try:
         cp = subprocess.run(
@@ -120,7 +129,7 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` without waiting (foreground containers, daemons, log pumps)."""
     argv = [str(a) for a in argv]
-    log.debug("spawn: %s", redact(argv, secrets))
+    _debug("spawn: %s", argv, secrets)
     try:
         return subprocess.Popen(
             argv,

@@ -26,7 +26,7 @@ from .. import proc
 from ..errors import CommandFailed
 from ..linux import set_child_subreaper
 from ..proc import exit_code_from_status
-from .logs import LogWriter
+from .logwriter import LogWriter
 
 __all__ = ["run_attached"]
 
