@@ -110,7 +110,8 @@ def test_rm_refuses_image_used_by_a_container(
     with db:
         db.execute(
             "INSERT INTO containers (id, name, config, state, created) VALUES (?, ?, ?, 'exited', 0)",
-            ("c" * 64, "web1", json.dumps({"image_id": imported[0]})),
+            ("c" * 64, "web1", json.dumps({"image": "debian:bookworm", "image_id": imported[0],
+                                           "args": ["true"], "network": "none"})),
         )
     db.close()
     res = cli("image:rm", "debian:bookworm", check=False)

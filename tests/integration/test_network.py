@@ -211,7 +211,9 @@ def test_two_containers_reach_each_other_and_the_host_reaches_both(net_env: Env)
     assert net.attachment(a.container_id) is None and not os.path.exists(a.netns_path)
     assert "ERR" in ask(a.ip, 5000)
     c = net.attach(cid("c"))
-    assert c.ip == a.ip  # released and reused
+    # round robin: a just-released address is not handed out again at once (its old
+    # netns may still be dying and answering ARP)
+    assert c.ip not in (a.ip, b.ip)
 
 
 def test_published_ports_from_loopback_host_address_and_another_host(net_env: Env) -> None:

@@ -126,3 +126,11 @@ def test_config_roundtrip(ipam: Ipam) -> None:
     assert ipam.get("subnet") == "10.2.0.0/16"
     ipam.clear_config()
     assert ipam.get("subnet") is None
+
+
+def test_released_address_is_not_reused_at_once(ipam: Ipam) -> None:
+    a = ipam.allocate("r0", SMALL, "/ns/r0", ["w0"], (), _no_pick).ip
+    ipam.allocate("r1", SMALL, "/ns/r1", ["w1"], (), _no_pick)
+    ipam.release("r0")
+    nxt = ipam.allocate("r2", SMALL, "/ns/r2", ["w2"], (), _no_pick).ip
+    assert (a, nxt) == ("10.9.9.2", "10.9.9.4")  # round robin, like Docker's IPAM
