@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FailedPrecondition, InvalidArgument, PaasError
 from ..model import Container, ContainerState
-from .render import emit_json, human_ago, human_duration, table
+from .render import emit_json
+from .status import status_text_of
 
 if TYPE_CHECKING:
     from ..runtime.lifecycle import Runtime
@@ -44,21 +45,7 @@ def _client(app: App) -> Any:
 
 # -- rendering (pure) --------------------------------------------------------------
 def status_text(c: Container, now: float | None = None) -> str:
-    now = now or time.time()
-    if c.state == ContainerState.RUNNING:
-        return "Up " + human_duration(now - (c.started_at or now))
-    if c.state == ContainerState.RESTARTING:  # Docker's wording, time since the last exit
-        code = c.exit_code if c.exit_code is not None else 255
-        return f"Restarting ({code}) " + human_ago(c.finished_at or now, now)
-    if c.state == ContainerState.EXITED:
-        code = c.exit_code if c.exit_code is not None else 255
-        return f"Exited ({code}) " + human_ago(c.finished_at or now, now)
-    return c.state.capitalize()
-
-
-def _command_text(c: Container) -> str:
-    cmd = " ".join(c.config.args)
-    return '"' + (cmd if len(cmd) <= 20 else cmd[:19] + "…") + '"'
+    return status_text_of(c.state, c.exit_code, c.started_at, c.finished_at, now)
 
 
 def _iso(ts: float | None) -> str:
@@ -127,34 +114,6 @@ def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
 
 
 # -- handlers ------------------------------------------------------------------------
-def _ports_text(rt: Runtime, c: Container) -> str:
-    if c.state != ContainerState.RUNNING:
-        return ""
-    return ", ".join(str(p) for p in rt.net.ports(c.id, c.config))
-
-
-def _ps(app: App, a: argparse.Namespace) -> int:
-    rt = _runtime(app)
-    cs = rt.list_containers(running_only=not a.all)
-    if a.quiet:
-        for c in cs:
-            print(c.id[:12])
-        return 0
-    if a.format == "json":
-        emit_json([
-            {"ID": c.id, "Image": c.config.image, "Command": " ".join(c.config.args),
-             "CreatedAt": _iso(c.created), "State": c.state, "Status": status_text(c),
-             "ExitCode": c.exit_code, "Ports": _ports_text(rt, c), "Names": c.name}
-            for c in cs
-        ])
-        return 0
-    now = time.time()
-    table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-          [[c.id[:12], c.config.image, _command_text(c), human_ago(c.created, now),
-            status_text(c, now), _ports_text(rt, c), c.name] for c in cs])
-    return 0
-
-
 def _port(app: App, a: argparse.Namespace) -> int:
     rt = _runtime(app)
     c = rt.get(a.container)
@@ -293,11 +252,6 @@ def _prune(app: App, a: argparse.Namespace) -> int:
 
 def configure(name: str, p: Parser) -> Handler:
     verb = name.split(":", 1)[1]
-    if verb == "ps":
-        p.add_argument("-a", "--all", action="store_true", help="show stopped containers too")
-        p.add_argument("-q", "--quiet", action="store_true", help="only IDs")
-        p.add_argument("--format", choices=["table", "json"], default="table")
-        return _ps
     if verb in ("start", "stop", "restart", "kill", "rm", "inspect"):
         if verb in ("stop", "restart"):
             p.add_argument("-t", "--time", type=float, default=10.0, help="seconds before SIGKILL")

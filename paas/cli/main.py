@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image:save": ("paas.cli.image", "Write an image as an OCI archive"),
     "image:load": ("paas.cli.image", "Load images from an OCI archive"),
     "container:run": ("paas.cli.run", "Run a command in a new container"),
-    "container:ps": ("paas.cli.container", "List containers"),
+    "container:ps": ("paas.cli.ps", "List containers"),
     "container:start": ("paas.cli.container", "Start stopped containers"),
     "container:stop": ("paas.cli.container", "Stop running containers (SIGTERM, then SIGKILL)"),
     "container:restart": ("paas.cli.container", "Restart containers"),

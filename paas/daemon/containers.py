@@ -118,6 +118,17 @@ def install(router: Router, daemon: Daemon) -> None:
         finally:
             rt.conn.close()
 
+    def listing(params: dict[str, str], body: dict[str, Any]) -> Response:
+        """``GET /containers?all=1``: the rows of ``container:ps``."""
+        from ..runtime.listing import rows_of
+
+        rt = _runtime(daemon.ctx)
+        try:
+            return 200, rows_of(rt, all=params.get("all") in ("1", "true"))
+        finally:
+            rt.conn.close()
+
+    router.add("GET", "/containers", listing)
     router.add("POST", "/containers", create)
     router.add("POST", "/containers/{id}/started", started)
     router.add("POST", "/containers/{id}/finish", finish)
