@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Context
 from ..errors import InvalidArgument, PaasError
 from ..state import connect
+from .janitor import Janitor
 from .restarts import Restarts, Scheduler
 from .router import Response, Router
 
@@ -28,16 +29,15 @@ if TYPE_CHECKING:
 __all__ = ["install"]
 
 
-def _runtime(ctx: Context) -> Runtime:
-    from ..image.store import ImageStore
-    from ..runtime.lifecycle import Runtime
-
-    conn = connect(ctx.paths.db)
-    return Runtime(ctx, conn, ImageStore(ctx, conn))
-
-
 def install(router: Router, daemon: Daemon) -> None:
     local = threading.local()
+    janitor = Janitor()
+    daemon.on_shutdown.append(janitor.stop)
+
+    def _runtime(ctx: Context) -> Runtime:
+        from ..runtime.lifecycle import Runtime
+
+        return Runtime(ctx, connect(ctx.paths.db), defer=janitor.submit)
 
     def thread_runtime() -> Runtime:
         rt = getattr(local, "rt", None)
@@ -138,5 +138,6 @@ def install(router: Router, daemon: Daemon) -> None:
     rt = _runtime(daemon.ctx)
     try:
         adopt_all(rt, daemon.supervisor, daemon.keeper, on_exit, restarts)
+        rt.collect_runc_garbage()
     finally:
         rt.conn.close()

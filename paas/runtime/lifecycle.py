@@ -129,8 +129,11 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
 class Runtime:
     """Lifecycle operations for the containers of one instance."""
 
-    def __init__(self, ctx: Context, conn: sqlite3.Connection, images: ImageStore | None = None) -> None:
+    def __init__(self, ctx: Context, conn: sqlite3.Connection, images: ImageStore | None = None,
+                 *, defer: Callable[[list[str]], None] | None = None) -> None:
+        """``defer`` runs cleanup commands later (paasd's janitor); None runs them now."""
         self.ctx = ctx
+        self.defer = defer
         self.conn = conn
         self._images = images
         self.store = ContainerStore(conn)
@@ -243,7 +246,11 @@ class Runtime:
         c = self.store.get(cid)
         bundle = Bundle(self.ctx, cid)
         oom = bundle.oom_killed()
-        proc.run(self.runc.delete(cid, force=True), check=False)
+        if c.config.auto_remove and self.defer is not None:
+            # never started again: its runc state (and cgroup) can go after we reply
+            self.defer(self.runc.delete(cid, force=True))
+        else:
+            proc.run(self.runc.delete(cid, force=True), check=False)
         bundle.unmount_rootfs()
         self.net.detach(cid, c.config, wait=False)  # the kernel reaps the veth with the netns
         self.store.set_exited(cid, exit_code, oom_killed=oom)
@@ -252,6 +259,16 @@ class Runtime:
                 bundle.remove()
             finally:
                 self.store.remove(cid)
+
+    def collect_runc_garbage(self) -> int:
+        """``runc delete`` every runc container of this instance that has no record (a
+        removed container whose deferred cleanup a crash interrupted); how many."""
+        res = proc.run(self.runc._base() + ["list", "-q"], check=False)
+        known = set(self.store.ids(["created", "running", "exited", "restarting", "removing"]))
+        gone = [cid for cid in res.stdout.split() if cid not in known]
+        for cid in gone:
+            proc.run(self.runc.delete(cid, force=True), check=False)
+        return len(gone)
 
     # -- queries -----------------------------------------------------------------
     def get(self, ref: str) -> Container:
