@@ -78,8 +78,8 @@ def _run(app: App, a: argparse.Namespace) -> int:
 
     a._error_exit = None
 
-    def notify(path: str, body: dict[str, Any]) -> object:
-        return client.request("POST", path, body)
+    def notify(path: str, body: dict[str, Any]) -> Callable[[], object]:
+        return client.begin("POST", path, body)
 
     return run_attached(plan, notify, stdin=a.interactive, tty=a.tty)
 

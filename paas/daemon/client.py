@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import (
     ERROR_KINDS,
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_TIMEOUT", "DaemonClient"]
 
+T = TypeVar("T")
+
 DEFAULT_TIMEOUT = 120.0
 _BY_STATUS: dict[int, type[PaasError]] = {
     400: InvalidArgument, 404: NotFound, 409: Conflict, 412: FailedPrecondition,
@@ -39,8 +42,8 @@ class _ProtocolError(Exception):
     """paasd's reply was not the HTTP/1.1 we speak."""
 
 
-def _exchange(path: str, method: str, target: str, data: bytes, timeout: float) -> tuple[int, bytes]:
-    """One HTTP/1.1 request over a unix socket; (status, body).
+def _send(path: str, method: str, target: str, data: bytes, timeout: float) -> socket.socket:
+    """Connect and send one HTTP/1.1 request over a unix socket; the socket to read from.
 
     Hand-written instead of ``http.client``: that module pulls in the ``email``
     package, ~25 ms of imports on every CLI call.
@@ -53,6 +56,15 @@ def _exchange(path: str, method: str, target: str, data: bytes, timeout: float) 
         head = (f"{method} {target} HTTP/1.1\r\nHost: paasd\r\nConnection: close\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
         sock.sendall(head.encode() + data)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _receive(sock: socket.socket) -> tuple[int, bytes]:
+    """Read the reply to the request sent on ``sock``, then close it; (status, body)."""
+    try:
         buf = b""
         while b"\r\n\r\n" not in buf:
             chunk = sock.recv(65536)
@@ -79,6 +91,7 @@ def _exchange(path: str, method: str, target: str, data: bytes, timeout: float) 
         sock.close()
 
 
+
 class DaemonClient:
     """One call = one connection; cheap enough for a CLI, simple enough to be robust."""
 
@@ -95,21 +108,32 @@ class DaemonClient:
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
                 timeout: float | None = None) -> Any:
         """Send one request; the decoded JSON reply (a dict for every paasd route) on 2xx."""
+        return self.begin(method, path, body, timeout=timeout)()
+
+    def begin(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+              timeout: float | None = None) -> Callable[[], Any]:
+        """Send a request now; call the result for its decoded reply (so the caller can
+        do other work while paasd handles it)."""
         data = json.dumps(body).encode() if body is not None else b""
+        wait = timeout or self.timeout
+        sock = self._guard(method, path, wait,
+                           lambda: _send(self.paths.daemon_socket, method, path, data, wait))
+        return lambda: _decode(*self._guard(method, path, wait, lambda: _receive(sock)))
+
+    def _guard(self, method: str, path: str, timeout: float, step: Callable[[], T]) -> T:
+        """Run one step of a request, turning socket trouble into FailedPrecondition."""
         try:
-            status, raw = _exchange(self.paths.daemon_socket, method, path, data,
-                                    timeout or self.timeout)
+            return step()
         except (FileNotFoundError, ConnectionRefusedError) as err:
             raise self._not_running() from err
         except TimeoutError as err:
             raise FailedPrecondition(
-                f"paasd did not answer {method} {path} within {timeout or self.timeout:g}s",
+                f"paasd did not answer {method} {path} within {timeout:g}s",
                 f"see {self.paths.run}/paasd.log") from err
         except (OSError, ValueError, _ProtocolError) as err:
             raise FailedPrecondition(f"cannot talk to paasd at {self.paths.daemon_socket}: {err}",
                                      "restart it with 'paas daemon:stop' and 'paas daemon:start'"
                                      ) from err
-        return _decode(status, raw)
 
     def ping(self, timeout: float = 2.0) -> dict[str, Any] | None:
         """paasd's ``/_ping`` reply, or None if it is not running."""

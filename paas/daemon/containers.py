@@ -11,8 +11,10 @@ are per thread); the on-exit and timer threads keep one each.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..config import Context
@@ -37,7 +39,24 @@ def install(router: Router, daemon: Daemon) -> None:
     def _runtime(ctx: Context) -> Runtime:
         from ..runtime.lifecycle import Runtime
 
-        return Runtime(ctx, connect(ctx.paths.db), defer=janitor.submit)
+        return Runtime(ctx, connect(ctx.paths.db, shared=True), defer=janitor.submit)
+
+    free: list[Runtime] = []
+    free_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def pooled() -> Iterator[Runtime]:
+        """A Runtime (own DB connection, warm caches) for one request; reused after it,
+        since opening a connection per request costs a few ms of every container start."""
+        with free_lock:
+            rt = free.pop() if free else None
+        if rt is None:
+            rt = _runtime(daemon.ctx)
+        try:
+            yield rt
+        finally:
+            with free_lock:
+                free.append(rt)
 
     def thread_runtime() -> Runtime:
         rt = getattr(local, "rt", None)
@@ -63,14 +82,11 @@ def install(router: Router, daemon: Daemon) -> None:
     restarts = Restarts(thread_runtime, start_container, scheduler)
 
     def start(params: dict[str, str], body: dict[str, Any]) -> Response:
-        rt = _runtime(daemon.ctx)
-        try:
+        with pooled() as rt:
             c = rt.store.get(params["id"])
             rt.store.set_stopped_by_user(c.id, False)
             c = rt.start_supervised(c, daemon.supervisor.launch, on_exit)
             return 200, {"id": c.id, "state": c.state, "pid": c.pid}
-        finally:
-            rt.conn.close()
 
     router.add("POST", "/containers/{id}/start", start)
 
@@ -80,8 +96,7 @@ def install(router: Router, daemon: Daemon) -> None:
         from ..runtime.options import options_from_flags
 
         opts = options_from_flags(body.get("flags"))
-        rt = _runtime(daemon.ctx)
-        try:
+        with pooled() as rt:
             c = rt.create(opts)
             try:
                 if body.get("start"):
@@ -91,8 +106,6 @@ def install(router: Router, daemon: Daemon) -> None:
             except BaseException:
                 rt.remove(rt.store.get(c.id), force=True)
                 raise
-        finally:
-            rt.conn.close()
 
     def _int(body: dict[str, Any], key: str) -> int:
         value = body.get(key)
@@ -102,31 +115,22 @@ def install(router: Router, daemon: Daemon) -> None:
 
     def started(params: dict[str, str], body: dict[str, Any]) -> Response:
         """An attached CLI's container init is running with ``pid``."""
-        rt = _runtime(daemon.ctx)
-        try:
+        with pooled() as rt:
             rt.record_start(rt.store.get(params["id"]).id, _int(body, "pid"))
             return 200, {"ok": True}
-        finally:
-            rt.conn.close()
 
     def finish(params: dict[str, str], body: dict[str, Any]) -> Response:
         """An attached container exited: record it, release runc state, mounts, network."""
-        rt = _runtime(daemon.ctx)
-        try:
+        with pooled() as rt:
             rt.finish(rt.store.get(params["id"]).id, _int(body, "exit_code"))
             return 200, {"ok": True}
-        finally:
-            rt.conn.close()
 
     def listing(params: dict[str, str], body: dict[str, Any]) -> Response:
         """``GET /containers?all=1``: the rows of ``container:ps``."""
         from ..runtime.listing import rows_of
 
-        rt = _runtime(daemon.ctx)
-        try:
+        with pooled() as rt:
             return 200, rows_of(rt, all=params.get("all") in ("1", "true"))
-        finally:
-            rt.conn.close()
 
     router.add("GET", "/containers", listing)
     router.add("POST", "/containers", create)
@@ -135,9 +139,6 @@ def install(router: Router, daemon: Daemon) -> None:
 
     from .adopt import adopt_all
 
-    rt = _runtime(daemon.ctx)
-    try:
+    with pooled() as rt:
         adopt_all(rt, daemon.supervisor, daemon.keeper, on_exit, restarts)
         rt.collect_runc_garbage()
-    finally:
-        rt.conn.close()

@@ -33,7 +33,8 @@ __all__ = ["run_attached"]
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-Notify = Callable[[str, dict[str, Any]], object]
+# notify(path, body) sends a request to paasd and returns a function that waits for its reply
+Notify = Callable[[str, dict[str, Any]], Callable[[], object]]
 
 
 def run_attached(plan: dict[str, Any], notify: Notify, *, stdin: bool, tty: bool) -> int:
@@ -42,7 +43,7 @@ def run_attached(plan: dict[str, Any], notify: Notify, *, stdin: bool, tty: bool
     cid = str(plan["id"])
     if tty:
         code = proc.spawn(list(plan["argv"])).wait()
-        notify(f"/containers/{cid}/finish", {"exit_code": code})
+        notify(f"/containers/{cid}/finish", {"exit_code": code})()
         return code
     return _run_piped(plan, notify, stdin)
 
@@ -67,12 +68,12 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
     if runc.wait() != 0:
         pump.drain()
         log.close()
-        notify(f"/containers/{cid}/finish", {"exit_code": 125})
+        notify(f"/containers/{cid}/finish", {"exit_code": 125})()
         raise CommandFailed(f"container {plan['name']} failed to start (runc exit "
                             f"{runc.returncode})", "see the runc error above")
     with open(pid_file) as f:
         pid = int(f.read().strip())
-    notify(f"/containers/{cid}/started", {"pid": pid})
+    started = notify(f"/containers/{cid}/started", {"pid": pid})  # answered while it runs
     kill = list(plan["kill_argv"])
     previous = {s: signal.signal(s, lambda n, _f: _forward(kill, n)) for s in _FORWARDED}
     try:
@@ -87,7 +88,8 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
             signal.signal(s, h)
         log.close()
     code = exit_code_from_status(status)
-    notify(f"/containers/{cid}/finish", {"exit_code": code})
+    started()
+    notify(f"/containers/{cid}/finish", {"exit_code": code})()
     return code
 
 

@@ -87,10 +87,13 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """Open (creating and migrating if needed) the state database at ``path``."""
+def connect(path: str, *, shared: bool = False) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the state database at ``path``.
+
+    ``shared``: the connection may be handed between threads (one at a time)."""
     os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None,
+                           check_same_thread=not shared)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 30000")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
