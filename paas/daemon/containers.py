@@ -23,6 +23,7 @@ from ..state import connect
 from .janitor import Janitor
 from .restarts import Restarts, Scheduler
 from .router import Response, Router
+from .spares import Spares
 
 if TYPE_CHECKING:
     from ..runtime.lifecycle import Runtime
@@ -79,6 +80,8 @@ def install(router: Router, daemon: Daemon) -> None:
 
     scheduler = Scheduler()
     daemon.on_shutdown.append(scheduler.stop)
+    spares = Spares(lambda: _runtime(daemon.ctx))
+    daemon.on_shutdown.append(spares.stop)
     restarts = Restarts(thread_runtime, start_container, scheduler)
 
     def start(params: dict[str, str], body: dict[str, Any]) -> Response:
@@ -98,6 +101,8 @@ def install(router: Router, daemon: Daemon) -> None:
         opts = options_from_flags(body.get("flags"))
         with pooled() as rt:
             c = rt.create(opts)
+            if c.config.network == "bridge":
+                spares.kick()
             try:
                 if body.get("start"):
                     c = rt.start_supervised(c, daemon.supervisor.launch, on_exit)

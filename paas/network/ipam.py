@@ -113,21 +113,64 @@ class Ipam:
             if veth is None:
                 raise Conflict(f"no free interface name for container {cid}",
                                "detach the container whose id shares its prefix")
-            resolved: list[PortMapping] = []
-            taken = list(self.published())
-            for p in ports:
-                if p.host_port == 0:
-                    p = PortMapping(p.host_ip, pick_port(p, taken + resolved),
-                                    p.container_port, p.proto)
-                resolved.append(p)
             self.conn.execute(
                 "INSERT INTO net_attachments (container_id, ip, netns_path, host_veth, created)"
                 " VALUES (?, ?, ?, ?, ?)", (cid, ip, netns_path, veth, time.time()))
-            self.conn.executemany(
-                "INSERT INTO net_ports (container_id, host_ip, host_port, container_port, proto)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(cid, p.host_ip, p.host_port, p.container_port, p.proto) for p in resolved])
-        return AttachmentRow(cid, ip, netns_path, veth, tuple(resolved))
+            resolved = self._claim_ports(cid, ports, pick_port)
+        return AttachmentRow(cid, ip, netns_path, veth, resolved)
+
+    def _claim_ports(self, cid: str, ports: Sequence[PortMapping],
+                     pick_port: PortPicker) -> tuple[PortMapping, ...]:
+        """Inside a transaction: record ``cid``'s ports, random host ports picked."""
+        resolved: list[PortMapping] = []
+        taken = list(self.published())
+        for p in ports:
+            if p.host_port == 0:
+                p = PortMapping(p.host_ip, pick_port(p, taken + resolved),
+                                p.container_port, p.proto)
+            resolved.append(p)
+        self.conn.executemany(
+            "INSERT INTO net_ports (container_id, host_ip, host_port, container_port, proto)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(cid, p.host_ip, p.host_port, p.container_port, p.proto) for p in resolved])
+        return tuple(resolved)
+
+    # --- spares: attachments made ahead of time, handed to the next container ------
+
+    def add_spare(self, sid: str, idmap_key: str) -> None:
+        with transaction(self.conn):
+            self.put(f"spare:{sid}", idmap_key)
+
+    def spares(self) -> list[tuple[str, str]]:
+        """(spare id, id-map key) of every spare attachment."""
+        rows = self.conn.execute("SELECT key, value FROM net_config WHERE key LIKE 'spare:%'")
+        return [(str(k)[6:], str(v)) for k, v in rows]
+
+    def forget_spare(self, sid: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM net_config WHERE key = ?", (f"spare:{sid}",))
+
+    def take_spare(self, cid: str, idmap_key: str, ports: Sequence[PortMapping],
+                   pick_port: PortPicker) -> AttachmentRow | None:
+        """Hand a spare made for ``idmap_key`` to ``cid`` (row renamed, ports claimed);
+        None when there is none. Concurrent takers never get the same spare."""
+        with transaction(self.conn):
+            found = self.conn.execute(
+                "SELECT key FROM net_config WHERE key LIKE 'spare:%' AND value = ? LIMIT 1",
+                (idmap_key,)).fetchone()
+            if found is None:
+                return None
+            sid = str(found[0])[6:]
+            clash = self.conflicting(ports)
+            if clash is not None:
+                raise Conflict(f"port {clash.host_port} is already in use",
+                               "another container of this instance publishes it; "
+                               "choose another host port")
+            self.conn.execute("DELETE FROM net_config WHERE key = ?", (f"spare:{sid}",))
+            self.conn.execute("UPDATE net_attachments SET container_id = ? WHERE container_id = ?",
+                              (cid, sid))
+            self._claim_ports(cid, ports, pick_port)
+        return self.get_row(cid)
 
     @staticmethod
     def _free_ip(subnet: ipaddress.IPv4Network, used: set[str], last: str | None) -> str:

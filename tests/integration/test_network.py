@@ -364,3 +364,24 @@ def test_concurrent_attaches_get_distinct_addresses(net_env: Env) -> None:
     for a in results.values():
         assert ask(a.ip, 5000).startswith("ERR")  # nothing listens, but it routes
     assert len(net_env.net.ipam.ids()) == 20
+
+
+def test_spare_attachments_are_handed_out_and_cleaned(net_env: Env) -> None:
+    """Attachments made ahead of time: a container gets one (same netns, veth, address),
+    it works like any other, and uninstall removes spares too."""
+    from paas.model import IdMap
+
+    net = net_env.new()
+    idmap = IdMap(0, 100000, 65536)
+    assert net.fill_spares(2, idmap) == 2
+    assert net.fill_spares(2, idmap) == 0  # already there
+    spare_ids = {sid for sid, _ in net.ipam.spares()}
+    c = net.attach(cid(7), (), idmap)
+    assert c.userns_path is not None and os.path.basename(c.netns_path) in spare_ids
+    assert len(net.ipam.spares()) == 1
+    assert net.attach(cid(8), (), None).userns_path is None  # no spare for another mapping
+    net.detach(c.container_id)
+    net.uninstall()
+    assert net.ipam.spares() == []
+    left = os.listdir(net.names.netns_dir) if os.path.isdir(net.names.netns_dir) else []
+    assert left == []
