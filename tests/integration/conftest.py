@@ -7,9 +7,13 @@ host cannot run it. In CI the top-level conftest turns those skips into failures
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +45,37 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.fail(f"{reason}: in CI every prerequisite must be installed by test.sh")
         if reason:
             pytest.skip(reason)  # only outside CI (failed just above in CI)
+
+
+class Engine:
+    """One instance shared by a test module: call it like the ``cli`` fixture."""
+
+    def __init__(self, env: dict[str, str],
+                 cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+        self.env, self.cli = env, cli
+        self.root = Path(env["PAAS_ROOT"])
+        self.instance = env["PAAS_INSTANCE"]
+
+    def __call__(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return self.cli(*args, **kw)
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self("container:inspect", ref).stdout)[0]
+        return result
+
+    def worker_pid(self) -> int | None:
+        try:
+            return int((self.root / "run" / "paasd.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+
+@pytest.fixture(scope="module")
+def engine(instance_tools: Any, rootfs_tar: Path) -> Iterator[Engine]:
+    """A module's instance: debian:bookworm imported once, paasd running."""
+    paas_instance, cli_for = instance_tools
+    with paas_instance() as env:
+        cli = cli_for(env)
+        cli("image:import", str(rootfs_tar), "debian:bookworm")
+        cli("daemon:start")
+        yield Engine(env, cli)

@@ -13,30 +13,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-
-class Engine:
-    """The shared instance: call it like the ``cli`` fixture; ``root``/``instance`` name it."""
-
-    def __init__(self, env: dict[str, str], cli) -> None:
-        self.env, self.cli = env, cli
-        self.root, self.instance = env["PAAS_ROOT"], env["PAAS_INSTANCE"]
-
-    def __call__(self, *args: str, **kw):
-        return self.cli(*args, **kw)
-
-
-@pytest.fixture(scope="module")
-def engine(instance_tools, rootfs_tar):
-    paas_instance, cli_for = instance_tools
-    with paas_instance() as env:
-        cli = cli_for(env)
-        cli("image:import", str(rootfs_tar), "debian:bookworm")
-        cli("daemon:start")
-        yield Engine(env, cli)
-        cli("daemon:stop")
-
 
 def _ids(engine) -> set[str]:
     return {c["ID"] for c in json.loads(engine("container:ps", "-a", "--format", "json").stdout)}

@@ -9,12 +9,10 @@ containers.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,60 +22,8 @@ TICKER = ("i=0; while [ ! -e /x/stop ]; do i=$((i+1)); echo $i; sleep 0.05; done
           "echo done; exit 3")
 
 
-class Engine:
-    def __init__(self, env: dict[str, str], cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
-        self.env, self.cli = env, cli
-        self.root = Path(env["PAAS_ROOT"])
-
-    def __call__(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-        return self.cli(*args, **kw)
-
-    def inspect(self, ref: str) -> dict[str, Any]:
-        return json.loads(self("container:inspect", ref).stdout)[0]
-
-    def worker_pid(self) -> int | None:
-        try:
-            return int((self.root / "run" / "paasd.pid").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def keeper_pid(self) -> int:
-        return int((self.root / "run" / "keeper.pid").read_text())
-
-    def wait_new_worker(self, old: int | None, timeout: float = 5.0) -> int:
-        """The pid of a worker other than ``old`` that answers /_ping."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            st = self("daemon:status", "--format", "json", check=False)
-            if st.returncode == 0:
-                pid = int(json.loads(st.stdout)["pid"])
-                if pid != old:
-                    return pid
-            time.sleep(0.05)
-        raise AssertionError(f"no new paasd worker within {timeout}s (old {old})")
-
-    def wait_state(self, ref: str, pred: Callable[[dict[str, Any]], bool],
-                   timeout: float = 15.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            info = self.inspect(ref)
-            if pred(info) or time.monotonic() > deadline:
-                return info
-            time.sleep(0.05)
-
-
-@pytest.fixture(scope="module")
-def engine(instance_tools, rootfs_tar):  # type: ignore[no-untyped-def]
-    paas_instance, cli_for = instance_tools
-    with paas_instance() as env:
-        cli = cli_for(env)
-        cli("image:import", str(rootfs_tar), "debian:bookworm")
-        cli("daemon:start")
-        yield Engine(env, cli)
-
-
 @pytest.fixture
-def trigger(engine: Engine, request: pytest.FixtureRequest) -> Path:
+def trigger(engine: Any, request: pytest.FixtureRequest) -> Path:
     """A host dir bind-mounted at /x (searchable by the container's mapped root)."""
     d = engine.root / f"x-{request.node.name[:40]}"
     d.mkdir(mode=0o777)
@@ -92,7 +38,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def numbers(engine: Engine, ref: str) -> list[int]:
+def numbers(engine: Any, ref: str) -> list[int]:
     out = engine("container:logs", ref).stdout.split()
     return [int(x) for x in out if x.isdigit()]
 
@@ -103,7 +49,7 @@ def assert_no_gap(nums: list[int]) -> None:
     assert nums == list(range(1, len(nums) + 1)), f"lines lost: {missing[:20]} (of {len(missing)})"
 
 
-def test_kill_9_of_the_worker_loses_no_line_and_no_exit_code(engine: Engine, trigger: Path) -> None:
+def test_kill_9_of_the_worker_loses_no_line_and_no_exit_code(engine: Any, trigger: Path) -> None:
     engine("container:run", "-d", "--network", "none", "--name", "tick9", "-v", f"{trigger}:/x", "debian:bookworm",
            "sh", "-c", TICKER)
     time.sleep(1.0)
@@ -141,7 +87,7 @@ def test_kill_9_of_the_worker_loses_no_line_and_no_exit_code(engine: Engine, tri
     assert len(os.listdir(f"/proc/{keeper}/fd")) < 12  # the keeper let go of the container's pipes
 
 
-def test_daemon_stop_and_start_keep_the_container_and_its_output(engine: Engine,
+def test_daemon_stop_and_start_keep_the_container_and_its_output(engine: Any,
                                                                  trigger: Path) -> None:
     engine("container:run", "-d", "--network", "none", "--name", "tickss", "-v", f"{trigger}:/x", "debian:bookworm",
            "sh", "-c", TICKER)
@@ -167,7 +113,7 @@ def test_daemon_stop_and_start_keep_the_container_and_its_output(engine: Engine,
     engine("container:rm", "tickss")
 
 
-def test_on_failure_2_restarts_twice_then_stays_exited(engine: Engine) -> None:
+def test_on_failure_2_restarts_twice_then_stays_exited(engine: Any) -> None:
     engine("container:run", "-d", "--network", "none", "--name", "fail2", "--restart", "on-failure:2",
            "debian:bookworm", "sh", "-c", "echo run; exit 1")
     info = engine.wait_state("fail2", lambda i: i["RestartCount"] == 2
@@ -182,7 +128,7 @@ def test_on_failure_2_restarts_twice_then_stays_exited(engine: Engine) -> None:
     engine("container:rm", "fail2")
 
 
-def test_always_backs_off_and_stop_keeps_it_stopped(engine: Engine, trigger: Path) -> None:
+def test_always_backs_off_and_stop_keeps_it_stopped(engine: Any, trigger: Path) -> None:
     starts = trigger / "starts"
     engine("container:run", "-d", "--network", "none", "--name", "crashy", "--restart", "always", "--userns=host",
            "-v", f"{trigger}:/x", "debian:bookworm", "sh", "-c", "date +%s.%N >> /x/starts; exit 1")
@@ -210,7 +156,7 @@ def test_always_backs_off_and_stop_keeps_it_stopped(engine: Engine, trigger: Pat
     engine("container:rm", "crashy")
 
 
-def test_stop_of_a_running_always_container_is_final_until_start(engine: Engine,
+def test_stop_of_a_running_always_container_is_final_until_start(engine: Any,
                                                                  trigger: Path) -> None:
     engine("container:run", "-d", "--network", "none", "--name", "svc", "--restart", "always", "-v", f"{trigger}:/x",
            "debian:bookworm", "sh", "-c",
@@ -235,7 +181,7 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_engine_rss_with_20_idle_containers(engine: Engine) -> None:
+def test_engine_rss_with_20_idle_containers(engine: Any) -> None:
     def rss() -> tuple[int, int]:
         worker = engine.worker_pid()
         assert worker is not None
@@ -254,7 +200,7 @@ def test_engine_rss_with_20_idle_containers(engine: Engine) -> None:
     assert per < 2048
 
 
-def test_reboot_restore(engine: Engine) -> None:
+def test_reboot_restore(engine: Any) -> None:
     engine("container:run", "-d", "--network", "none", "--name", "aw", "--restart", "always", "debian:bookworm",
            "sleep", "infinity")
     engine("container:run", "-d", "--network", "none", "--name", "nn", "debian:bookworm", "sleep", "infinity")

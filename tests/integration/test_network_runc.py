@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import socket
-import stat
 import subprocess
 import tempfile
 import threading
@@ -23,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from idshift import shift_ids
 from test_network import leftovers, random_free_net
 
 from paas.config import load_context
@@ -34,19 +34,6 @@ from paas.state import connect
 IDMAP = IdMap(container_id=0, host_id=100000, size=65536)
 
 
-def _shift_ids(root: Path, offset: int) -> None:
-    def shift(path: str) -> None:
-        st = os.lstat(path)
-        os.lchown(path, st.st_uid + offset, st.st_gid + offset)
-        if not stat.S_ISLNK(st.st_mode):
-            os.chmod(path, stat.S_IMODE(st.st_mode))
-
-    shift(str(root))
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            shift(os.path.join(dirpath, name))
-
-
 @pytest.fixture(scope="module")
 def rootfs(rootfs_tar: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix="paas-netrunc-"))
@@ -55,7 +42,7 @@ def rootfs(rootfs_tar: Path) -> Iterator[Path]:
         (tmp / "rootfs").mkdir()
         subprocess.run(["tar", "--numeric-owner", "-x", "-f", str(rootfs_tar), "-C",
                         str(tmp / "rootfs")], check=True)
-        _shift_ids(tmp / "rootfs", IDMAP.host_id)
+        shift_ids(tmp / "rootfs", IDMAP.host_id)
         yield tmp / "rootfs"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

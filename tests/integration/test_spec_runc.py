@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from idshift import shift_ids
 
 from paas.model import BindMount, ContainerConfig, IdMap, Resources
 from paas.runtime.spec import build_spec
@@ -38,20 +38,6 @@ class Host:
     cgroup_parent: str
     plain: Path
     shifted: Path
-
-
-def _shift_ids(root: Path, offset: int) -> None:
-    """chown every file by +offset, keeping modes (chown clears setuid bits)."""
-    def shift(path: str) -> None:
-        st = os.lstat(path)
-        os.lchown(path, st.st_uid + offset, st.st_gid + offset)
-        if not stat.S_ISLNK(st.st_mode):
-            os.chmod(path, stat.S_IMODE(st.st_mode))
-
-    shift(str(root))
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            shift(os.path.join(dirpath, name))
 
 
 def _remove_cgroup_parent(name: str) -> list[str]:
@@ -81,7 +67,7 @@ def host(rootfs_tar: Path) -> Iterator[Host]:
         h.shifted.mkdir()
         subprocess.run(["tar", "--numeric-owner", "-x", "-f", str(rootfs_tar),
                         "-C", str(h.shifted)], check=True)
-        _shift_ids(h.shifted, IDMAP.host_id)
+        shift_ids(h.shifted, IDMAP.host_id)
         yield h
     finally:
         runc_root = tmp / "runc"
