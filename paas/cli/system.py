@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import PaasError
+from ..errors import InvalidArgument, PaasError
 
 if TYPE_CHECKING:
     from .main import App, Parser
@@ -57,6 +57,11 @@ def _uninstall(app: App, a: argparse.Namespace) -> int:
     from ..runtime.lifecycle import Runtime
 
     ctx = app.ctx
+    if a.purge and not a.yes:
+        raise InvalidArgument(
+            f"--purge deletes every image, log and record in {ctx.paths.root}",
+            "check PAAS_ROOT, then add --yes if that is what you want",
+        )
     rt = Runtime(ctx, app.conn)
     containers = rt.list_containers()
     t0 = _step(f"Removing {len(containers)} container(s)")
@@ -97,4 +102,5 @@ def _uninstall(app: App, a: argparse.Namespace) -> int:
 def configure(name: str, p: Parser) -> Handler:
     p.add_argument("--purge", action="store_true",
                    help="also delete PAAS_ROOT: images, logs and the state database")
+    p.add_argument("--yes", action="store_true", help="confirm --purge")
     return _uninstall
