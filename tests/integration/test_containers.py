@@ -231,10 +231,22 @@ def test_two_containers_on_port_5000_and_published_port(engine) -> None:
         assert not Path(engine.root, "run", "netns", cid).exists()
 
 
+def _forward_policy() -> str:
+    rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True,
+                           check=True).stdout
+    return rules.splitlines()[0].split()[2]  # "-P FORWARD ACCEPT"
+
+
 def test_seed_walkthrough_apt_get_hello_commit(engine) -> None:
-    engine("container:run", "--name", "aptseed", "debian:bookworm", "sh", "-c",
-           "apt-get update -qq && apt-get install -y -qq hello >/dev/null 2>&1 && hello",
-           timeout=600)
+    # another engine may have set the FORWARD policy to DROP: NAT out must still work
+    policy = _forward_policy()
+    subprocess.run(["iptables", "-P", "FORWARD", "DROP"], check=True)
+    try:
+        engine("container:run", "--name", "aptseed", "debian:bookworm", "sh", "-c",
+               "apt-get update -qq && apt-get install -y -qq hello >/dev/null 2>&1 && hello",
+               timeout=600)
+    finally:
+        subprocess.run(["iptables", "-P", "FORWARD", policy], check=True)
     assert "hello" not in engine("container:run", "--rm", "debian:bookworm", "sh", "-c",
                                  "command -v hello || echo missing").stdout.replace("missing", "")
     engine("container:commit", "aptseed", "hello:v1")
