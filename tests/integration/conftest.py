@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,30 @@ class Engine:
             return int((self.root / "run" / "paasd.pid").read_text())
         except (OSError, ValueError):
             return None
+
+    def keeper_pid(self) -> int:
+        return int((self.root / "run" / "keeper.pid").read_text())
+
+    def wait_new_worker(self, old: int | None, timeout: float = 5.0) -> int:
+        """The pid of a worker other than ``old`` that answers /_ping."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self("daemon:status", "--format", "json", check=False)
+            if st.returncode == 0:
+                pid = int(json.loads(st.stdout)["pid"])
+                if pid != old:
+                    return pid
+            time.sleep(0.05)
+        raise AssertionError(f"no new paasd worker within {timeout}s (old {old})")
+
+    def wait_state(self, ref: str, pred: Callable[[dict[str, Any]], bool],
+                   timeout: float = 15.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.inspect(ref)
+            if pred(info) or time.monotonic() > deadline:
+                return info
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
