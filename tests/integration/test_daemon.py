@@ -383,3 +383,15 @@ def test_supervisor_real_runc_failure(sup: Supervisor, tmp_path: Path) -> None:
         assert sup.supervised() == {}
     finally:
         subprocess.run(runc.delete(cid, force=True), check=False, capture_output=True)
+
+
+def test_cli_says_how_to_start_a_missing_daemon(root: Path) -> None:
+    """No paasd: container commands that need it say so in one line, exit 5, create nothing."""
+    for args, code in ((["container:run", "--rm", "debian:bookworm", "true"], 125),  # docker's
+                       (["container:run", "-d", "debian:bookworm", "true"], 125),
+                       (["container:start", "nosuch"], 5)):
+        res = cli(root, *args)
+        assert res.returncode == code, (args, res.stderr)
+        assert "paasd is not running" in res.stderr and "daemon:start" in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (root / "containers").exists() or not os.listdir(root / "containers")
