@@ -173,7 +173,7 @@ def _restart(app: App, a: argparse.Namespace) -> int:
 
 
 def _kill(app: App, a: argparse.Namespace) -> int:
-    from ..runtime.lifecycle import parse_signal
+    from ..runtime.resolve import parse_signal
 
     sig = parse_signal(a.signal)
     return _each(app, a.containers, lambda rt, c: rt.kill(c, sig))

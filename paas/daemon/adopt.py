@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..errors import PaasError
 from ..model import Container, ContainerState
 from ..runtime.bundle import Bundle
-from ..runtime.lifecycle import pid_start_time
+from ..runtime.resolve import pid_start_time
 from .supervisor import OnExit, Supervisor
 
 if TYPE_CHECKING:
