@@ -185,6 +185,41 @@ bootstrap() {
   fi
 }
 
+# On a systemd host, start paasd at boot (it then restarts containers whose restart
+# policy says so). paasd forks its keeper; containers live in their own cgroups, so
+# stopping the unit stops paasd and the keeper only, never the containers.
+install_boot_unit() {
+  [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null || return 0
+  step "Starting paasd at boot (systemd unit paas.service)"
+  local unit=/etc/systemd/system/paas.service want
+  want=$(cat <<UNIT
+[Unit]
+Description=paas container engine (paasd and its keeper)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=forking
+ExecStart=$BIN_DIR/paas daemon:start
+ExecStop=$BIN_DIR/paas daemon:stop --all --force
+PIDFile=/var/lib/paas/run/keeper.pid
+KillMode=process
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+)
+  if [[ -f $unit && $(<"$unit") == "$want" ]]; then
+    step_done "already installed, skipped"
+    return
+  fi
+  printf '%s\n' "$want" >"$unit"
+  systemctl daemon-reload
+  systemctl enable paas.service >/dev/null
+  step_done
+}
+
 main() {
   require_root
   install_packages
@@ -192,6 +227,7 @@ main() {
   # bytecode up front: the CLI's start time is part of every container start
   "$VENV/bin/python" -m compileall -q "$REPO/paas" >/dev/null
   link_commands
+  install_boot_unit
   if [[ ${PAAS_SKIP_BOOTSTRAP:-0} == 1 ]]; then
     info "PAAS_SKIP_BOOTSTRAP=1: not starting paasd or building $BASE_IMAGE"
   else
