@@ -172,7 +172,7 @@ class Runtime:
     def collect_runc_garbage(self) -> int:
         """``runc delete`` every runc container of this instance that has no record (a
         removed container whose deferred cleanup a crash interrupted); how many."""
-        res = proc.run(self.runc._base() + ["list", "-q"], check=False)
+        res = proc.run(self.runc.list_ids(), check=False)
         known = set(self.store.ids(["created", "running", "exited", "restarting", "removing"]))
         gone = [cid for cid in res.stdout.split() if cid not in known]
         for cid in gone:
@@ -289,7 +289,7 @@ class Runtime:
         bundle = Bundle(self.ctx, c.id)
         running = self.is_running(c)
         if running:
-            proc.run(self.runc_pause(c.id), check=False)
+            proc.run(self.runc.pause(c.id), check=False)
         try:
             history = HistoryEntry(
                 created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -301,13 +301,7 @@ class Runtime:
             )
         finally:
             if running:
-                proc.run(self.runc_resume(c.id), check=False)
-
-    def runc_pause(self, cid: str) -> list[str]:
-        return self.runc._base() + ["pause", cid]
-
-    def runc_resume(self, cid: str) -> list[str]:
-        return self.runc._base() + ["resume", cid]
+                proc.run(self.runc.resume(c.id), check=False)
 
     # -- exec -------------------------------------------------------------------------
     def exec_argv(self, c: Container, args: list[str], *, tty: bool, env: tuple[str, ...] = (),

@@ -49,5 +49,14 @@ class Runc:
             argv += ["--pid-file", pid_file]
         return argv + [cid]
 
+    def pause(self, cid: str) -> list[str]:
+        return self._base() + ["pause", cid]
+
+    def resume(self, cid: str) -> list[str]:
+        return self._base() + ["resume", cid]
+
+    def list_ids(self) -> list[str]:
+        return self._base() + ["list", "-q"]
+
     def events_stats(self, cid: str) -> list[str]:
         return self._base() + ["events", "--stats", cid]
