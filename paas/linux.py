@@ -21,6 +21,7 @@ __all__ = ["MNT_DETACH", "mount", "set_child_subreaper", "umount"]
 MNT_DETACH = 2
 _MS_BIND = 4096
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -88,3 +89,10 @@ def set_child_subreaper(enabled: bool = True) -> None:
     """Orphaned descendants (a container init after ``runc run -d`` exits) become our children."""
     if _libc.prctl(_PR_SET_CHILD_SUBREAPER, int(enabled), 0, 0, 0) != 0:
         raise _fail("prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def is_child_subreaper() -> bool:
+    value = ctypes.c_int(0)
+    if _libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) != 0:
+        return False
+    return bool(value.value)

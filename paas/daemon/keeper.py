@@ -36,8 +36,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import proc
-from ..config import Context, Paths, load_context
 from ..errors import PaasError, exit_code_for
+from ..paths import Paths, paths_from_env
 from .process import PidLock, set_child_subreaper
 from .sockpath import unix_address
 
@@ -84,8 +84,8 @@ def recv_msg(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
 class Keeper:
     """State and event loop of the keeper process."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths  # only paths: the keeper stays small (no config, no dataclasses)
         self.held: dict[str, dict[str, int]] = {}  # cid -> {"stdout": fd, ...}
         self.exits: dict[int, int] = {}  # pid -> wait status of reaped orphans
         self.worker: subprocess.Popen[bytes] | None = None
@@ -101,7 +101,7 @@ class Keeper:
         if self.worker is not None:
             return self.worker.pid
         self.restart_at = None
-        env = dict(os.environ, PAAS_ROOT=self.ctx.paths.root)
+        env = dict(os.environ, PAAS_ROOT=self.paths.root)
         # own session: a signal to the keeper's group must not reach the worker
         self.worker = proc.spawn([sys.executable, "-m", "paas.daemon"], stdin=subprocess.DEVNULL,
                                  env=env, start_new_session=True)
@@ -233,14 +233,14 @@ class Keeper:
     # ---- main loop ------------------------------------------------------------------------
 
     def serve(self) -> None:
-        run = self.ctx.paths.run
+        run = self.paths.run
         os.makedirs(run, mode=0o700, exist_ok=True)
-        lock = PidLock(keeper_pidfile(self.ctx.paths), "the paasd keeper",
+        lock = PidLock(keeper_pidfile(self.paths), "the paasd keeper",
                        "stop it with 'paas daemon:stop --all'")
         lock.acquire()
         try:
             set_child_subreaper()
-            listener = _bind(keeper_socket(self.ctx.paths))
+            listener = _bind(keeper_socket(self.paths))
             wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
             signal.set_wakeup_fd(wake_w)
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
@@ -283,7 +283,7 @@ class Keeper:
             self._drop(cid, None)
         listener.close()
         try:
-            os.unlink(keeper_socket(self.ctx.paths))
+            os.unlink(keeper_socket(self.paths))
         except FileNotFoundError:
             pass
 
@@ -317,7 +317,7 @@ def main() -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s [keeper] %(message)s")
     try:
-        Keeper(load_context()).serve()
+        Keeper(paths_from_env()).serve()
     except PaasError as err:
         log.error("%s", err.render())
         return exit_code_for(err)

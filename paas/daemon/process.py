@@ -7,36 +7,24 @@ re-locked. Nothing here knows about HTTP or containers.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import fcntl
 import os
 
-from ..errors import AlreadyExists, FailedPrecondition
+from .. import linux
+from ..errors import AlreadyExists, CommandFailed, FailedPrecondition
 
 __all__ = ["PidLock", "is_child_subreaper", "read_pidfile", "set_child_subreaper"]
 
-PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
 def set_child_subreaper(enabled: bool = True) -> None:
     """Make orphaned descendants (container inits after ``runc run -d`` exits) our children."""
-    if _libc().prctl(PR_SET_CHILD_SUBREAPER, int(enabled), 0, 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise FailedPrecondition(f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(err)}",
-                                 "paasd needs Linux >= 3.4")
+    try:
+        linux.set_child_subreaper(enabled)
+    except CommandFailed as err:
+        raise FailedPrecondition(err.message, "paasd needs Linux >= 3.4") from err
 
 
 def is_child_subreaper() -> bool:
-    value = ctypes.c_int(0)
-    if _libc().prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) != 0:
-        return False
-    return bool(value.value)
+    return linux.is_child_subreaper()
 
 
 class PidLock:
