@@ -24,7 +24,6 @@ __all__ = [
 class PaasError(Exception):
     """Base class: ``message`` says what is wrong, ``hint`` what to do about it."""
 
-    category = "error"
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
@@ -40,33 +39,27 @@ class PaasError(Exception):
 
 
 class NotFound(PaasError):
-    category = "not found"
+    """The object (image, container, ...) does not exist."""
 
 
 class AlreadyExists(PaasError):
-    category = "already exists"
+    """The name or object is taken."""
 
 
 class InvalidArgument(PaasError):
-    category = "invalid argument"
+    """The input is malformed: a flag, name, size or request body."""
 
 
 class Conflict(PaasError):
     """The object is in a state that forbids the operation (e.g. rm of a running container)."""
 
-    category = "conflict"
-
 
 class FailedPrecondition(PaasError):
     """The host or instance is not ready (missing tool, daemon down, bad kernel feature)."""
 
-    category = "failed precondition"
-
 
 class CommandFailed(PaasError):
     """An external command (runc, mmdebstrap, mount...) exited non-zero."""
-
-    category = "command failed"
 
     def __init__(self, message: str, hint: str = "", *, returncode: int = 1, stderr: str = "") -> None:
         super().__init__(message, hint)

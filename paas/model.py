@@ -180,7 +180,6 @@ class ContainerState:
     RUNNING = "running"
     EXITED = "exited"
     RESTARTING = "restarting"  # exited, a restart policy will start it again after a backoff
-    REMOVING = "removing"
 
 
 @dataclass(frozen=True)

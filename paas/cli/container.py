@@ -34,12 +34,9 @@ def _client(app: App) -> Any:
     when it is not running."""
     from ..daemon.client import DaemonClient
 
-    client = DaemonClient(app.ctx)
+    client = DaemonClient(app.paths)
     if client.ping() is None:
-        raise FailedPrecondition(
-            f"paasd is not running for PAAS_ROOT={app.ctx.paths.root}",
-            "start it with 'paas daemon:start'",
-        )
+        raise client.not_running()
     return client
 
 

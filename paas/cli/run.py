@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FailedPrecondition, InvalidArgument
+from ..errors import InvalidArgument
 
 if TYPE_CHECKING:
     from .main import App, Parser
@@ -64,13 +64,8 @@ def _run(app: App, a: argparse.Namespace) -> int:
 
     client = DaemonClient(app.paths)
     flags = {k: v for k, v in vars(a).items() if not k.startswith("_")}
-    try:
-        plan = client.request("POST", "/containers", {"flags": flags, "start": a.detach})
-    except FailedPrecondition as err:
-        if client.ping() is None:
-            raise FailedPrecondition(f"paasd is not running for PAAS_ROOT={app.paths.root}",
-                                     "start it with 'paas daemon:start'") from err
-        raise
+    # no paasd: the client raises "paasd is not running ... start it with daemon:start"
+    plan = client.request("POST", "/containers", {"flags": flags, "start": a.detach})
     if a.detach:
         sys.stdout.write(plan["id"] + "\n")
         return 0

@@ -101,7 +101,8 @@ class DaemonClient:
         self.paths: Paths = where.paths if hasattr(where, "paths") else where  # type: ignore[assignment]
         self.timeout = timeout
 
-    def _not_running(self) -> FailedPrecondition:
+    def not_running(self) -> FailedPrecondition:
+        """The error for "no paasd answers on this instance's socket"."""
         return FailedPrecondition(f"paasd is not running for PAAS_ROOT={self.paths.root}",
                                   "start it with 'paas daemon:start'")
 
@@ -125,7 +126,7 @@ class DaemonClient:
         try:
             return step()
         except (FileNotFoundError, ConnectionRefusedError) as err:
-            raise self._not_running() from err
+            raise self.not_running() from err
         except TimeoutError as err:
             raise FailedPrecondition(
                 f"paasd did not answer {method} {path} within {timeout:g}s",

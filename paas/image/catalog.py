@@ -60,12 +60,6 @@ class Catalog:
         )
         return [_row(r) for r in rows.fetchall()]
 
-    def config_users(self, config_digest: str) -> int:
-        r = self.conn.execute(
-            "SELECT count(*) FROM images WHERE config_digest = ?", (config_digest,)
-        )
-        return int(r.fetchone()[0])
-
     # -- tags ----------------------------------------------------------------
     def set_tag(self, name: str, tag: str, manifest_digest: str) -> str | None:
         """Point name:tag at ``manifest_digest``; return the manifest it pointed at before."""

@@ -173,7 +173,7 @@ class Runtime:
         """``runc delete`` every runc container of this instance that has no record (a
         removed container whose deferred cleanup a crash interrupted); how many."""
         res = proc.run(self.runc.list_ids(), check=False)
-        known = set(self.store.ids(["created", "running", "exited", "restarting", "removing"]))
+        known = set(self.store.ids())
         gone = [cid for cid in res.stdout.split() if cid not in known]
         for cid in gone:
             proc.run(self.runc.delete(cid, force=True), check=False)

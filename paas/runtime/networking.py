@@ -77,10 +77,3 @@ class ContainerNetwork:
             return ()
         att = self.bridge.attachment(cid)
         return att.ports if att else ()
-
-    def ip(self, cid: str, cfg: ContainerConfig) -> str | None:
-        if cfg.network != "bridge":
-            return None
-        att = self.bridge.attachment(cid)
-        return att.ip if att else None
-

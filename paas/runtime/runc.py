@@ -57,6 +57,3 @@ class Runc:
 
     def list_ids(self) -> list[str]:
         return self._base() + ["list", "-q"]
-
-    def events_stats(self, cid: str) -> list[str]:
-        return self._base() + ["events", "--stats", cid]
