@@ -16,12 +16,9 @@ from .status import status_text_of
 
 if TYPE_CHECKING:
     from ..runtime.lifecycle import Runtime
-    from .main import App, Parser
+    from .main import App, Handler, Parser
 
 __all__ = ["configure", "status_text"]
-
-Handler = Callable[["App", argparse.Namespace], int]
-
 
 def _runtime(app: App) -> Runtime:
     from ..runtime.lifecycle import Runtime

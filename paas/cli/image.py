@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +18,9 @@ from .render import emit_json, human_ago, human_size, table
 
 if TYPE_CHECKING:
     from ..image.store import ImageStore
-    from .main import App, Parser
+    from .main import App, Handler, Parser
 
 __all__ = ["configure", "history_rows", "image_rows", "inspect_json", "short_id"]
-
-Handler = Callable[["App", argparse.Namespace], int]
-
 
 def _store(app: App) -> ImageStore:
     from ..image.store import ImageStore

@@ -12,18 +12,14 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgument, PaasError
 
 if TYPE_CHECKING:
-    from .main import App, Parser
+    from .main import App, Handler, Parser
 
 __all__ = ["configure", "remove_cgroups"]
-
-Handler = Callable[["App", argparse.Namespace], int]
-
 
 def _step(text: str) -> float:
     sys.stdout.write(f"-----> {text}\n")
