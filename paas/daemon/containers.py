@@ -146,4 +146,4 @@ def install(router: Router, daemon: Daemon) -> None:
 
     with pooled() as rt:
         adopt_all(rt, daemon.supervisor, daemon.keeper, on_exit, restarts)
-        rt.collect_runc_garbage()
+        rt.collect_garbage()

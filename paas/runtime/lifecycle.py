@@ -39,8 +39,8 @@ class Runtime:
     """Lifecycle operations for the containers of one instance."""
 
     def __init__(self, ctx: Context, conn: sqlite3.Connection, images: ImageStore | None = None,
-                 *, defer: Callable[[list[str]], None] | None = None) -> None:
-        """``defer`` runs cleanup commands later (paasd's janitor); None runs them now."""
+                 *, defer: Callable[[Callable[[], object]], None] | None = None) -> None:
+        """``defer`` runs cleanup later (paasd's janitor); None runs it now."""
         self.ctx = ctx
         self.defer = defer
         self.conn = conn
@@ -154,12 +154,17 @@ class Runtime:
         """Record an exit and release runc state, mounts (and the container, with --rm)."""
         c = self.store.get(cid)
         bundle = Bundle(self.ctx, cid)
-        oom = bundle.oom_killed()
         if c.config.auto_remove and self.defer is not None:
-            # never started again: its runc state (and cgroup) can go after we reply
-            self.defer(self.runc.delete(cid, force=True))
-        else:
-            proc.run(self.runc.delete(cid, force=True), check=False)
+            # never started again: its runc state, cgroup, mount and bundle can go after we
+            # reply (a crash before that is collected by collect_garbage at the next start)
+            self.net.detach(cid, c.config, wait=False)
+            self.store.remove(cid)
+            delete = self.runc.delete(cid, force=True)
+            self.defer(lambda: proc.run(delete, check=False))
+            self.defer(bundle.remove)
+            return
+        oom = bundle.oom_killed()
+        proc.run(self.runc.delete(cid, force=True), check=False)
         bundle.unmount_rootfs()
         self.net.detach(cid, c.config, wait=False)  # the kernel reaps the veth with the netns
         self.store.set_exited(cid, exit_code, oom_killed=oom)
@@ -169,15 +174,22 @@ class Runtime:
             finally:
                 self.store.remove(cid)
 
-    def collect_runc_garbage(self) -> int:
-        """``runc delete`` every runc container of this instance that has no record (a
-        removed container whose deferred cleanup a crash interrupted); how many."""
+    def collect_garbage(self) -> int:
+        """``runc delete`` every runc container of this instance that has no record, and
+        remove every bundle without one (a removed container whose deferred cleanup a
+        crash interrupted); how many. Only while nothing is being created."""
         res = proc.run(self.runc.list_ids(), check=False)
         known = set(self.store.ids())
-        gone = [cid for cid in res.stdout.split() if cid not in known]
+        gone = {cid for cid in res.stdout.split() if cid not in known}
         for cid in gone:
             proc.run(self.runc.delete(cid, force=True), check=False)
-        return len(gone)
+        try:
+            dirs = set(os.listdir(self.ctx.paths.containers)) - known
+        except FileNotFoundError:
+            dirs = set()
+        for cid in dirs:
+            Bundle(self.ctx, cid).remove()
+        return len(gone | dirs)
 
     # -- queries -----------------------------------------------------------------
     def get(self, ref: str) -> Container:

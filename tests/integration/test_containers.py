@@ -27,6 +27,34 @@ def test_run_prints_output_and_passes_exit_code(engine) -> None:
     assert _ids(engine) == set()  # --rm removed it
 
 
+def _bundles(engine) -> set[str]:
+    return set(os.listdir(os.path.join(engine.env["PAAS_ROOT"], "containers")))
+
+
+def _wait_for(pred, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_rm_bundle_goes_after_the_reply_and_orphans_are_collected_at_start(engine) -> None:
+    before = _bundles(engine)
+    engine("container:run", "--rm", "debian:bookworm", "true")
+    # the bundle (rootfs mount, upper dir) is removed by paasd's janitor after it replied
+    assert _wait_for(lambda: _bundles(engine) == before), _bundles(engine) - before
+    # a crash between the reply and that cleanup leaves a bundle without a record:
+    # the next paasd start removes it (and its mount)
+    orphan = os.path.join(engine.env["PAAS_ROOT"], "containers", "f" * 32)
+    os.makedirs(os.path.join(orphan, "upper", "etc"))
+    engine("daemon:stop")
+    engine("daemon:start")
+    assert not os.path.exists(orphan)
+    assert _bundles(engine) == before
+
+
 def test_container_sees_own_processes_hostname_and_root_in_userns(engine) -> None:
     res = engine("container:run", "--rm", "--hostname", "box1", "debian:bookworm",
                  "sh", "-c", "hostname; id -u; ls /proc | grep -c '^[0-9]'; cat /proc/self/uid_map")
