@@ -1,0 +1,1 @@
+"""The image builder: Dockerfiles and buildpacks into images."""
