@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "BindMount",
+    "BuildRequest",
+    "BuildResult",
     "Container",
     "ContainerConfig",
     "ContainerState",
     "Descriptor",
+    "Healthcheck",
     "HistoryEntry",
     "IdMap",
     "Image",
@@ -76,8 +79,23 @@ class Descriptor:
 
 
 @dataclass(frozen=True)
+class Healthcheck:
+    """Docker's ``Healthcheck`` (Dockerfile HEALTHCHECK); durations in nanoseconds, 0 = default.
+
+    ``test`` is ``("NONE",)`` (disabled), ``("CMD", arg...)`` or ``("CMD-SHELL", command)``."""
+
+    test: tuple[str, ...]
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
 class ImageConfig:
-    """The runnable part of an OCI image config (``config`` object)."""
+    """The runnable part of an OCI image config (``config`` object), with Docker's extensions
+    (Healthcheck, Shell, OnBuild) that builders write and readers keep."""
 
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
@@ -87,6 +105,10 @@ class ImageConfig:
     exposed_ports: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     stop_signal: str = ""
+    volumes: tuple[str, ...] = ()
+    healthcheck: Healthcheck | None = None
+    shell: tuple[str, ...] = ()
+    on_build: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -223,3 +245,25 @@ class RunOptions:
     expose: tuple[str, ...] = ()  # extra EXPOSE entries ("80/tcp") for -P
     userns: bool = True
     restart: str = "no"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """``image:build``: a context dir and a Dockerfile into an image (``paas.build``)."""
+
+    context: str
+    dockerfile: str = ""  # default: CONTEXT/Dockerfile
+    tags: tuple[str, ...] = ()
+    build_args: tuple[tuple[str, str], ...] = ()
+    target: str = ""  # the stage to stop at (name or index); default the last
+    no_cache: bool = False
+    network: str = "bridge"  # of RUN steps
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: Image
+    steps: int
+    cached: int
+    seconds: float
+    warnings: tuple[str, ...] = ()

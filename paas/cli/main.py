@@ -41,6 +41,7 @@ __all__ = ["COMMANDS", "App", "Parser", "main"]
 # name -> (module, summary). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "image:bootstrap": ("paas.cli.image", "Build a Debian base image with mmdebstrap"),
+    "image:build": ("paas.cli.build", "Build an image from a Dockerfile"),
     "image:import": ("paas.cli.image", "Import a root filesystem tar as an image"),
     "image:ls": ("paas.cli.image", "List images"),
     "image:inspect": ("paas.cli.image", "Show an image's manifest and config as JSON"),

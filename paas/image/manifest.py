@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidArgument
-from ..model import Descriptor, HistoryEntry, ImageConfig
+from ..model import Descriptor, Healthcheck, HistoryEntry, ImageConfig
 
 __all__ = [
     "CONTAINERD_NAME",
@@ -103,7 +103,40 @@ def config_to_json(cfg: ImageConfig) -> dict[str, Any]:
         out["Labels"] = dict(cfg.labels)
     if cfg.stop_signal:
         out["StopSignal"] = cfg.stop_signal
+    if cfg.volumes:
+        out["Volumes"] = {v: {} for v in cfg.volumes}
+    if cfg.healthcheck is not None:
+        out["Healthcheck"] = _healthcheck_to_json(cfg.healthcheck)
+    if cfg.shell:
+        out["Shell"] = list(cfg.shell)
+    if cfg.on_build:
+        out["OnBuild"] = list(cfg.on_build)
     return out
+
+
+_HEALTH_FIELDS = (("Interval", "interval"), ("Timeout", "timeout"),
+                  ("StartPeriod", "start_period"), ("StartInterval", "start_interval"),
+                  ("Retries", "retries"))
+
+
+def _healthcheck_to_json(h: Healthcheck) -> dict[str, Any]:
+    out: dict[str, Any] = {"Test": list(h.test)}
+    for key, attr in _HEALTH_FIELDS:
+        if getattr(h, attr):
+            out[key] = getattr(h, attr)
+    return out
+
+
+def _healthcheck_from_json(obj: Any) -> Healthcheck | None:
+    if not isinstance(obj, Mapping):
+        return None
+    nums = {}
+    for key, attr in _HEALTH_FIELDS:
+        value = obj.get(key) or 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidArgument(f"image config field Healthcheck.{key} is not a duration")
+        nums[attr] = value
+    return Healthcheck(test=_strs(obj.get("Test"), "Healthcheck.Test"), **nums)
 
 
 def _strs(value: Any, field: str) -> tuple[str, ...]:
@@ -128,6 +161,10 @@ def config_from_json(obj: Mapping[str, Any] | None) -> ImageConfig:
         exposed_ports=tuple(sorted(str(p) for p in ports)),
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
         stop_signal=str(obj.get("StopSignal") or ""),
+        volumes=tuple(sorted(str(v) for v in obj.get("Volumes") or {})),
+        healthcheck=_healthcheck_from_json(obj.get("Healthcheck")),
+        shell=_strs(obj.get("Shell"), "Shell"),
+        on_build=_strs(obj.get("OnBuild"), "OnBuild"),
     )
 
 

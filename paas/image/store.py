@@ -157,6 +157,12 @@ class ImageStore:
         row, _tag = resolve(self.catalog, ref)
         return self._image(row)
 
+    def by_manifest(self, manifest_digest: str) -> Image:
+        row = self.catalog.image(manifest_digest)
+        if row is None:
+            raise NotFound(f"no image with manifest {manifest_digest}")
+        return self._image(row)
+
     def list(self) -> Images:
         """Every image, with its tags in ``refs`` (an untagged image has none)."""
         return [self._image(row) for row in self.catalog.images()]
@@ -261,6 +267,59 @@ class ImageStore:
         doc = extend_config(base_doc, created=now, diff_id=layer.digest, history=h, cfg=config)
         _cfg, base_layers = self._manifest(base.manifest_digest)
         return self._write_image(doc, [*base_layers, layer], target)
+
+    def derive(
+        self,
+        base: Image | None,
+        *,
+        config: ImageConfig,
+        history: HistoryEntry,
+        layer_dir: str | None = None,
+        idmap: IdMap | None = None,
+        adopt: bool = False,
+        ref: str | None = None,
+    ) -> Image:
+        """A new image: ``base`` (None: an empty image, ``FROM scratch``) with ``config``,
+        plus one layer made from the overlay upper dir ``layer_dir`` (ids in ``idmap``),
+        or an empty-layer history entry without one.
+
+        ``adopt``: ``layer_dir`` is renamed into the snapshots as the new ChainID's
+        tree (it is one already), so the next build step mounts it without unpacking
+        the layer again; it stays where it is if it cannot be moved (another filesystem)."""
+        target = self.target_ref(ref) if ref is not None else None
+        now = self._now()
+        h = HistoryEntry(history.created or now, history.created_by, False, history.comment)
+        base_doc = (json.loads(self.content.read(base.id)) if base is not None
+                    else new_config(created=now, cfg=config))
+        base_layers: tuple[Descriptor, ...] = ()
+        if base is not None:
+            _cfg, base_layers = self._manifest(base.manifest_digest)
+        if layer_dir is None:
+            doc = extend_config(base_doc, created=now, diff_id=None, history=h, cfg=config)
+            return self._write_image(doc, base_layers, target)
+        layer = self._write_layer(layer_dir, idmap, overlay_upper=True)
+        doc = extend_config(base_doc, created=now, diff_id=layer.digest, history=h, cfg=config)
+        chains = chain_ids((*(base.diff_ids if base is not None else ()), layer.digest))
+        key = idmap_key(idmap)
+        with self.snapshots.lock(key, chains[-1]):
+            image = self._write_image(doc, [*base_layers, layer], target)
+            if adopt and self.snapshots.lookup(key, chains[-1]) is None:
+                self._adopt(layer_dir, key, chains, layer.size)
+        return image
+
+    def _adopt(self, layer_dir: str, key: str, chains: Sequence[str], size: int) -> None:
+        parent = self.snapshots.lookup(key, chains[-2]) if len(chains) > 1 else None
+        if len(chains) > 1 and parent is None:
+            return  # the parent chain is not unpacked for this id map: unpack on first use
+        staging = self.snapshots.staging(key)
+        fs = os.path.join(staging, "fs")
+        try:
+            os.rmdir(fs)
+            os.rename(layer_dir, fs)
+        except OSError:
+            self.snapshots.discard(staging)
+            return
+        self.snapshots.commit(staging, key, chains[-1], parent, size)
 
     def tag(self, source: str, target: str) -> Image:
         row, _tag = resolve(self.catalog, source)
@@ -370,9 +429,11 @@ class ImageStore:
         return [(x.ref, self._image(row)) for x, row in zip(loaded, rows)]
 
     # -- runtime hand-off ----------------------------------------------------
-    def rootfs_mount(self, image: Image, idmap: IdMap | None, upper: str, work: str) -> Mount:
+    def rootfs_mount(self, image: Image | None, idmap: IdMap | None, upper: str, work: str) -> Mount:
         """Unpack (once) the image's layers for ``idmap`` and return the overlay ``Mount``
-        with ``upper``/``work`` as the writable layer."""
+        with ``upper``/``work`` as the writable layer (None: an empty root, ``scratch``)."""
+        if image is None:
+            return self.snapshots.mount(idmap_key(idmap), [], upper, work)
         ids = self.snapshots.ensure(image.chain_ids, image.diff_ids, self.content.open, idmap)
         return self.snapshots.mount(idmap_key(idmap), ids, upper, work)
 

@@ -84,6 +84,22 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (host_ip, host_port, proto)
     );
     """,
+    # 4: the image builder (paas/build/cache.py): step cache and build logs
+    """
+    CREATE TABLE build_cache (
+        parent TEXT NOT NULL,
+        key TEXT NOT NULL,
+        manifest_digest TEXT NOT NULL REFERENCES images(manifest_digest) ON DELETE CASCADE,
+        created REAL NOT NULL,
+        PRIMARY KEY (parent, key)
+    );
+    CREATE INDEX build_cache_image ON build_cache(manifest_digest);
+    CREATE TABLE build_logs (
+        manifest_digest TEXT PRIMARY KEY REFERENCES images(manifest_digest) ON DELETE CASCADE,
+        log TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    """,
 )
 
 

@@ -1,0 +1,85 @@
+"""A RUN step: the command in a build container of the current image, its output
+streamed as it comes, its exit code, and the container's upper dir for the layer.
+
+The container is an ordinary paas container (user namespace, seccomp, the bridge
+network so apt/pip reach their mirrors), run by ``runc run`` in the foreground
+with the output on a pipe; it is removed when the step ends, also on failure or
+Ctrl-C.
+
+Not here: caching and layers (``paas.build.builder``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from .. import proc
+from ..errors import CommandFailed
+from ..model import Container, Image, RunOptions
+from ..runtime.bundle import Bundle
+from ..runtime.lifecycle import Runtime
+
+__all__ = ["BuildContainer", "build_container", "check_exit"]
+
+
+class BuildContainer:
+    def __init__(self, rt: Runtime, c: Container) -> None:
+        self.rt = rt
+        self.container = c
+        self.upper = Bundle(rt.ctx, c.id).path("upper")
+        self.finished = False
+
+    def run(self, on_output: Callable[[bytes], None]) -> int:
+        """Run the command; its stdout and stderr go to ``on_output``. Returns its exit
+        code once the container is gone and its root unmounted (``upper`` is complete)."""
+        bundle = self.rt.prepare(self.container)
+        argv = self.rt.runc.run(self.container.id, bundle.dir)
+        r, w = os.pipe()
+        try:
+            child = proc.spawn(argv, stdin=subprocess.DEVNULL, stdout=w, stderr=w)
+        finally:
+            os.close(w)
+        try:
+            with os.fdopen(r, "rb", buffering=0) as out:
+                while chunk := out.read(65536):
+                    on_output(chunk)
+            code = child.wait()
+        except BaseException:  # Ctrl-C or a failing callback: stop the container first
+            proc.run(self.rt.runc.kill(self.container.id, "KILL", all_processes=True), check=False)
+            child.wait()
+            raise
+        self.finish(code)
+        return code
+
+    def finish(self, code: int) -> None:
+        if not self.finished:
+            self.finished = True
+            self.rt.finish(self.container.id, code)
+
+
+@contextmanager
+def build_container(rt: Runtime, image: Image, argv: tuple[str, ...], env: tuple[str, ...],
+                    network: str) -> Iterator[BuildContainer]:
+    """A created build container for ``argv`` on ``image`` (its USER, WORKDIR and ENV plus
+    ``env``), removed at the end of the block (take its ``upper`` dir before that)."""
+    opts = RunOptions(image=image.id, command=argv, entrypoint="", env=env, network=network)
+    bc = BuildContainer(rt, rt.create(opts))
+    try:
+        yield bc
+    finally:
+        try:
+            bc.finish(-1)
+        finally:
+            rt.remove(rt.store.get(bc.container.id), force=True)
+
+
+def check_exit(code: int, command: str) -> None:
+    if code != 0:
+        raise CommandFailed(
+            f"the command '{command}' returned a non-zero code: {code}",
+            "see its output above; nothing was tagged",
+            returncode=code,
+        )
