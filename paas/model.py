@@ -257,7 +257,13 @@ class BuildRequest:
     build_args: tuple[tuple[str, str], ...] = ()
     target: str = ""  # the stage to stop at (name or index); default the last
     no_cache: bool = False
-    network: str = "bridge"  # of RUN steps
+    network: str = "bridge"  # of RUN steps and buildpack compiles
+    # buildpack builds (no Dockerfile): the stack image, buildpacks to use (empty: detect),
+    # and the name of the persistent cache dir (an app name)
+    buildpack: bool = False
+    buildpacks: tuple[str, ...] = ()
+    stack: str = ""
+    cache_name: str = ""
 
 
 @dataclass(frozen=True)

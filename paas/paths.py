@@ -87,5 +87,10 @@ class Paths:
     def tmp(self) -> str:
         return os.path.join(self.root, "tmp")
 
+    @property
+    def build_cache(self) -> str:
+        """Buildpack cache dirs, one per app (``CACHE_DIR`` of ``bin/compile``)."""
+        return os.path.join(self.root, "buildcache")
+
     def container_dir(self, cid: str) -> str:
         return os.path.join(self.containers, cid)

@@ -62,13 +62,17 @@ class Builder:
         self.images = images
         self.cache = BuildCache(images.conn)
         self._progress = progress
-        self._log: list[str] = []
+        self.log: list[str] = []
 
     def emit(self, event: BuildEvent) -> None:
-        self._log.append(render_plain(event))
+        self.log.append(render_plain(event))
         self._progress(event)
 
     def build(self, req: BuildRequest) -> BuildResult:
+        if req.buildpack:
+            from .buildpacks import build_with_buildpacks
+
+            return build_with_buildpacks(self, req)
         started = time.monotonic()
         for tag in req.tags:
             self.images.target_ref(tag)  # a bad tag fails before any work
@@ -102,7 +106,7 @@ class Builder:
         for tag in req.tags:
             image = self.images.tag(image.id, tag)
             self.emit(BuildEvent("tagged", text=str(self.images.target_ref(tag))))
-        self.cache.save_log(image.manifest_digest, "".join(self._log))
+        self.cache.save_log(image.manifest_digest, "".join(self.log))
         return BuildResult(image=image, steps=counter[0], cached=counter[1], seconds=seconds,
                            warnings=warnings)
 

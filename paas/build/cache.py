@@ -53,11 +53,10 @@ class BuildCache:
         with transaction(self.conn):
             self.conn.execute("DELETE FROM build_cache WHERE parent = ? AND key = ?", (parent, key))
 
-    def is_intermediate(self, manifest_digest: str) -> bool:
-        row = self.conn.execute(
-            "SELECT 1 FROM build_cache WHERE manifest_digest = ? LIMIT 1", (manifest_digest,)
-        ).fetchone()
-        return row is not None
+    def intermediates(self) -> set[str]:
+        """Manifest digests of every image a build step made."""
+        rows = self.conn.execute("SELECT DISTINCT manifest_digest FROM build_cache").fetchall()
+        return {str(r[0]) for r in rows}
 
     def save_log(self, manifest_digest: str, log: str) -> None:
         with transaction(self.conn):

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from .. import proc
 from ..errors import CommandFailed
-from ..model import Container, Image, RunOptions
+from ..model import Container, RunOptions
 from ..runtime.bundle import Bundle
 from ..runtime.lifecycle import Runtime
 
@@ -61,11 +61,9 @@ class BuildContainer:
 
 
 @contextmanager
-def build_container(rt: Runtime, image: Image, argv: tuple[str, ...], env: tuple[str, ...],
-                    network: str) -> Iterator[BuildContainer]:
-    """A created build container for ``argv`` on ``image`` (its USER, WORKDIR and ENV plus
-    ``env``), removed at the end of the block (take its ``upper`` dir before that)."""
-    opts = RunOptions(image=image.id, command=argv, entrypoint="", env=env, network=network)
+def build_container(rt: Runtime, opts: RunOptions) -> Iterator[BuildContainer]:
+    """A created build container (``opts.image``'s USER, WORKDIR and ENV unless ``opts``
+    says otherwise), removed at the end of the block (take its ``upper`` dir before that)."""
     bc = BuildContainer(rt, rt.create(opts))
     try:
         yield bc

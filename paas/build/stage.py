@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgument, NotFound, PaasError
-from ..model import BuildRequest, HistoryEntry, Image, ImageConfig
+from ..model import BuildRequest, HistoryEntry, Image, ImageConfig, RunOptions
 from ..runtime.user import resolve_user
 from . import imageconfig as ic
 from .cache import step_key
@@ -221,7 +221,9 @@ class StageBuild:
                 raise InvalidArgument(f"{self.df.path}:{ins.line}: RUN needs a base image with a "
                                       "shell, not scratch", "start the stage FROM an image")
             image = self.image
-            with build_container(self.b.runtime, image, argv, env, self.req.network) as bc:
+            opts = RunOptions(image=image.id, command=argv, entrypoint="", env=env,
+                              network=self.req.network)
+            with build_container(self.b.runtime, opts) as bc:
                 self.b.emit(BuildEvent("running", text=bc.container.id))
                 code = bc.run(lambda data: self.b.emit(
                     BuildEvent("output", text=data.decode("utf-8", "replace"))))

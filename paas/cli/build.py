@@ -54,6 +54,9 @@ def _build(app: App, a: argparse.Namespace) -> int:
         target=a.target or "",
         no_cache=a.no_cache,
         network=a.network,
+        buildpack=a.buildpack or bool(a.buildpacks),
+        buildpacks=tuple(p for p in (a.buildpacks or "").split(",") if p),
+        stack=a.stack or "",
     )
     render = render_json if a.progress == "json" else render_plain
     out = sys.stdout
@@ -82,5 +85,10 @@ def configure(name: str, p: Parser) -> Handler:
     p.add_argument("--no-cache", action="store_true", help="run every step again")
     p.add_argument("--progress", choices=["plain", "json"], default="plain")
     p.add_argument("--network", default="bridge", help="network of RUN steps: bridge, none, host")
+    p.add_argument("--buildpack", action="store_true",
+                   help="build with buildpacks (detected) instead of a Dockerfile")
+    p.add_argument("--buildpacks", metavar="NAME|DIR,...",
+                   help="build with these buildpacks, in order")
+    p.add_argument("--stack", metavar="IMAGE", help="stack image (default paas/stack:bookworm)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
     return _build

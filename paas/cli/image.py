@@ -127,6 +127,12 @@ def _bootstrap(app: App, a: argparse.Namespace) -> int:
     from ..image.store import ImageStore
 
     includes = [p.strip() for p in (a.include or "").split(",") if p.strip()]
+    if a.stack:  # the image buildpack builds run in
+        from ..build.buildpacks import DEFAULT_STACK, STACK_PACKAGES
+
+        includes = list(dict.fromkeys([*STACK_PACKAGES, *includes]))
+        a.ref = a.ref or DEFAULT_STACK
+    a.ref = a.ref or "debian:bookworm"
     ImageStore.target_ref(a.ref)  # bad input fails before any progress line
     mmdebstrap_argv(a.suite, includes, "-")
     _progress(f"Bootstrapping {a.ref} (mmdebstrap {a.suite}, minbase)")
@@ -152,6 +158,11 @@ def _import(app: App, a: argparse.Namespace) -> int:
 
 def _ls(app: App, a: argparse.Namespace) -> int:
     images = _store(app).list()
+    if not a.all:  # like docker images: untagged build steps only with -a
+        from ..build.cache import BuildCache
+
+        steps = BuildCache(app.conn).intermediates()
+        images = [i for i in images if i.refs or i.manifest_digest not in steps]
     if a.quiet:
         for img_id in dict.fromkeys(short_id(i.id) for i in images):
             print(img_id)
@@ -225,6 +236,20 @@ def _rm(app: App, a: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(app: App, a: argparse.Namespace) -> int:
+    """Every untagged image no container uses: dangling images and the build cache."""
+    store = _store(app)
+    users = _in_use(app)
+    removed = 0
+    for img in store.list():
+        if not img.refs and img.id not in users:
+            for line in store.remove(img.id, in_use=users):
+                print(line)
+            removed += 1
+    print(f"Removed {removed} image{'s' if removed != 1 else ''}")
+    return 0
+
+
 def _save(app: App, a: argparse.Namespace) -> int:
     _store(app).save(a.ref, a.output)
     return 0
@@ -238,7 +263,10 @@ def _load(app: App, a: argparse.Namespace) -> int:
 
 def configure(name: str, p: Parser) -> Handler:
     if name == "image:bootstrap":
-        p.add_argument("ref", nargs="?", default="debian:bookworm", metavar="NAME[:TAG]")
+        p.add_argument("ref", nargs="?", default="", metavar="NAME[:TAG]",
+                       help="default debian:bookworm, or paas/stack:bookworm with --stack")
+        p.add_argument("--stack", action="store_true",
+                       help="the buildpack stack: python3, venv, pip, gunicorn, nginx")
         p.add_argument("--suite", default="bookworm", help="Debian suite (default: bookworm)")
         p.add_argument("--include", default="", metavar="PKG,PKG", help="extra packages to install")
         return _bootstrap
@@ -249,6 +277,8 @@ def configure(name: str, p: Parser) -> Handler:
     if name == "image:ls":
         p.add_argument("--format", choices=["table", "json"], default="table")
         p.add_argument("-q", "--quiet", action="store_true", help="only image ids")
+        p.add_argument("-a", "--all", action="store_true",
+                       help="also the untagged images of build steps (the build cache)")
         return _ls
     if name == "image:inspect":
         p.add_argument("refs", nargs="+", metavar="REF")
@@ -270,6 +300,8 @@ def configure(name: str, p: Parser) -> Handler:
         )
         p.add_argument("refs", nargs="+", metavar="REF")
         return _rm
+    if name == "image:prune":
+        return _prune
     if name == "image:save":
         p.add_argument("ref", metavar="REF")
         p.add_argument("-o", "--output", required=True, metavar="FILE")
