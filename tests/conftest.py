@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import secrets
@@ -327,7 +328,21 @@ def instance_tools() -> tuple[
 @pytest.fixture(scope="session")
 def rootfs_tar() -> Path:
     """A Debian bookworm minbase rootfs tar, built once per checkout (~30s, ~170 MB)."""
-    path = REPO / ".cache" / "bookworm-minbase.tar"
+    return _debian_tar("bookworm-minbase.tar", ())
+
+
+@pytest.fixture(scope="session")
+def stack_tar() -> Path:
+    """The buildpack stack's rootfs (minbase + python3, venv, pip, gunicorn, nginx-light...),
+    built once per checkout (~30s, ~260 MB); the packages are paas's own list."""
+    from paas.build.buildpacks import STACK_PACKAGES
+
+    key = hashlib.sha256(",".join(STACK_PACKAGES).encode()).hexdigest()[:8]
+    return _debian_tar(f"stack-bookworm-{key}.tar", STACK_PACKAGES)
+
+
+def _debian_tar(name: str, includes: tuple[str, ...]) -> Path:
+    path = REPO / ".cache" / name
     if path.exists():
         return path
     if shutil.which("mmdebstrap") is None:
@@ -335,11 +350,13 @@ def rootfs_tar() -> Path:
             pytest.fail("mmdebstrap is not installed: test.sh must install it in CI")
         pytest.skip("mmdebstrap is not installed (run ./install.sh)")  # outside CI only
     path.parent.mkdir(exist_ok=True)
-    with open(path.parent / "bookworm-minbase.lock", "w") as lock:
+    with open(path.parent / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be building it
         if not path.exists():
             tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.tar")
-            res = _quiet(["mmdebstrap", "--variant=minbase", "--format=tar", "bookworm", str(tmp)])
+            extra = [f"--include={','.join(includes)}"] if includes else []
+            res = _quiet(["mmdebstrap", "--variant=minbase", "--format=tar", *extra, "bookworm",
+                          str(tmp)])
             if res.returncode != 0:
                 tmp.unlink(missing_ok=True)
                 pytest.fail(f"mmdebstrap failed:\n{res.stderr}")
