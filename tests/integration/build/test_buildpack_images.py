@@ -45,7 +45,7 @@ def _get(url: str, timeout: float = 15.0) -> tuple[int, dict[str, str], bytes]:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (test-made address)
+            with urllib.request.urlopen(url, timeout=2) as r:
                 return r.status, dict(r.headers), r.read()
         except OSError:
             if time.monotonic() > deadline:
@@ -101,6 +101,7 @@ def test_stdlib_wsgi_app_gets_a_gunicorn_web_process(stack: Any, serve: Any, tmp
 def test_static_site_is_served_by_nginx(stack: Any, serve: Any, tmp_path: Path) -> None:
     stack("image:build", "--buildpack", "-t", "site:v1", str(_app(tmp_path, "static-site")))
     status, headers, body = _get(serve("site:v1").url + "/")
+    assert b"<" in body
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert headers.get("Server") == "nginx" and "Cache-Control" in headers
 
