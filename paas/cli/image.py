@@ -236,6 +236,19 @@ def _rm(app: App, a: argparse.Namespace) -> int:
     return 0
 
 
+def _log(app: App, a: argparse.Namespace) -> int:
+    """The build output kept with an image built by image:build."""
+    from ..build.cache import BuildCache
+    from ..errors import NotFound
+
+    img = _store(app).get(a.ref)
+    log = BuildCache(app.conn).log_of(img.manifest_digest)
+    if log is None:
+        raise NotFound(f"image {a.ref} has no build log", "only images made by image:build have one")
+    sys.stdout.write(log)
+    return 0
+
+
 def _prune(app: App, a: argparse.Namespace) -> int:
     """Every untagged image no container uses: dangling images and the build cache."""
     store = _store(app)
@@ -300,6 +313,9 @@ def configure(name: str, p: Parser) -> Handler:
         )
         p.add_argument("refs", nargs="+", metavar="REF")
         return _rm
+    if name == "image:log":
+        p.add_argument("ref", metavar="REF")
+        return _log
     if name == "image:prune":
         return _prune
     if name == "image:save":

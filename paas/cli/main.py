@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image:history": ("paas.cli.image", "Show the layers of an image"),
     "image:tag": ("paas.cli.image", "Give an image another name"),
     "image:rm": ("paas.cli.image", "Remove images"),
+    "image:log": ("paas.cli.image", "Show the build log of an image made by image:build"),
     "image:prune": ("paas.cli.image", "Remove untagged images: dangling ones and the build cache"),
     "image:save": ("paas.cli.image", "Write an image as an OCI archive"),
     "image:load": ("paas.cli.image", "Load images from an OCI archive"),

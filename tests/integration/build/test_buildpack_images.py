@@ -90,6 +90,7 @@ def _labels(engine: Any, ref: str) -> dict[str, str]:
 def test_stdlib_wsgi_app_gets_a_gunicorn_web_process(stack: Any, serve: Any, tmp_path: Path) -> None:
     res = stack("image:build", "--buildpack", "-t", "wsgi:v1", str(_app(tmp_path, "python-wsgi")))
     assert "Python" in res.stdout and "Successfully tagged wsgi:v1" in res.stdout
+    assert stack("image:log", "wsgi:v1").stdout == res.stdout  # the build log is kept
     processes = json.loads(_labels(stack, "wsgi:v1")["io.paas.processes"])
     assert "gunicorn" in processes["web"]
     cfg = _config(stack, "wsgi:v1")
