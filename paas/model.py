@@ -26,7 +26,9 @@ __all__ = [
     "Mount",
     "PortMapping",
     "Resources",
+    "Route",
     "RunOptions",
+    "Upstream",
 ]
 
 
@@ -273,3 +275,23 @@ class BuildResult:
     cached: int
     seconds: float
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One web container behind the proxy."""
+
+    host: str  # container IP
+    port: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the proxy serves for one app (``paas.proxy``): its domains and healthy web
+    containers; no upstreams means the app answers 503 (nothing running)."""
+
+    app: str
+    domains: tuple[str, ...]
+    upstreams: tuple[Upstream, ...] = ()
+    settings: tuple[tuple[str, str], ...] = ()  # nginx:set KEY VALUE, validated
+    template: str = ""  # an app-supplied vhost template (jinja2 text), "" for the default
