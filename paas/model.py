@@ -26,6 +26,7 @@ __all__ = [
     "Mount",
     "PortMapping",
     "Resources",
+    "Push",
     "Route",
     "RunOptions",
     "Upstream",
@@ -295,3 +296,16 @@ class Route:
     upstreams: tuple[Upstream, ...] = ()
     settings: tuple[tuple[str, str], ...] = ()  # nginx:set KEY VALUE, validated
     template: str = ""  # an app-supplied vhost template (jinja2 text), "" for the default
+
+
+@dataclass(frozen=True)
+class Push:
+    """One ref update of a ``git push`` (``paas.receive`` -> ``paas.deploy``), handed over
+    after the pushed objects are stored and before the ref moves."""
+
+    app: str
+    ref: str  # e.g. refs/heads/main
+    old: str  # 40 hex digits; all zeros for a new ref
+    new: str  # all zeros for a deletion
+    repo: str  # the app's bare repository
+    pusher: str = ""  # ssh key or http user name

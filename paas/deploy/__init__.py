@@ -1,0 +1,1 @@
+"""Deploys: a pushed commit into a running release (build, release, cutover, rollback)."""
