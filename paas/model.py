@@ -27,6 +27,7 @@ __all__ = [
     "PortMapping",
     "Resources",
     "Push",
+    "Release",
     "Route",
     "RunOptions",
     "Upstream",
@@ -309,3 +310,21 @@ class Push:
     new: str  # all zeros for a deletion
     repo: str  # the app's bare repository
     pusher: str = ""  # ssh key or http user name
+
+
+@dataclass(frozen=True)
+class Release:
+    """A numbered, immutable state of an app: what runs (image, processes), with what
+    config and scale, from which commit; rollback makes a new release from an old one."""
+
+    app: str
+    version: int
+    image_id: str
+    processes: tuple[tuple[str, str], ...]  # type -> command ("" = the image's default)
+    config: tuple[tuple[str, str], ...]
+    formation: tuple[tuple[str, int], ...]
+    git_sha: str
+    description: str
+    created: float
+    created_by: str = ""
+    builder: str = "dockerfile"  # or "buildpack": how processes' commands are run

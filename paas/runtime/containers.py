@@ -95,6 +95,12 @@ class ContainerStore:
             )
         return self.get(cid)
 
+    def find(self, name: str) -> Container | None:
+        """The container called exactly ``name`` (or with that full id), None if none."""
+        row = self.conn.execute("SELECT * FROM containers WHERE id=? OR name=?",
+                                (name, name)).fetchone()
+        return _row_to_container(row) if row is not None else None
+
     def get(self, ref: str) -> Container:
         """Resolve a full ID, a name, or a unique ID prefix."""
         row = self.conn.execute("SELECT * FROM containers WHERE id=? OR name=?", (ref, ref)).fetchone()

@@ -100,6 +100,57 @@ MIGRATIONS: tuple[str, ...] = (
         created REAL NOT NULL
     );
     """,
+    # 5: apps (paas/apps)
+    """
+    CREATE TABLE apps (
+        name TEXT PRIMARY KEY,
+        created REAL NOT NULL
+    );
+    CREATE TABLE app_config (
+        app TEXT NOT NULL REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (app, key)
+    );
+    CREATE TABLE app_domains (
+        domain TEXT PRIMARY KEY,
+        app TEXT NOT NULL REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE
+    );
+    CREATE INDEX app_domains_app ON app_domains(app);
+    CREATE TABLE app_settings (
+        app TEXT NOT NULL REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (app, key)
+    );
+    CREATE TABLE app_formation (
+        app TEXT NOT NULL REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        type TEXT NOT NULL,
+        count INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (app, type)
+    );
+    CREATE TABLE global_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+    # 6: releases (paas/deploy/releases.py)
+    """
+    CREATE TABLE releases (
+        app TEXT NOT NULL REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        image_id TEXT NOT NULL,
+        processes TEXT NOT NULL,
+        config TEXT NOT NULL,
+        formation TEXT NOT NULL,
+        git_sha TEXT NOT NULL,
+        description TEXT NOT NULL,
+        created REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        builder TEXT NOT NULL,
+        PRIMARY KEY (app, version)
+    );
+    """,
 )
 
 

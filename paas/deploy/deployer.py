@@ -1,0 +1,220 @@
+"""``Deployer``: the one entry point of the deploy stage.
+
+``deploy(app, sha)``: check out the pushed commit, build it (its Dockerfile, else
+buildpacks with the app's config as ENV_DIR), record a release, run the
+``release`` process type, then cut over (``cutover``). ``release(app, ...)``
+makes a new release from the current one with another config, scale or image
+(config:set, ps:scale, releases:rollback) and cuts over to it. Progress goes to a
+callback in Dokku's ``----->`` style; a failure anywhere before the proxy switch
+leaves the previous release serving.
+
+Not here: receiving pushes (``paas.receive``), the proxy's config (``paas.proxy``),
+the app registry (``paas.apps``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+from ..apps.store import AppStore
+from ..build.builder import Builder
+from ..build.procfile import parse_procfile, processes_of
+from ..build.progress import BuildEvent, render_plain
+from ..config import Context
+from ..errors import CommandFailed, Conflict, InvalidArgument, NotFound
+from ..image.store import ImageStore
+from ..model import BuildRequest, Image, Release
+from ..runtime.lifecycle import Runtime
+from .checkout import checkout
+from .cutover import Cutover, Plan
+from .health import checks_from_app_json
+from .processes import web_port
+from .releases import DEFAULT_KEEP, ReleaseStore, image_tag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..daemon.client import DaemonClient
+    from ..proxy import Proxy
+
+__all__ = ["Deployer"]
+
+Progress = Callable[[str], None]
+
+
+class Deployer:
+    def __init__(self, ctx: Context, rt: Runtime, client: DaemonClient, proxy: Proxy,
+                 progress: Progress) -> None:
+        self.ctx = ctx
+        self.rt = rt
+        self.images: ImageStore = rt.images
+        self.client = client
+        self.proxy = proxy
+        self.progress = progress
+        self.apps = AppStore(rt.conn)
+        self.releases = ReleaseStore(rt.conn)
+
+    # -- locking ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self, app: str, wait: bool = True) -> Iterator[None]:
+        """The app's deploy lock: one deploy/config change/scale at a time per app."""
+        lock_dir = os.path.join(self.ctx.paths.root, "locks")
+        os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(lock_dir, f"{app}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise Conflict(f"another deploy of {app} is running", "try again when it ends")
+                self.progress(f"-----> Waiting for another deploy of {app} to finish")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- a push --------------------------------------------------------------------
+    def deploy(self, app: str, repo: str, sha: str, pusher: str = "") -> Release:
+        started = time.monotonic()
+        work = tempfile.mkdtemp(prefix=f"deploy-{app}-", dir=self.ctx.paths.tmp)
+        try:
+            src = os.path.join(work, "src")
+            os.mkdir(src)
+            checkout(repo, sha, src)
+            image, builder, processes = self._build(app, src, sha)
+            app_json = _read(os.path.join(src, "app.json"))
+            template = _read(os.path.join(src, "nginx.conf.j2"))
+        finally:
+            shutil.rmtree(work)
+        current = self.releases.current(app)
+        formation = _formation(processes, current)
+        release = self.releases.add(
+            app, image_id=image.id, processes=processes, config=self.apps.config(app),
+            formation=formation, git_sha=sha, description=f"Deploy {sha[:7]}",
+            created_by=pusher, builder=builder)
+        self._run(release, image, app_json=app_json, template=template)
+        self.progress(f"=====> Application deployed in {time.monotonic() - started:.1f}s:")
+        for d in self.apps.effective_domains(app):
+            self.progress(f"       http://{d}{_port_suffix()}")
+        return release
+
+    def _build(self, app: str, src: str, sha: str) -> tuple[Image, str, dict[str, str]]:
+        dockerfile = os.path.isfile(os.path.join(src, "Dockerfile"))
+        how = "Dockerfile" if dockerfile else "buildpacks"
+        self.progress(f"-----> Building {app} from {how} ({sha[:7]})")
+
+        def show(e: BuildEvent) -> None:
+            for line in render_plain(e).splitlines():
+                self.progress(line if line.startswith(("----->", "=====>", " !")) else f"       {line}")
+
+        req = BuildRequest(context=src, buildpack=not dockerfile, cache_name=app,
+                           build_args=tuple(self.apps.config(app).items()) if not dockerfile else ())
+        result = Builder(self.ctx, self.rt, self.images, show).build(req)
+        image = result.image
+        if dockerfile:
+            procfile = _read(os.path.join(src, "Procfile"))
+            processes = parse_procfile(procfile) if procfile else {}
+            processes.setdefault("web", "")
+            return image, "dockerfile", processes
+        processes = processes_of(image.config) or {"web": ""}
+        return image, "buildpack", processes
+
+    # -- releases from the current one ------------------------------------------------
+    def change(self, app: str, description: str, *, config: Mapping[str, str] | None = None,
+               formation: Mapping[str, int] | None = None, restart: bool = True) -> Release:
+        current = self.releases.current(app)
+        if current is None:
+            raise NotFound(f"{app} has no release yet", f"deploy it first: git push to {app}")
+        release = self.releases.add(
+            app, image_id=current.image_id, processes=dict(current.processes),
+            config=dict(current.config) if config is None else dict(config),
+            formation=dict(current.formation) if formation is None else dict(formation),
+            git_sha=current.git_sha, description=description, builder=current.builder)
+        if restart:
+            self._run(release, self.images.get(release.image_id))
+        return release
+
+    def rollback(self, app: str, version: int | None = None) -> Release:
+        current = self.releases.current(app)
+        if current is None:
+            raise NotFound(f"{app} has no release yet", "there is nothing to roll back")
+        if version is None:
+            version = current.version - 1
+        target = self.releases.get(app, version)
+        try:
+            image = self.images.get(target.image_id)
+        except NotFound as err:
+            raise NotFound(f"the image of v{version} is gone (older than keep-releases)",
+                           "pick a newer release, or deploy again") from err
+        release = self.releases.add(
+            app, image_id=target.image_id, processes=dict(target.processes),
+            config=dict(target.config), formation=dict(current.formation),
+            git_sha=target.git_sha, description=f"Rollback to v{version}",
+            builder=target.builder)
+        self._run(release, image)
+        return release
+
+    # -- running a release --------------------------------------------------------------
+    def _run(self, release: Release, image: Image, *, app_json: str = "",
+             template: str = "") -> None:
+        app = release.app
+        self.images.tag(image.id, image_tag(app, release.version))
+        self.progress(f"-----> Releasing {app} (v{release.version})")
+        port = web_port(release, image.config.exposed_ports)
+        if "release" in dict(release.processes):
+            self._release_phase(release, port)
+        checks = tuple(checks_from_app_json(app_json)) if app_json else ()
+        settings = {k.removeprefix("nginx."): v for k, v in self._settings(app).items()
+                    if k.startswith("nginx.")}
+        plan = Plan(image=image, port=port, domains=tuple(self.apps.effective_domains(app)),
+                    checks=checks, check_mode=self.apps.setting(app, "checks", "enabled"),
+                    nginx=tuple(sorted(settings.items())), template=template,
+                    drain=float(os.environ.get("PAAS_DRAIN_SECONDS", "2")))
+        self.progress(f"-----> Deploying {app} (v{release.version})")
+        Cutover(self.rt, self.client, self.proxy, self.progress).run(release, plan)
+        self._expire(app)
+
+    def _settings(self, app: str) -> dict[str, str]:
+        return self.apps.settings(app)
+
+    def _release_phase(self, release: Release, port: int) -> None:
+        from .oneoff import run_oneoff
+
+        self.progress("-----> Running the release command")
+        code = run_oneoff(self.rt, self.client, release, "release", port, self.progress)
+        if code != 0:
+            raise CommandFailed(f"the release command failed (exit {code})",
+                                "the previous release keeps serving", returncode=code)
+
+    def _expire(self, app: str) -> None:
+        """Untag the images of releases older than keep-releases (image:prune frees them)."""
+        keep = int(self.apps.setting(app, "keep-releases", str(DEFAULT_KEEP)) or DEFAULT_KEEP)
+        for r in self.releases.list(app)[keep:]:
+            with contextlib.suppress(NotFound):
+                self.images.remove(image_tag(app, r.version), force=True)
+
+
+def _formation(processes: Mapping[str, str], current: Release | None) -> dict[str, int]:
+    """The scale of a new deploy: the current one for known types, web=1 and 0 for new ones."""
+    previous = dict(current.formation) if current else {}
+    return {t: previous.get(t, 1 if t == "web" else 0) for t in processes if t != "release"}
+
+
+def _read(path: str) -> str:
+    if not os.path.isfile(path) or os.path.islink(path):
+        return ""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if len(text) > 1 << 20:
+        raise InvalidArgument(f"{os.path.basename(path)} is larger than 1 MiB", "shorten it")
+    return text
+
+
+def _port_suffix() -> str:
+    port = os.environ.get("PAAS_HTTP_PORT", "80")
+    return "" if port == "80" else f":{port}"
