@@ -1,9 +1,10 @@
 """``image:build``: a Dockerfile and its context into an image (``paas.build.builder``).
 
-Parses the flags into a ``BuildRequest``, runs the builder in this process
-(RUN steps are containers of this instance) and prints its progress: Docker's
-classic ``Step N/M : ...`` lines (``--progress plain``, the default) or one
-JSON object per event (``--progress json``); ``-q`` prints only the image id.
+Sends the flags to paasd, whose builder is warm (like docker -> dockerd), and
+prints the progress it streams: Docker's classic ``Step N/M : ...`` lines
+(``--progress plain``, the default) or one JSON object per event (``--progress
+json``); ``-q`` prints only the image id. Without a running paasd the build runs
+in this process. Either way RUN steps are containers of this instance.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgument
 
+TYPE_CHECKING = False  # typing costs ~3 ms on every call
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from ..build.progress import BuildEvent
     from .main import App, Handler, Parser
 
@@ -38,41 +42,67 @@ def parse_build_args(values: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def _build(app: App, a: argparse.Namespace) -> int:
-    from ..build.builder import Builder
+    """Ask paasd to build (its builder is warm), streaming its progress; build here
+    when paasd is not running."""
     from ..build.progress import render_json, render_plain
-    from ..image.store import ImageStore
-    from ..model import BuildRequest
-    from ..runtime.lifecycle import Runtime
 
     if a.network not in ("bridge", "none", "host"):
         raise InvalidArgument(f"unknown network {a.network!r}", "use bridge (default), none or host")
-    req = BuildRequest(
-        context=os.path.abspath(a.context),
-        dockerfile=os.path.abspath(a.file) if a.file else "",
-        tags=tuple(a.tag),
-        build_args=parse_build_args(a.build_arg),
-        target=a.target or "",
-        no_cache=a.no_cache,
-        network=a.network,
-        buildpack=a.buildpack or bool(a.buildpacks),
-        buildpacks=tuple(p for p in (a.buildpacks or "").split(",") if p),
-        stack=a.stack or "",
-    )
+    body = {
+        "context": os.path.abspath(a.context),
+        "dockerfile": os.path.abspath(a.file) if a.file else "",
+        "tags": list(a.tag),
+        "build_args": [list(p) for p in parse_build_args(a.build_arg)],
+        "target": a.target or "",
+        "no_cache": a.no_cache,
+        "network": a.network,
+        "buildpack": a.buildpack or bool(a.buildpacks),
+        "buildpacks": [p for p in (a.buildpacks or "").split(",") if p],
+        "stack": a.stack or "",
+    }
     render = render_json if a.progress == "json" else render_plain
     out = sys.stdout
+    shown = [0]
 
     def progress(e: BuildEvent) -> None:
-        if a.quiet:
-            return
-        out.write(render(e))
-        out.flush()
+        shown[0] += 1
+        if not a.quiet:
+            out.write(render(e))
+            out.flush()
+
+    image_id = _remote(app, body, progress, shown) or _local(app, body, progress)
+    if a.quiet:
+        out.write(image_id + "\n")
+    return 0
+
+
+def _remote(app: App, body: dict[str, Any], progress: Callable[[BuildEvent], None],
+            shown: list[int]) -> str:
+    """The image id paasd built, or "" if paasd is not running (nothing was shown)."""
+    from ..build.progress import BuildEvent
+    from ..daemon.client import DaemonClient
+    from ..errors import FailedPrecondition
+
+    client = DaemonClient(app.paths, timeout=24 * 3600.0)
+    try:
+        result = client.stream("POST", "/builds", body,
+                               lambda line: progress(BuildEvent.from_json(line["event"])))
+    except FailedPrecondition as err:
+        if shown[0] == 0 and err.message == client.not_running().message:
+            return ""
+        raise
+    return str(result["image"])
+
+
+def _local(app: App, body: dict[str, Any], progress: Callable[[BuildEvent], None]) -> str:
+    from ..build.builder import Builder
+    from ..daemon.builds import request_from_json
+    from ..image.store import ImageStore
+    from ..runtime.lifecycle import Runtime
 
     images = ImageStore(app.ctx, app.conn)
     builder = Builder(app.ctx, Runtime(app.ctx, app.conn, images), images, progress)
-    result = builder.build(req)
-    if a.quiet:
-        out.write(result.image.id + "\n")
-    return 0
+    return builder.build(request_from_json(body)).image.id
 
 
 def configure(name: str, p: Parser) -> Handler:

@@ -124,6 +124,19 @@ class DaemonClient:
                            lambda: _send(self.paths.daemon_socket, method, path, data, wait))
         return lambda: _decode(*self._guard(method, path, wait, lambda: _receive(sock)))
 
+    def stream(self, method: str, path: str, body: dict[str, Any],
+               on_line: Callable[[dict[str, Any]], None], *, timeout: float | None = None) -> Any:
+        """A request whose reply is streamed (``router.Stream``): ``on_line`` gets each JSON
+        line as it arrives; returns the final result, or raises the error paasd sent."""
+        data = json.dumps(body).encode()
+        wait = timeout or self.timeout
+        sock = self._guard(method, path, wait,
+                           lambda: _send(self.paths.daemon_socket, method, path, data, wait))
+        try:
+            return self._guard(method, path, wait, lambda: _read_stream(sock, on_line))
+        finally:
+            sock.close()
+
     def _guard(self, method: str, path: str, timeout: float, step: Callable[[], T]) -> T:
         """Run one step of a request, turning socket trouble into FailedPrecondition."""
         try:
@@ -146,6 +159,37 @@ class DaemonClient:
         except FailedPrecondition:
             return None
         return reply if isinstance(reply, dict) else None
+
+
+def _read_stream(sock: socket.socket, on_line: Callable[[dict[str, Any]], None]) -> Any:
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise _ProtocolError("connection closed before the reply headers")
+        buf += chunk
+    header, _, buf = buf.partition(b"\r\n\r\n")
+    status_line = header.decode("latin-1").split("\r\n")[0].split(" ", 2)
+    if len(status_line) < 2 or not status_line[1].isdigit():
+        raise _ProtocolError(f"bad status line {status_line!r}")
+    status = int(status_line[1])
+    if status != 200:  # an ordinary JSON error reply (bad request, not found...)
+        while chunk := sock.recv(65536):
+            buf += chunk
+        return _decode(status, buf)
+    while True:
+        while b"\n" in buf:
+            line, _, buf = buf.partition(b"\n")
+            obj = json.loads(line)
+            if "result" in obj:
+                return obj["result"]
+            if "error" in obj:
+                raise _error(500, obj["error"])
+            on_line(obj)
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise _ProtocolError("the stream ended without a result")
+        buf += chunk
 
 
 def _decode(status: int, raw: bytes) -> Any:

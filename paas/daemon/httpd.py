@@ -16,7 +16,7 @@ import socket
 import socketserver
 from typing import Any
 
-from .router import Router
+from .router import Router, Stream, error_body
 from .sockpath import unix_address
 
 __all__ = ["MAX_BODY", "UnixHTTPServer", "bind_unix_socket"]
@@ -66,7 +66,39 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             log.exception("handler for %s %s failed", self.command, self.path)
             status, obj = 500, {"message": f"internal error in paasd: {err}",
                                 "hint": "see paasd.log in the instance's run directory"}
-        self._send_json(status, obj)
+        if isinstance(obj, Stream):
+            self._send_stream(obj)
+        else:
+            self._send_json(status, obj)
+
+    def _send_stream(self, stream: Stream) -> None:
+        from ..errors import PaasError
+
+        self.close_connection = True  # the end of the stream is the end of the connection
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+        def emit(obj: dict[str, Any]) -> None:
+            self.wfile.write((json.dumps(obj) + "\n").encode())
+            self.wfile.flush()
+
+        try:
+            last: dict[str, Any] = {"result": stream.produce(emit)}
+        except PaasError as err:
+            last = {"error": error_body(err)}
+        except BrokenPipeError:
+            log.info("client of %s %s went away", self.command, self.path)
+            return
+        except Exception as err:
+            log.exception("streamed handler for %s %s failed", self.command, self.path)
+            last = {"error": {"message": f"internal error in paasd: {err}",
+                              "hint": "see paasd.log in the instance's run directory"}}
+        try:
+            emit(last)
+        except OSError:
+            log.info("client of %s %s went away before the end", self.command, self.path)
 
     def _read_body(self) -> dict[str, Any]:
         if self.headers.get("Transfer-Encoding"):

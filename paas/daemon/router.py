@@ -26,9 +26,20 @@ from ..errors import (
     PaasError,
 )
 
-__all__ = ["ERROR_KINDS", "Handler", "Response", "Router", "error_body", "status_for"]
+__all__ = ["ERROR_KINDS", "Handler", "Response", "Router", "Stream", "error_body", "status_for"]
 
 Response = tuple[int, Any]
+
+
+class Stream:
+    """A streamed reply (``application/x-ndjson``): ``produce(emit)`` runs in the
+    connection's thread and every ``emit(obj)`` goes out as one JSON line at once; what
+    ``produce`` returns becomes a last line ``{"result": ...}``, a ``PaasError`` it raises
+    a last line ``{"error": error_body(err)}``. A client that goes away makes ``emit``
+    raise ``BrokenPipeError``, which ends ``produce`` (e.g. a build is stopped)."""
+
+    def __init__(self, produce: Callable[[Callable[[dict[str, Any]], None]], Any]) -> None:
+        self.produce = produce
 Handler = Callable[[dict[str, str], dict[str, Any]], Response]
 
 _STATUS: list[tuple[type[PaasError], int]] = [

@@ -53,6 +53,7 @@ def install(router: Router, daemon: Daemon) -> None:
 
 def _install_container_routes(router: Router, daemon: Daemon) -> None:
     """Container routes live in ``paas.daemon.containers``."""
-    from . import containers
+    from . import builds, containers
 
     containers.install(router, daemon)
+    builds.install(router, daemon)
