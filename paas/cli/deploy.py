@@ -238,7 +238,36 @@ def _destroy(app: App, a: argparse.Namespace) -> int:
             if os.path.isdir(path):
                 shutil.rmtree(path)
         d.apps.remove(a.app)
+    from ..deploy.hooks import run_hooks
+
+    run_hooks(app.ctx, "post-destroy", [a.app], a.app, _progress)
     _progress(f"=====> {a.app} destroyed")
+    return 0
+
+
+def _rename(app: App, a: argparse.Namespace) -> int:
+    """State, repo and cache move to the new name; the current release is started under
+    it (container names carry the app name), then the old containers and vhost go."""
+    from ..apps.validate import validate_app_name
+    from ..deploy.processes import app_containers, stop_and_remove
+
+    _need_app(app, a.app)
+    validate_app_name(a.new)
+    d = _deployer(app)
+    with d.locked(a.app), d.locked(a.new):
+        old_containers = app_containers(d.rt, a.app)
+        d.apps.rename(a.app, a.new)
+        _progress(f"-----> Renaming {a.app} to {a.new}")
+        for base, suffix in ((os.path.join(app.ctx.paths.root, "repos"), ".git"),
+                             (app.ctx.paths.build_cache, "")):
+            src = os.path.join(base, a.app + suffix)
+            if os.path.isdir(src):
+                os.rename(src, os.path.join(base, a.new + suffix))
+        if d.releases.current(a.new) is not None:
+            d.change(a.new, f"Rename from {a.app}")
+        stop_and_remove(d.rt, old_containers, 10)
+        d.proxy.remove(a.app)
+    _progress(f"=====> {a.app} is now {a.new}")
     return 0
 
 
@@ -313,6 +342,9 @@ def configure(name: str, p: Parser) -> Handler:
         p.add_argument("--force", action="store_true", help="do not ask for confirmation")
         p.add_argument("--confirm", metavar="APP", help="the app's name, typed again")
         return _destroy
+    if name == "apps:rename":
+        p.add_argument("new", metavar="NEW")
+        return _rename
     if name == "run":
         p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
         return _run

@@ -34,6 +34,7 @@ from ..runtime.lifecycle import Runtime
 from .checkout import checkout
 from .cutover import Cutover, Plan
 from .health import checks_from_app_json
+from .hooks import run_hooks
 from .processes import web_port
 from .releases import DEFAULT_KEEP, ReleaseStore, image_tag
 
@@ -116,6 +117,7 @@ class Deployer:
                            build_args=tuple(self.apps.config(app).items()) if not dockerfile else ())
         result = Builder(self.ctx, self.rt, self.images, show).build(req)
         image = result.image
+        run_hooks(self.ctx, "post-build", [app, image.id], app, self.progress)
         if dockerfile:
             procfile = _read(os.path.join(src, "Procfile"))
             processes = parse_procfile(procfile) if procfile else {}
@@ -175,9 +177,12 @@ class Deployer:
                     checks=checks, check_mode=self.apps.setting(app, "checks", "enabled"),
                     nginx=tuple(sorted(settings.items())), template=template,
                     drain=float(os.environ.get("PAAS_DRAIN_SECONDS", "2")))
+        run_hooks(self.ctx, "pre-deploy", [app, str(release.version), image.id], app,
+                  self.progress)
         self.progress(f"-----> Deploying {app} (v{release.version})")
         Cutover(self.rt, self.client, self.proxy, self.progress).run(release, plan)
         self._expire(app)
+        run_hooks(self.ctx, "post-deploy", [app, str(release.version)], app, self.progress)
 
     def _settings(self, app: str) -> dict[str, str]:
         return self.apps.settings(app)

@@ -65,6 +65,10 @@ def deploy_push(ctx: Context, push: Push, progress: Callable[[str], None]) -> No
         progress(f"-----> {push.ref} stored; only {branch} deploys "
                  f"(paas git:set {push.app} deploy-branch BRANCH)")
         return
+    from .hooks import run_hooks
+
     deployer = make_deployer(ctx, progress)
     with deployer.locked(push.app):
+        run_hooks(ctx, "pre-receive", [push.app, push.ref, push.old, push.new], push.app,
+                  progress)
         deployer.deploy(push.app, push.repo, push.new, pusher=push.pusher)
