@@ -1,0 +1,24 @@
+"""An exclusive ``flock`` on a lock file: serialises pushes to one repository and
+writers of one key or token file across processes. Not a deploy lock (that belongs
+to the deploy stage)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["file_lock"]
+
+
+@contextmanager
+def file_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created 0600 if missing) for the block."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
