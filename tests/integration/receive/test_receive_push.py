@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from conftest import HttpServer, Instance, Sshd, Worktree, git_env
+from receive_helpers import HttpServer, Instance, Sshd, Worktree, git_env
 
 ZERO = "0" * 40
 

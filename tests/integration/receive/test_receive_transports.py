@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Callable
 
 import pytest
-from conftest import HttpServer, Instance, Sshd, Worktree, git_env
+from receive_helpers import HttpServer, Instance, Sshd, Worktree, git_env
 
 
 @pytest.fixture(scope="module")
