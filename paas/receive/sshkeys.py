@@ -313,15 +313,17 @@ def paas_argv(env: Mapping[str, str], argv0: str, executable: str) -> list[str]:
     return [os.path.abspath(argv0)]
 
 
-# what the forced command must carry over from the environment of ssh-keys:add
-_NOT_EMBEDDED = ("PAAS_BIN", "PAAS_SSH_SUDO")
+# settings of ssh-keys:add and git:url that git:ssh-command does not need: kept out of
+# the line, so production lines stay exactly `env PAAS_ROOT=... paas ...` (a sudoers
+# rule has to match them)
+_NOT_EMBEDDED = ("PAAS_BIN", "PAAS_SSH_", "PAAS_HTTP_GIT_", "PAAS_AUTHORIZED_KEYS")
 
 
 def command_env(env: Mapping[str, str], root: str) -> dict[str, str]:
-    """Every ``PAAS_*`` setting of this instance (PAAS_ROOT always, made absolute), and
-    ``PYTHONPATH`` when set (a checkout run without install)."""
+    """The instance's ``PAAS_*`` settings git:ssh-command needs (PAAS_ROOT always, made
+    absolute), and ``PYTHONPATH`` when set (a checkout run without install)."""
     out = {k: v for k, v in env.items()
-           if k.startswith("PAAS_") and k not in _NOT_EMBEDDED and v}
+           if k.startswith("PAAS_") and not k.startswith(_NOT_EMBEDDED) and v}
     out["PAAS_ROOT"] = root
     if env.get("PYTHONPATH"):
         out["PYTHONPATH"] = env["PYTHONPATH"]

@@ -113,7 +113,8 @@ def test_paas_argv_and_env() -> None:
     assert paas_argv({}, "/repo/paas/__main__.py", "/venv/bin/python") == [
         "/venv/bin/python", "-m", "paas"]
     assert paas_argv({}, "/usr/local/bin/paas", "/py") == ["/usr/local/bin/paas"]
-    env = {"PAAS_INSTANCE": "t1", "PAAS_BIN": "/b", "HOME": "/root", "PYTHONPATH": "/repo"}
+    env = {"PAAS_INSTANCE": "t1", "PAAS_BIN": "/b", "HOME": "/root", "PYTHONPATH": "/repo",
+           "PAAS_AUTHORIZED_KEYS": "/k", "PAAS_SSH_HOST": "h", "PAAS_HTTP_GIT_PORT": "1"}
     assert command_env(env, "/srv") == {"PAAS_INSTANCE": "t1", "PAAS_ROOT": "/srv",
                                         "PYTHONPATH": "/repo"}
     plain = ssh_command_for({"PAAS_BIN": "/usr/local/bin/paas"}, "/var/lib/paas", "k", "", "")
