@@ -1,0 +1,164 @@
+"""Pure renderers of the instance's nginx configs: ``render_main``, ``render_app``.
+
+Templates are files (``templates/``), rendered by jinja2 with autoescape off and
+a ``finalize`` that refuses every ``{{ }}`` value which is not ``safe.Safe``: only
+validated values reach a config, whatever the template does with them (joining,
+slicing or formatting gives a plain ``str`` again, which is refused). The
+template variables are validated here, and the same validators are the
+templates' filters. An app's own template (``Route.template``) is rendered in a
+``SandboxedEnvironment`` with the same variables and checked by
+``paas.proxy.lint``. No I/O beyond reading the template files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+
+from ..errors import InvalidArgument
+from ..model import Route
+from . import lint, safe
+from .params import ProxyParams
+
+__all__ = ["render_app", "render_main", "upstream_name"]
+
+_FILTERS = {
+    "app_name": safe.app_name, "domain": safe.domain, "ip": safe.ip, "port": safe.port,
+    "size": safe.size, "time": safe.time, "onoff": safe.onoff, "path": safe.path,
+    "text": safe.text, "join": safe.join,
+}
+_TIMEOUTS = (("proxy-connect-timeout", "proxy_connect_timeout"),
+             ("proxy-read-timeout", "proxy_read_timeout"),
+             ("proxy-send-timeout", "proxy_send_timeout"))
+
+
+class UnsafeValue(InvalidArgument):
+    """A template printed a value that did not pass a validator."""
+
+
+def _finalize(value: object) -> object:
+    if isinstance(value, safe.Safe):
+        return value
+    raise UnsafeValue(f"a template printed an unvalidated value: {str(value)[:60]!r}",
+                      "pass every value through a filter: domain, ip, port, size, time, "
+                      "onoff, path, text, join")
+
+
+def _configure(env: jinja2.Environment) -> jinja2.Environment:
+    env.filters.update(_FILTERS)
+    return env
+
+
+_OPTIONS: dict[str, Any] = {
+    "autoescape": False, "undefined": jinja2.StrictUndefined, "finalize": _finalize,
+    "trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True,
+}
+
+
+@lru_cache(maxsize=4)
+def _files(directory: str) -> jinja2.Environment:
+    return _configure(jinja2.Environment(loader=jinja2.FileSystemLoader(directory), **_OPTIONS))
+
+
+@lru_cache(maxsize=1)
+def _sandbox() -> jinja2.sandbox.SandboxedEnvironment:
+    env = jinja2.sandbox.SandboxedEnvironment(**_OPTIONS)
+    _configure(env)
+    return env
+
+
+def _page(params: ProxyParams, name: str) -> safe.Safe:
+    with open(os.path.join(params.templates, name), encoding="utf-8") as f:
+        return safe.text(f.read())
+
+
+def _listen(params: ProxyParams) -> safe.Safe:
+    return safe.Safe(f"{safe.ip(params.http_addr)}:{safe.port(params.http_port)}")
+
+
+def _user(params: ProxyParams) -> safe.Safe | None:
+    if params.user is None:
+        return None
+    for name in params.user:
+        if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", name):
+            raise InvalidArgument(f"invalid user or group name for nginx: {name!r}")
+    return safe.Safe(" ".join(params.user))
+
+
+def upstream_name(app: str) -> safe.Safe:
+    return safe.Safe(f"paas-{safe.app_name(app)}")
+
+
+def render_main(params: ProxyParams, includes: Sequence[str] | None = None) -> str:
+    """The main config. ``includes``: the vhost files to include (default: the
+    ``apps/*.conf`` glob; ``nginx -t`` of a candidate passes explicit files)."""
+    tmp = params.tmp_dir
+    variables: dict[str, Any] = {
+        "user": _user(params),
+        "worker_processes": (safe.Safe(params.worker_processes)
+                             if re.fullmatch(r"auto|[1-9][0-9]{0,2}", params.worker_processes)
+                             else safe.port(params.worker_processes)),
+        "pid_file": params.pid_file,
+        "error_log": params.error_log,
+        "access_log": os.path.join(params.logs_dir, "access.log"),
+        "listen": _listen(params),
+        "page_404": _page(params, "404.html"),
+        "includes": (list(includes) if includes is not None
+                     else [os.path.join(params.apps_dir, "*.conf")]),
+        **{f"tmp_{d}": os.path.join(tmp, d)
+           for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")},
+    }
+    return _files(params.templates).get_template("nginx.conf.j2").render(variables)
+
+
+@dataclass(frozen=True)
+class _Upstream:
+    host: safe.Safe
+    port: safe.Safe
+
+
+def app_variables(route: Route, params: ProxyParams) -> dict[str, Any]:
+    """The variables of a vhost template, every one validated (``Safe``)."""
+    access_log, error_log = params.app_logs(route.app)
+    return {
+        "app": safe.app_name(route.app),
+        "upstream_name": upstream_name(route.app),
+        "upstreams": [_Upstream(safe.ip(u.host), safe.port(u.port)) for u in route.upstreams],
+        "domains": [safe.domain(d) for d in route.domains],
+        "listen": _listen(params),
+        "access_log": safe.path(access_log),
+        "error_log": safe.path(error_log),
+        "settings": safe.validate_settings(
+            route.settings, {"client-max-body-size": params.client_max_body_size}),
+        "timeouts": [(safe.Safe(k), safe.Safe(d)) for k, d in _TIMEOUTS],
+        "page_502": _page(params, "502.html"),
+        "page_503": _page(params, "503.html"),
+    }
+
+
+def render_app(route: Route, params: ProxyParams) -> str:
+    """One app's vhost: the default template, or the app's own (sandboxed and linted)."""
+    variables = app_variables(route, params)
+    if not route.template:
+        return _files(params.templates).get_template("app.conf.j2").render(variables)
+    try:
+        text = _sandbox().from_string(route.template).render(variables)
+    except InvalidArgument:
+        raise
+    except jinja2.TemplateSyntaxError as err:
+        raise InvalidArgument(f"the nginx template of app {route.app} has a syntax error "
+                              f"on line {err.lineno}: {err.message}",
+                              "fix the template (jinja2 syntax)") from err
+    except jinja2.TemplateError as err:
+        raise InvalidArgument(f"the nginx template of app {route.app} failed: {err}",
+                              "use only the documented variables and filters") from err
+    lint.check_app_config(text, route.app, listen=variables["listen"],
+                          logs=params.app_logs(route.app))
+    return text
