@@ -47,7 +47,7 @@ import posixpath
 import stat
 import tarfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 from ..errors import InvalidArgument, NotFound
@@ -132,8 +132,11 @@ class _Copier:
     """One copy_sources call: the root tree, the new owner, dir mtimes to restore."""
 
     def __init__(self, ctx: BuildContext, tree: SafeTree, uid: int, gid: int,
-                 chmod: int | None) -> None:
+                 chmod: int | None, keep_owners: bool = False,
+                 archive_owner: Callable[[int], int] | None = None) -> None:
         self.ctx, self.tree, self.uid, self.gid, self.chmod = ctx, tree, uid, gid, chmod
+        self.keep_owners = keep_owners
+        self.archive_owner = archive_owner
         self.dir_times: list[tuple[Parts, int, int]] = []
 
     def copy(self, source: Source, target: Parts, as_dir: bool, extract: bool) -> None:
@@ -191,8 +194,15 @@ class _Copier:
                 "choose a destination whose parents are directories in the image",
             ) from err
 
-    def _own(self, fd: int, perm: int, *, chmod: bool = True) -> None:
-        os.fchown(fd, self.uid, self.gid)  # before chmod: chown clears setuid bits
+    def _owner(self, st: os.stat_result | None) -> tuple[int, int]:
+        if self.keep_owners and st is not None:
+            return st.st_uid, st.st_gid
+        return self.uid, self.gid
+
+    def _own(self, fd: int, perm: int, *, chmod: bool = True,
+             st: os.stat_result | None = None, owner: tuple[int, int] | None = None) -> None:
+        uid, gid = owner if owner is not None else self._owner(st)
+        os.fchown(fd, uid, gid)  # before chmod: chown clears setuid bits
         os.fchmod(fd, self.chmod if chmod and self.chmod is not None else perm)
 
     def _make_room(self, pfd: int, parent: Parts, name: str) -> None:
@@ -208,30 +218,42 @@ class _Copier:
 
     # -- COPY ----------------------------------------------------------------
     def _copy_dir(self, source: Source, dest: Parts) -> None:
-        dirs = {"": self._make_dir(dest, os.lstat(source.abspath))}
+        # Docker's classic builder: the destination is made like a parent (0755, the
+        # new owner); directories inside the source then apply their mode and owner
+        # even where the image has them already (so with several sources the last wins)
+        created = not self._is_dir(dest)
+        dirs = {"": self._dir(dest)[0]}
+        if created and self.chmod is not None:  # --chmod applies to what COPY creates
+            fd = self.tree.open_dir(dirs[""])
+            try:
+                os.fchmod(fd, self.chmod)
+            finally:
+                os.close(fd)
         for entry in self.ctx.entries(source):
             parent_rel, _, name = entry.relpath.rpartition("/")
             parent, mode = dirs[parent_rel], entry.stat.st_mode
             if stat.S_ISDIR(mode):
-                dirs[entry.relpath] = self._make_dir((*parent, name), entry.stat)
+                dirs[entry.relpath] = self._make_dir((*parent, name), entry.stat, existing=True)
             elif stat.S_ISLNK(mode):
                 self._symlink(os.readlink(entry.abspath), parent, name, entry.stat)
             else:
                 self._file(entry.abspath, entry.stat, parent, name)
 
-    def _make_dir(self, parts: Parts, st: os.stat_result) -> Parts:
-        """Directory ``parts`` for a copied one: kept if it exists (a symlink to a
-        directory is followed), else created with the source's mode and times."""
+    def _make_dir(self, parts: Parts, st: os.stat_result, existing: bool = False) -> Parts:
+        """Directory ``parts`` for a copied one, created with the source's mode, owner
+        and times; an existing one (a symlink to a directory is followed) gets them too
+        when ``existing``, else keeps its own."""
         if not parts:
             return parts
         parent, pfd = self._dir(parts[:-1])
         name = parts[-1]
         old = self.tree.lstat(pfd, name)
-        if old is None:
-            os.mkdir(name, 0o700, dir_fd=pfd)
+        if old is None or (existing and stat.S_ISDIR(old.st_mode)):
+            if old is None:
+                os.mkdir(name, 0o700, dir_fd=pfd)
             fd = os.open(name, _DIR_FLAGS, dir_fd=pfd)
             try:
-                self._own(fd, stat.S_IMODE(st.st_mode))
+                self._own(fd, stat.S_IMODE(st.st_mode), st=st)
             finally:
                 os.close(fd)
             self.dir_times.append(((*parent, name), st.st_atime_ns, st.st_mtime_ns))
@@ -255,7 +277,7 @@ class _Copier:
             try:
                 while os.sendfile(fd, src, None, _CHUNK):
                     pass
-                self._own(fd, stat.S_IMODE(st.st_mode))
+                self._own(fd, stat.S_IMODE(st.st_mode), st=st)
                 os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
             finally:
                 os.close(fd)
@@ -266,7 +288,8 @@ class _Copier:
         parent, pfd = self._dir(parent)
         self._make_room(pfd, parent, name)
         os.symlink(target, name, dir_fd=pfd)
-        os.chown(name, self.uid, self.gid, dir_fd=pfd, follow_symlinks=False)
+        uid, gid = self._owner(st)
+        os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
         ns = (st.st_atime_ns, st.st_mtime_ns)
         os.utime(name, ns=ns, dir_fd=pfd, follow_symlinks=False)
 
@@ -305,6 +328,7 @@ class _Copier:
             raise _bad_member(m.name, "is a device node, fifo or of an unsupported type")
         parent, pfd = self._dir((*dest, *parts[:-1]), m.name)
         name, perm = parts[-1], stat.S_IMODE(m.mode)
+        owner = self._member_owner(m)
         ns = int(m.mtime * 1_000_000_000)
         files.pop(parts, None)
         if m.isdir():
@@ -312,7 +336,7 @@ class _Copier:
                 os.mkdir(name, 0o700, dir_fd=pfd)
             fd = os.open(name, _DIR_FLAGS, dir_fd=pfd)
             try:
-                self._own(fd, perm, chmod=False)
+                self._own(fd, perm, chmod=False, owner=owner)
             finally:
                 os.close(fd)
             self.dir_times.append(((*parent, name), ns, ns))
@@ -320,17 +344,23 @@ class _Copier:
         self.tree.clear(pfd, name, keep_dir=False)
         if m.issym():
             os.symlink(m.linkname, name, dir_fd=pfd)
-            os.chown(name, self.uid, self.gid, dir_fd=pfd, follow_symlinks=False)
+            os.chown(name, *owner, dir_fd=pfd, follow_symlinks=False)
             os.utime(name, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
         elif m.islnk():
             self._hardlink(m, files, pfd, name)
             files[parts] = (parent, name)
         else:
-            self._member_file(tar, m, pfd, name, perm, ns)
+            self._member_file(tar, m, pfd, name, perm, ns, owner)
             files[parts] = (parent, name)
 
+    def _member_owner(self, m: tarfile.TarInfo) -> tuple[int, int]:
+        """Docker keeps an archive's owners (in the build's user namespace), --chown or not."""
+        if self.archive_owner is None:
+            return self.uid, self.gid
+        return self.archive_owner(m.uid), self.archive_owner(m.gid)
+
     def _member_file(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str,
-                     perm: int, ns: int) -> None:
+                     perm: int, ns: int, owner: tuple[int, int]) -> None:
         src = tar.extractfile(m)
         if src is None:
             raise _bad_member(m.name, "has no readable content")
@@ -339,7 +369,7 @@ class _Copier:
             with src:
                 while chunk := src.read(_CHUNK):
                     _write_all(fd, chunk)
-            self._own(fd, perm, chmod=False)
+            self._own(fd, perm, chmod=False, owner=owner)
             os.utime(fd, ns=(ns, ns))
         finally:
             os.close(fd)
@@ -377,8 +407,14 @@ def copy_sources(
     gid: int = 0,
     chmod: int | None = None,
     extract_archives: bool = False,
+    keep_owners: bool = False,
+    archive_owner: Callable[[int], int] | None = None,
 ) -> None:
-    """Copy ``sources`` (from ``ctx.resolve``) to ``dest`` inside the rootfs ``root``."""
+    """Copy ``sources`` (from ``ctx.resolve``) to ``dest`` inside the rootfs ``root``.
+
+    ``keep_owners``: copied entries keep their owners (``COPY --from`` without
+    ``--chown``: the source is an image's tree in the same ids). ``archive_owner``
+    maps an ADD archive member's uid/gid to the ids to write (default: ``uid:gid``)."""
     target, as_dir = _destination(dest, workdir)
     if len(sources) > 1 and not as_dir:
         raise InvalidArgument(_MULTI, f"write the destination as {dest.rstrip('/')}/")
@@ -390,7 +426,7 @@ def copy_sources(
             "mount the image's root filesystem there first",
         ) from err
     try:
-        copier = _Copier(ctx, tree, uid, gid, chmod)
+        copier = _Copier(ctx, tree, uid, gid, chmod, keep_owners, archive_owner)
         for source in sources:
             copier.copy(source, target, as_dir, extract_archives)
     finally:

@@ -78,10 +78,13 @@ def set_labels(cfg: ImageConfig, pairs: Sequence[tuple[str, str]]) -> ImageConfi
 
 
 def with_workdir(cfg: ImageConfig, path: str) -> ImageConfig:
-    """WORKDIR: absolute, or relative to the current one; cleaned like Go's path.Clean."""
+    """WORKDIR: an absolute path as written; a relative one joined to the current one and
+    cleaned like Go's filepath.Join (Docker's classic builder)."""
     if not path:
         raise InvalidArgument("WORKDIR needs a path", "write WORKDIR /app")
-    joined = posixpath.join(cfg.working_dir or "/", path)
+    if path.startswith("/"):
+        return replace(cfg, working_dir=path)
+    joined = posixpath.join("/", cfg.working_dir or "/", path)
     return replace(cfg, working_dir=posixpath.normpath(joined).replace("//", "/"))
 
 

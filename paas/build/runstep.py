@@ -29,7 +29,9 @@ class BuildContainer:
     def __init__(self, rt: Runtime, c: Container) -> None:
         self.rt = rt
         self.container = c
-        self.upper = Bundle(rt.ctx, c.id).path("upper")
+        bundle = Bundle(rt.ctx, c.id)
+        self.upper = bundle.path("upper")
+        self.rootfs = bundle.rootfs  # mounted from creation until run() returns
         self.finished = False
 
     def run(self, on_output: Callable[[bytes], None]) -> int:

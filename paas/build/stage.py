@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shlex
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgument, NotFound, PaasError
+from ..image.manifest import DEFAULT_PATH
 from ..model import BuildRequest, HistoryEntry, Image, ImageConfig, RunOptions
 from ..runtime.user import resolve_user
 from . import imageconfig as ic
@@ -85,7 +88,7 @@ class StageBuild:
         self.counter = counter
         self.total = total
         self.build_args = dict(req.build_args)
-        self.args: dict[str, str] = {}  # ARGs declared in this stage, with their values
+        self.args: dict[str, str | None] = {}  # this stage's ARGs; None: declared, no value
         self.used_args: set[str] = set()
         self.image: Image | None = None
         self.config = ImageConfig()
@@ -121,7 +124,8 @@ class StageBuild:
             self.config = replace(self.image.config, on_build=())
             self.b.emit(BuildEvent("done", image=self.image.id,
                                    seconds=time.monotonic() - started))
-        else:
+        else:  # Docker gives scratch the default PATH
+            self.config = ImageConfig(env=(DEFAULT_PATH,))
             self.b.emit(BuildEvent("note", text=" ---> (scratch)"))
 
     def _triggers(self) -> list[Instruction]:
@@ -135,12 +139,9 @@ class StageBuild:
     # -- one step ------------------------------------------------------------
     def _step(self, ins: Instruction, counted: bool = True) -> None:
         started = self._begin(ins.original, counted)
-        if ins.keyword == "ARG":
-            self._arg(ins)
-            self.b.emit(BuildEvent("done", image=self._id(), seconds=time.monotonic() - started))
-            return
         handler: Callable[[Instruction], tuple[str, Callable[[], Image]]] = {
             "RUN": self._run, "COPY": self._copy, "ADD": self._copy, "WORKDIR": self._workdir,
+            "ARG": self._arg,
         }.get(ins.keyword, self._metadata)
         key, make = handler(ins)
         parent = self._id()
@@ -181,7 +182,8 @@ class StageBuild:
         return HistoryEntry("", text or ins.original)
 
     # -- ARG / environment -----------------------------------------------------
-    def _arg(self, ins: Instruction) -> None:
+    def _arg(self, ins: Instruction) -> tuple[str, Callable[[], Image]]:
+        """Declare ARGs (their values matter to later RUN keys, not to this step's)."""
         for word in ins.args:
             name, eq, default = word.partition("=")
             if name in self.build_args:
@@ -192,16 +194,19 @@ class StageBuild:
             elif name in self.meta:
                 self.args[name] = self.meta[name]
             else:
-                self.args[name] = ""
+                self.args[name] = None  # declared without a value: unset for RUN
+        return self._metadata(ins)
 
     def _env(self) -> dict[str, str]:
         """What ``$VAR`` means in an instruction: declared ARGs, overridden by ENV."""
-        return {**self.args, **ic.env_dict(self.config.env)}
+        args = {k: v for k, v in self.args.items() if v is not None}
+        return {**args, **ic.env_dict(self.config.env)}
 
     def _run_env(self) -> tuple[str, ...]:
         """ARG values a RUN sees as variables (ENV of the same name wins)."""
         env = ic.env_dict(self.config.env)
-        return tuple(f"{k}={v}" for k, v in sorted(self.args.items()) if k not in env)
+        return tuple(f"{k}={v}" for k, v in sorted(self.args.items())
+                     if k not in env and v is not None)
 
     def _word(self, word: str) -> str:
         return expand_word(word, self._env(), self.df.escape)
@@ -224,10 +229,12 @@ class StageBuild:
             opts = RunOptions(image=image.id, command=argv, entrypoint="", env=env,
                               network=self.req.network)
             with build_container(self.b.runtime, opts) as bc:
+                created = _volume_dirs(bc.rootfs, self.config.volumes, self._root_id())
                 self.b.emit(BuildEvent("running", text=bc.container.id))
                 code = bc.run(lambda data: self.b.emit(
                     BuildEvent("output", text=data.decode("utf-8", "replace"))))
                 check_exit(code, " ".join(argv) if ins.json_form else ins.args[0])
+                _drop_volumes(bc.upper, self.config.volumes, created, self._root_id())
                 text = f"RUN {shlex.join(argv) if ins.json_form else ' '.join(argv)}"
                 if env:
                     text = f"|{len(env)} {' '.join(env)} {text}"
@@ -270,19 +277,22 @@ class StageBuild:
                 try:
                     ctx = BuildContext(src.path)
                     return self._copy_into(ins, ctx, ctx.resolve(sources, ins.keyword), dest,
-                                           chown, chmod)
+                                           chown, chmod, from_image=True)
                 finally:
                     src.cleanup()
         return key, make
 
     def _copy_into(self, ins: Instruction, ctx: BuildContext, sources: tuple[object, ...],
-                   dest: str, chown: str, chmod: int | None) -> Image:
+                   dest: str, chown: str, chmod: int | None, from_image: bool = False) -> Image:
         with BuildRoot(self.b.images, self.image, self.idmap, self.b.ctx.paths.tmp) as root:
             try:
                 uid, gid = self._owner(root.path, chown)
+                idmap = self.idmap
                 copy_sources(ctx, sources, dest, root.path,  # type: ignore[arg-type]
                              workdir=self.config.working_dir or "/", uid=uid, gid=gid,
-                             chmod=chmod, extract_archives=ins.keyword == "ADD")
+                             chmod=chmod, extract_archives=ins.keyword == "ADD",
+                             keep_owners=from_image and not chown,
+                             archive_owner=idmap.to_host if idmap is not None else int)
                 root.unmount()
                 return self.b.images.derive(self.image, config=self.config,
                                             layer_dir=root.upper, idmap=self.idmap, adopt=True,
@@ -318,6 +328,9 @@ class StageBuild:
                 finally:
                     root.cleanup()
         return key, make
+
+    def _root_id(self) -> int:
+        return self.idmap.host_id if self.idmap is not None else 0
 
     # -- metadata ----------------------------------------------------------------------
     def _metadata(self, ins: Instruction) -> tuple[str, Callable[[], Image]]:
@@ -356,6 +369,36 @@ class StageBuild:
         if ins.json_form:
             return tuple(ins.args)
         return ic.shell_form(self.config, ins.args[0])
+
+
+def _volume_dirs(rootfs: str, volumes: tuple[str, ...], owner: int) -> list[str]:
+    """Create the missing volume directories in a RUN's root (Docker creates the mount
+    points of a RUN's volumes); the ones created, relative to the root."""
+    created = []
+    for vol in volumes:
+        rel = posixpath.normpath("/" + vol).lstrip("/")
+        if rel and not os.path.lexists(os.path.join(rootfs, rel)):
+            _make_dirs(rootfs, "/" + rel, owner)
+            created.append(rel)
+    return created
+
+
+def _drop_volumes(upper: str, volumes: tuple[str, ...], created: list[str], owner: int) -> None:
+    """Forget what a RUN wrote below the image's volumes (Docker mounts volumes there);
+    keep the volume directories the RUN's container had to create."""
+    for vol in volumes:
+        rel = posixpath.normpath("/" + vol).lstrip("/")
+        path = os.path.join(upper, rel)
+        if not rel:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        if rel in created:
+            os.mkdir(path, 0o755)
+            os.chown(path, owner, owner)
+            os.chmod(path, 0o755)
 
 
 def _chmod(value: str | None, ins: Instruction, path: str) -> int | None:

@@ -59,6 +59,7 @@ def _build(app: App, a: argparse.Namespace) -> int:
         "buildpack": a.buildpack or bool(a.buildpacks),
         "buildpacks": [p for p in (a.buildpacks or "").split(",") if p],
         "stack": a.stack or "",
+        "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH", ""),
     }
     render = render_json if a.progress == "json" else render_plain
     out = sys.stdout
@@ -102,6 +103,7 @@ def _local(app: App, body: dict[str, Any], progress: Callable[[BuildEvent], None
 
     images = ImageStore(app.ctx, app.conn)
     builder = Builder(app.ctx, Runtime(app.ctx, app.conn, images), images, progress)
+    body = {k: v for k, v in body.items() if k != "source_date_epoch"}  # os.environ has it
     return builder.build(request_from_json(body)).image.id
 
 

@@ -31,7 +31,7 @@ _BOOL = ("no_cache", "buildpack")
 
 def request_from_json(body: dict[str, Any]) -> BuildRequest:
     """A ``BuildRequest`` from a JSON body; InvalidArgument for anything malformed."""
-    known = set(_STR) | set(_BOOL) | {"tags", "build_args", "buildpacks"}
+    known = set(_STR) | set(_BOOL) | {"tags", "build_args", "buildpacks", "source_date_epoch"}
     unknown = set(body) - known
     if unknown or not isinstance(body.get("context"), str):
         raise InvalidArgument(f"bad build request (unknown {sorted(unknown)}, or no context)",
@@ -64,6 +64,9 @@ def request_from_json(body: dict[str, Any]) -> BuildRequest:
 def install(router: Router, daemon: Daemon) -> None:
     def build(params: dict[str, str], body: dict[str, Any]) -> Response:
         req = request_from_json(body)
+        sde = body.get("source_date_epoch") or ""
+        if not isinstance(sde, str) or (sde and not sde.isdigit()):
+            raise InvalidArgument("source_date_epoch must be a number of seconds")
 
         def produce(emit: Any) -> dict[str, Any]:
             from ..build.builder import Builder
@@ -73,7 +76,8 @@ def install(router: Router, daemon: Daemon) -> None:
 
             conn = connect(daemon.ctx.paths.db)
             try:
-                images = ImageStore(daemon.ctx, conn)
+                # the caller's SOURCE_DATE_EPOCH, not paasd's: reproducible builds
+                images = ImageStore(daemon.ctx, conn, env={"SOURCE_DATE_EPOCH": sde} if sde else {})
 
                 def progress(e: BuildEvent) -> None:
                     emit({"event": e.to_json()})

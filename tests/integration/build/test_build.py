@@ -94,9 +94,6 @@ def test_rebuild_uses_the_cache_and_a_changed_copy_source_reruns_from_there(
     assert CACHED not in fresh.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="an ARG step of a rebuild prints ' ---> <id>' "
-                   "without ' ---> Using cache' (Docker's classic builder commits ARG steps "
-                   "and prints Using cache for them)")
 def test_arg_steps_say_using_cache(engine: Any, tmp_path: Path) -> None:
     ctx = _context(tmp_path, "FROM debian:bookworm\nARG V=1\nRUN echo $V\n")
     engine("image:build", str(ctx), timeout=300)
@@ -175,10 +172,6 @@ def test_target_stops_at_a_stage_and_an_unknown_target_is_refused(engine: Any,
     assert "nope" in err
 
 
-@pytest.mark.xfail(strict=True, reason="with paasd running, image:build runs in paasd and "
-                   "SOURCE_DATE_EPOCH from the CLI's environment is not used: created times "
-                   "are wall-clock and RUN layer mtimes are not clamped, so the ids differ "
-                   "(a local build without paasd is reproducible)")
 def test_source_date_epoch_makes_no_cache_builds_reproducible(
         engine: Any, instance_tools: Any, tmp_path: Path) -> None:
     _, cli_for = instance_tools

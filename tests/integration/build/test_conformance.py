@@ -21,26 +21,10 @@ from imagetrees import Tree, config_fields, describe_diff, diff_trees, read_arch
 # Known differences from Docker: case (or case/target) -> why. Each is strict, so a fix
 # makes the test fail until the entry is removed.
 XFAIL: dict[str, str] = {
-    "add_archive_owners": "ADD --chown=55:55 of a local tar: paas chowns the extracted entries "
-    "and the created destination dir to 55:55; Docker ignores --chown for extracted archives "
-    "(entries keep the archive's owners, e.g. top/file 1000:33; /x/chown is 0:0)",
-    "arg_unset": "'ARG UNSET' (no default, no --build-arg): paas puts UNSET= (empty) into the "
-    "RUN environment; Docker leaves it unset (${UNSET-<unset>} gives <unset>)",
-    "copy_from_owners": "COPY --from=stage without --chown: paas makes the files 0:0; Docker's "
-    "classic builder keeps the source owners (/app/joined 7:7, nested 8:9)",
-    "copy_merge_modes": "COPY of directory sources: paas gives a newly created destination dir "
-    "the source dir's mode (0750; Docker: 0755) and keeps the first mode of a dir two sources "
-    "share (Docker: the last source's mode wins)",
+    "add_archive_owners": "ADD --chown=55:55 of a local tar: paas chowns the created "
+    "destination dir to 55:55; Docker ignores --chown for extracted archives (/x/chown is 0:0)",
     "entrypoint_cmd/empty": "CMD []: Docker stores Cmd [] (ENTRYPOINT [] stores null); paas "
     "stores no Cmd",
-    "scratch_copy": "FROM scratch: Docker puts the default PATH into Env at FROM (so "
-    "'ENV GREETING=hello PATH=/usr/local/bin' gives [PATH=/usr/local/bin, GREETING=hello]); "
-    "paas starts with no Env ([GREETING=hello, PATH=/usr/local/bin])",
-    "volume_run": "RUN after VOLUME: Docker drops what RUN writes below a volume path "
-    "(/data/after) and creates a missing volume dir (/newvol, 0755 root); paas keeps "
-    "/data/after and does not create /newvol (so 'echo x > /newvol/x' fails)",
-    "workdir_trailing_slash": "WORKDIR /final/: Docker keeps the slash (WorkingDir "
-    "'/final/'); paas stores '/final'",
 }
 
 
