@@ -84,6 +84,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config:set": ("paas.cli.deploy", "Set config vars (a new release, restarted with zero downtime)"),
     "config:unset": ("paas.cli.deploy", "Unset config vars (a new release)"),
     "apps:destroy": ("paas.cli.deploy", "Remove an app: containers, images, repo, config, nginx"),
+    "apps:rename": ("paas.cli.deploy", "Rename an app (its containers are started again)"),
     "ps": ("paas.cli.deploy", "List an app's process containers"),
     "ps:scale": ("paas.cli.deploy", "Set how many containers of each process type run"),
     "ps:stop": ("paas.cli.deploy", "Stop an app's containers"),
