@@ -180,7 +180,18 @@ def _domains_change(app: App, a: argparse.Namespace) -> int:
     else:
         now = store.set_domains(a.app, domains)
         print(f"-----> Set {' '.join(now) or '(default domains)'} for {a.app}")
+    _reroute(app, [a.app])
     return 0
+
+
+def _reroute(app: App, names: list[str]) -> None:
+    """Domains changed: the apps' nginx vhosts follow (no restart)."""
+    from ..deploy.push import make_deployer
+
+    d = make_deployer(app.ctx, print, need_daemon=False)
+    for name in names:
+        with d.locked(name):
+            d.reroute(name)
 
 
 def _set_global(app: App, a: argparse.Namespace) -> int:
@@ -189,10 +200,12 @@ def _set_global(app: App, a: argparse.Namespace) -> int:
     if a.domain is None:
         AppStore(app.conn).set_global_domain(None)
         print("-----> Cleared the global domain")
-        return 0
-    validate_domain(a.domain)
-    domain = AppStore(app.conn).set_global_domain(a.domain)
-    print(f"-----> Set global domain to {domain}")
+    else:
+        validate_domain(a.domain)
+        domain = AppStore(app.conn).set_global_domain(a.domain)
+        print(f"-----> Set global domain to {domain}")
+    store = AppStore(app.conn)
+    _reroute(app, [r.name for r in store.list() if not store.domains(r.name)])
     return 0
 
 

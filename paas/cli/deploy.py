@@ -234,7 +234,7 @@ def _destroy(app: App, a: argparse.Namespace) -> int:
             with contextlib.suppress(NotFound):  # tags of expired releases are gone already
                 d.images.remove(image_tag(a.app, r.version), force=True)
         for path in (os.path.join(app.ctx.paths.root, "repos", f"{a.app}.git"),
-                     os.path.join(app.ctx.paths.build_cache, a.app)):
+                     os.path.join(app.ctx.paths.build_cache, a.app), d.app_dir(a.app)):
             if os.path.isdir(path):
                 shutil.rmtree(path)
         d.apps.remove(a.app)
@@ -259,7 +259,8 @@ def _rename(app: App, a: argparse.Namespace) -> int:
         d.apps.rename(a.app, a.new)
         _progress(f"-----> Renaming {a.app} to {a.new}")
         for base, suffix in ((os.path.join(app.ctx.paths.root, "repos"), ".git"),
-                             (app.ctx.paths.build_cache, "")):
+                             (app.ctx.paths.build_cache, ""),
+                             (os.path.dirname(d.app_dir(a.app)), "")):
             src = os.path.join(base, a.app + suffix)
             if os.path.isdir(src):
                 os.rename(src, os.path.join(base, a.new + suffix))

@@ -102,6 +102,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "daemon:start": ("paas.cli.daemon", "Start paasd, the container supervisor"),
     "daemon:stop": ("paas.cli.daemon", "Stop paasd (containers keep running)"),
     "daemon:status": ("paas.cli.daemon", "Show whether paasd is running"),
+    "nginx:set": ("paas.cli.nginx", "Set (or unset) an app's nginx setting, applied at once"),
     "nginx:show-config": ("paas.cli.nginx", "Show an app's installed nginx vhost"),
     "nginx:validate": ("paas.cli.nginx", "Check the live nginx config (nginx -t)"),
     "nginx:reload": ("paas.cli.nginx", "Reload nginx gracefully (starts it when down)"),

@@ -25,6 +25,12 @@ __all__ = ["configure"]
 
 
 def configure(name: str, parser: Parser) -> Handler:
+    if name == "nginx:set":
+        parser.add_argument("app", metavar="APP")
+        parser.add_argument("key", metavar="KEY", help="e.g. client-max-body-size")
+        parser.add_argument("value", metavar="VALUE", nargs="?",
+                            help="the value; leave out to go back to the default")
+        return set_setting
     if name == "nginx:show-config":
         parser.add_argument("app", help="the app whose vhost to print")
         return show_config
@@ -34,6 +40,37 @@ def configure(name: str, parser: Parser) -> Handler:
         return stop
     return {"nginx:validate": validate, "nginx:reload": reload,
             "nginx:start": start}[name]
+
+
+def set_setting(app: App, args: argparse.Namespace) -> int:
+    """Store an nginx setting of an app and apply it at once (no restart)."""
+    from ..apps.store import AppStore
+    from ..apps.validate import validate_app_name
+    from ..deploy.push import make_deployer
+    from ..errors import InvalidArgument
+    from ..proxy import NGINX_SETTINGS, validate_setting
+
+    validate_app_name(args.app)
+    store = AppStore(app.conn)
+    store.get(args.app)
+    if args.key not in NGINX_SETTINGS:
+        raise InvalidArgument(f"unknown nginx setting {args.key!r}",
+                              "known settings: " + ", ".join(sorted(NGINX_SETTINGS)))
+    if args.value is None:
+        store.unset_setting(args.app, f"nginx.{args.key}")
+        sys.stdout.write(f"-----> Unset nginx {args.key} of {args.app}\n")
+    else:
+        validate_setting(args.key, args.value)
+        store.set_setting(args.app, f"nginx.{args.key}", args.value)
+        sys.stdout.write(f"-----> Set nginx {args.key} of {args.app} to {args.value}\n")
+    d = make_deployer(app.ctx, _say, need_daemon=False)
+    with d.locked(args.app):
+        d.reroute(args.app)
+    return 0
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
 
 
 def _proxy(app: App) -> Proxy:

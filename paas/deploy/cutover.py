@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..model import Release, Route, Upstream
 from .health import Check, HealthCheckFailed, wait_healthy
@@ -42,11 +42,9 @@ class Plan:
 
     image: Image
     port: int
-    domains: tuple[str, ...]
+    route: Route  # domains, nginx settings and template; the upstreams are filled in
     checks: tuple[Check, ...] = ()
     check_mode: str = "enabled"  # enabled | disabled (only: still running) | skipped
-    nginx: tuple[tuple[str, str], ...] = ()
-    template: str = ""
     drain: float = 2.0
     stop_timeout: int = 10
 
@@ -110,7 +108,7 @@ class Cutover:
         web = [p for p in new if p.type == "web"]
         upstreams = tuple(Upstream(ip_of(self.rt, self.rt.get(p.container.id)), plan.port)
                           for p in web)
-        route = Route(app=release.app, domains=plan.domains, upstreams=upstreams,
-                      settings=plan.nginx, template=plan.template)
-        self.progress(f"-----> Routing {', '.join(plan.domains)} to {len(upstreams)} web container(s)")
+        route = replace(plan.route, upstreams=upstreams)
+        self.progress(f"-----> Routing {', '.join(route.domains)} to {len(upstreams)} "
+                      "web container(s)")
         self.proxy.apply(route)

@@ -29,7 +29,7 @@ from ..build.progress import BuildEvent, render_plain
 from ..config import Context
 from ..errors import CommandFailed, Conflict, InvalidArgument, NotFound
 from ..image.store import ImageStore
-from ..model import BuildRequest, Image, Release
+from ..model import BuildRequest, Image, Release, Route, Upstream
 from ..runtime.lifecycle import Runtime
 from .checkout import checkout
 from .cutover import Cutover, Plan
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["Deployer"]
 
 Progress = Callable[[str], None]
+APP_FILES = ("app.json", "nginx.conf.j2")
 
 
 class Deployer:
@@ -88,8 +89,7 @@ class Deployer:
             os.mkdir(src)
             checkout(repo, sha, src)
             image, builder, processes = self._build(app, src, sha)
-            app_json = _read(os.path.join(src, "app.json"))
-            template = _read(os.path.join(src, "nginx.conf.j2"))
+            self._keep_app_files(app, src)
         finally:
             shutil.rmtree(work)
         current = self.releases.current(app)
@@ -98,7 +98,7 @@ class Deployer:
             app, image_id=image.id, processes=processes, config=self.apps.config(app),
             formation=formation, git_sha=sha, description=f"Deploy {sha[:7]}",
             created_by=pusher, builder=builder)
-        self._run(release, image, app_json=app_json, template=template)
+        self._run(release, image)
         self.progress(f"=====> Application deployed in {time.monotonic() - started:.1f}s:")
         for d in self.apps.effective_domains(app):
             self.progress(f"       http://{d}{_port_suffix()}")
@@ -162,20 +162,59 @@ class Deployer:
         return release
 
     # -- running a release --------------------------------------------------------------
-    def _run(self, release: Release, image: Image, *, app_json: str = "",
-             template: str = "") -> None:
+    # -- files of the app's repo the platform reads (health checks, nginx template) --------
+    def app_dir(self, app: str) -> str:
+        return os.path.join(self.ctx.paths.root, "apps", app)
+
+    def _keep_app_files(self, app: str, src: str) -> None:
+        """app.json and nginx.conf.j2 of the deployed commit, for every later restart."""
+        d = self.app_dir(app)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        for name in APP_FILES:
+            text = _read(os.path.join(src, name))
+            path = os.path.join(d, name)
+            if text:
+                with open(path + ".tmp", "w", encoding="utf-8") as f:
+                    f.write(text)
+                os.replace(path + ".tmp", path)
+            elif os.path.exists(path):
+                os.unlink(path)
+
+    def _app_file(self, app: str, name: str) -> str:
+        return _read(os.path.join(self.app_dir(app), name))
+
+    def route(self, app: str, upstreams: tuple[Upstream, ...]) -> Route:
+        settings = {k.removeprefix("nginx."): v for k, v in self._settings(app).items()
+                    if k.startswith("nginx.")}
+        return Route(app=app, domains=tuple(self.apps.effective_domains(app)),
+                     upstreams=upstreams, settings=tuple(sorted(settings.items())),
+                     template=self._app_file(app, "nginx.conf.j2"))
+
+    def reroute(self, app: str) -> None:
+        """Apply the app's route again (domains or nginx settings changed): the running web
+        containers of its current release, no restart."""
+        from .processes import app_containers, ip_of
+
+        current = self.releases.current(app)
+        upstreams: tuple[Upstream, ...] = ()
+        if current is not None:
+            port = web_port(current, self.images.get(current.image_id).config.exposed_ports)
+            upstreams = tuple(Upstream(ip_of(self.rt, p.container), port)
+                              for p in app_containers(self.rt, app)
+                              if p.type == "web" and p.running and p.version == current.version)
+        self.proxy.apply(self.route(app, upstreams))
+
+    def _run(self, release: Release, image: Image) -> None:
         app = release.app
         self.images.tag(image.id, image_tag(app, release.version))
         self.progress(f"-----> Releasing {app} (v{release.version})")
         port = web_port(release, image.config.exposed_ports)
         if "release" in dict(release.processes):
             self._release_phase(release, port)
+        app_json = self._app_file(app, "app.json")
         checks = tuple(checks_from_app_json(app_json)) if app_json else ()
-        settings = {k.removeprefix("nginx."): v for k, v in self._settings(app).items()
-                    if k.startswith("nginx.")}
-        plan = Plan(image=image, port=port, domains=tuple(self.apps.effective_domains(app)),
-                    checks=checks, check_mode=self.apps.setting(app, "checks", "enabled"),
-                    nginx=tuple(sorted(settings.items())), template=template,
+        plan = Plan(image=image, port=port, route=self.route(app, ()), checks=checks,
+                    check_mode=self.apps.setting(app, "checks", "enabled"),
                     drain=float(os.environ.get("PAAS_DRAIN_SECONDS", "2")))
         run_hooks(self.ctx, "pre-deploy", [app, str(release.version), image.id], app,
                   self.progress)

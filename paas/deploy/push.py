@@ -28,8 +28,10 @@ __all__ = ["ZERO", "deploy_push", "make_deployer"]
 ZERO = "0" * 40
 
 
-def make_deployer(ctx: Context, progress: Callable[[str], None]) -> Deployer:
-    """A ``Deployer`` wired to this instance (state DB, paasd, nginx)."""
+def make_deployer(ctx: Context, progress: Callable[[str], None], *,
+                  need_daemon: bool = True) -> Deployer:
+    """A ``Deployer`` wired to this instance (state DB, paasd, nginx). ``need_daemon``:
+    fail early unless paasd runs (anything that starts containers needs it)."""
     from ..daemon.client import DaemonClient
     from ..proxy import Proxy
     from ..runtime.lifecycle import Runtime
@@ -37,7 +39,7 @@ def make_deployer(ctx: Context, progress: Callable[[str], None]) -> Deployer:
     from .deployer import Deployer
 
     client = DaemonClient(ctx.paths)
-    if client.ping() is None:
+    if need_daemon and client.ping() is None:
         raise FailedPrecondition("paasd is not running, so the app cannot be started",
                                  "start it with 'paas daemon:start' and push again")
     rt = Runtime(ctx, connect(ctx.paths.db))
