@@ -19,7 +19,7 @@ readonly BIN_DIR=/usr/local/bin
 readonly BASE_IMAGE=debian:bookworm
 readonly PACKAGES=(
   runc nginx git mmdebstrap iptables iproute2 uidmap skopeo umoci sqlite3
-  python3-venv python3-dev gcc openssh-server ca-certificates gunicorn
+  python3-venv python3-dev gcc openssh-server ca-certificates gunicorn sudo
 )
 
 # --- output, Dokku style ------------------------------------------------------
@@ -202,6 +202,14 @@ bootstrap() {
     "$BIN_DIR/paas" image:bootstrap
     step_done
   fi
+
+  step "Bootstrapping the buildpack stack image paas/stack:bookworm"
+  if "$BIN_DIR/paas" image:inspect paas/stack:bookworm >/dev/null 2>&1; then
+    step_done "present, skipped"
+  else
+    "$BIN_DIR/paas" image:bootstrap --stack
+    step_done
+  fi
 }
 
 # On a systemd host, start paasd at boot (it then restarts containers whose restart
@@ -239,6 +247,71 @@ UNIT
   step_done
 }
 
+# write_if_changed FILE MODE < content: replace FILE atomically when its content
+# differs; false when it was already right.
+write_if_changed() {
+  local file=$1 mode=$2 want
+  want=$(cat)
+  if [[ -f $file && $(<"$file") == "$want" ]]; then
+    return 1
+  fi
+  printf '%s\n' "$want" >"$file.tmp"
+  chmod "$mode" "$file.tmp"
+  mv -f "$file.tmp" "$file"
+}
+
+# git push over SSH: sshd logs pushers in as the unprivileged user "paas", whose
+# authorized_keys entries (written by "paas ssh-keys:add") force the command
+# "sudo -n env PAAS_ROOT=... paas git:ssh-command --key NAME"; sudo lets exactly
+# that command run as root (deploys start containers). Root's login shells get the
+# defaults ssh-keys:add needs from /etc/profile.d/paas.sh.
+setup_git_ssh() {
+  step "Setting up git push over SSH (user paas)"
+  local changed=0 home=/home/paas
+  if ! id paas >/dev/null 2>&1; then
+    useradd --system --create-home --home-dir "$home" --shell /bin/sh paas
+    usermod -p '*' paas # no password, but not locked: sshd without PAM refuses '!'
+    changed=1
+  fi
+  install -d -m 700 -o paas -g paas "$home/.ssh"
+  [[ -f $home/.ssh/authorized_keys ]] ||
+    install -m 600 -o paas -g paas /dev/null "$home/.ssh/authorized_keys"
+  write_if_changed /etc/profile.d/paas.sh 644 <<PROFILE && changed=1
+# written by paas's install.sh: defaults of "paas ssh-keys:add" on this host
+export PAAS_AUTHORIZED_KEYS=$home/.ssh/authorized_keys PAAS_BIN=$BIN_DIR/paas PAAS_SSH_SUDO=1
+PROFILE
+  mkdir -p /etc/sudoers.d
+  local rule="paas ALL=(root) NOPASSWD: /usr/bin/env PAAS_ROOT=/var/lib/paas $BIN_DIR/paas git\\:ssh-command --key *"
+  if write_if_changed /etc/sudoers.d/paas 440 <<SUDOERS; then
+# written by paas's install.sh: a git push over SSH runs exactly this as root
+Defaults:paas env_keep += "SSH_ORIGINAL_COMMAND"
+Defaults:paas !requiretty
+$rule
+SUDOERS
+    visudo -cqf /etc/sudoers.d/paas || {
+      rm -f /etc/sudoers.d/paas
+      die "the sudoers rule for paas does not validate"
+    }
+    changed=1
+  fi
+  if [[ -d /etc/ssh/sshd_config.d ]] && write_if_changed /etc/ssh/sshd_config.d/paas.conf 644 <<SSHD; then
+# written by paas's install.sh: the paas user only pushes (its keys force the command)
+Match User paas
+    PasswordAuthentication no
+    KbdInteractiveAuthentication no
+    AuthenticationMethods publickey
+    PermitTTY no
+    AllowTcpForwarding no
+    X11Forwarding no
+SSHD
+    changed=1
+    if pgrep -x sshd >/dev/null && sshd -t; then
+      pkill -HUP -o -x sshd # reload the listener's config
+    fi
+  fi
+  if ((changed)); then step_done; else step_done "already set up, skipped"; fi
+}
+
 main() {
   require_root
   install_packages
@@ -249,8 +322,9 @@ main() {
   link_commands
   install_boot_unit
   if [[ ${PAAS_SKIP_BOOTSTRAP:-0} == 1 ]]; then
-    info "PAAS_SKIP_BOOTSTRAP=1: not starting paasd or building $BASE_IMAGE"
+    info "PAAS_SKIP_BOOTSTRAP=1: not starting paasd, building images or adding the paas user"
   else
+    setup_git_ssh
     bootstrap
   fi
   printf -- '-----> paas is installed: run "paas --help"\n'

@@ -65,6 +65,13 @@ def _uninstall(app: App, a: argparse.Namespace) -> int:
         rt.remove(c, force=True)
     _done(t0)
 
+    from ..proxy import Proxy
+
+    proxy = Proxy(ctx)
+    t0 = _step("Stopping the instance's nginx")
+    proxy.stop(keep_config=not a.purge)
+    _done(t0)
+
     t0 = _step("Stopping paasd and its keeper")
     from .daemon import stop
 
