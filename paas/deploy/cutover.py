@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..model import Release, Route, Upstream
-from .health import Check, HealthCheckFailed, wait_healthy
+from .health import DEFAULT_UPTIME, Check, HealthCheckFailed, wait_healthy
 from .processes import ProcessContainer, app_containers, ip_of, run_flags, stop_and_remove
 
 TYPE_CHECKING = False
@@ -94,15 +94,21 @@ class Cutover:
         if plan.check_mode == "skipped":
             self.progress("-----> Zero-downtime checks skipped (checks:skip)")
             return
+        # containers start in parallel; the uptime window of the default check is
+        # waited once for all of them, after each one listens
         for p in new:
             c = self.rt.get(p.container.id)
             if p.type == "web" and plan.check_mode == "enabled":
                 self.progress(f"-----> Checking {p.type}.{p.index} on port {plan.port}")
                 wait_healthy(self.rt, c, ip_of(self.rt, c), plan.port, checks=list(plan.checks),
-                             healthcheck=plan.image.config.healthcheck, progress=self.progress)
-            elif not self.rt.is_running(c):
+                             healthcheck=plan.image.config.healthcheck, progress=self.progress,
+                             uptime=0.0)
+        time.sleep(DEFAULT_UPTIME)
+        for p in new:
+            c = self.rt.get(p.container.id)
+            if not self.rt.is_running(c):
                 raise HealthCheckFailed(f"{c.name} exited right after it started",
-                                        "see 'paas logs' for its output")
+                                        f"see its output with 'paas logs {p.app}'")
 
     def _switch(self, release: Release, plan: Plan, new: list[ProcessContainer]) -> None:
         web = [p for p in new if p.type == "web"]

@@ -28,7 +28,7 @@ from ..runtime.bundle import Bundle
 from ..runtime.lifecycle import Runtime
 from ..runtime.logs import read_logs
 
-__all__ = ["Check", "HealthCheckFailed", "checks_from_app_json", "wait_healthy"]
+__all__ = ["DEFAULT_UPTIME", "Check", "HealthCheckFailed", "checks_from_app_json", "wait_healthy"]
 
 DEFAULT_UPTIME = 1.0
 DEFAULT_TIMEOUT = 30.0
@@ -149,6 +149,8 @@ def wait_healthy(rt: Runtime, c: Container, ip: str, port: int, *, checks: list[
     attempts = int(DEFAULT_TIMEOUT / 0.05)
     _retry(rt, c, alive, attempts, 0.05, lambda: _probe(ip, port, Check(timeout=1.0)),
            progress, "", deadline=deadline)
+    if uptime <= 0:
+        return
     time.sleep(uptime)  # the process must stay up a moment after it listens
     if not alive():
         raise _fail(rt, c, f"it exited within {uptime:.0f}s of listening")
