@@ -292,6 +292,28 @@ def _run(app: App, a: argparse.Namespace) -> int:
                       lambda line: _progress(line.removeprefix("       ")), command=command)
 
 
+def _enter(app: App, a: argparse.Namespace) -> int:
+    """A shell (or CMD) in a running container of the app, like ``dokku enter``."""
+    from .. import proc
+    from ..deploy.processes import app_containers
+    from ..runtime.lifecycle import Runtime
+
+    _need_app(app, a.app)
+    rt = Runtime(app.ctx, app.conn)
+    running = [p for p in app_containers(rt, a.app) if p.running]
+    wanted = a.process or "web.1"
+    match = [p for p in running if f"{p.type}.{p.index}" == wanted] or (
+        running if a.process is None else [])
+    if not match:
+        shown = ", ".join(f"{p.type}.{p.index}" for p in running) or "none"
+        raise InvalidArgument(f"{a.app} has no running {wanted}", f"running: {shown}")
+    c = rt.get(match[-1].container.id)
+    tty = sys.stdin.isatty()
+    command = list(a.command) or ["/bin/bash"]
+    argv = rt.exec_argv(c, command, tty=tty)
+    return proc.spawn(argv).wait()
+
+
 def _logs(app: App, a: argparse.Namespace) -> int:
     from ..deploy.applogs import show_logs
 
@@ -349,6 +371,10 @@ def configure(name: str, p: Parser) -> Handler:
     if name == "run":
         p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
         return _run
+    if name == "enter":
+        p.add_argument("process", nargs="?", metavar="TYPE.N", help="default: web.1")
+        p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
+        return _enter
     if name == "logs":
         p.add_argument("-f", "--follow", action="store_true")
         p.add_argument("-n", "--num", type=int, default=None, metavar="N")

@@ -95,6 +95,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "releases": ("paas.cli.deploy", "List an app's releases"),
     "releases:rollback": ("paas.cli.deploy", "Return to a previous release without rebuilding"),
     "run": ("paas.cli.deploy", "Run a one-off command in a new container of the app"),
+    "enter": ("paas.cli.deploy", "Run a shell (or CMD) in a running container of an app"),
     "logs": ("paas.cli.deploy", "Show an app's output, merged across its containers"),
     "checks:enable": ("paas.cli.deploy", "Gate deploys on health checks (default)"),
     "checks:disable": ("paas.cli.deploy", "Only require new containers to keep running"),
