@@ -184,3 +184,37 @@ def test_unknown_buildpack_and_url_are_refused(stack: Any, tmp_path: Path) -> No
     assert res.returncode != 0 and "buildpack ruby not found" in res.stderr
     res = stack("image:build", "--buildpacks", "https://github.com/x/y.git", str(app), check=False)
     assert res.returncode != 0 and "vendor the buildpack" in res.stderr
+
+
+def _custom_buildpack(root: Path) -> Path:
+    """A third-party classic buildpack that needs nothing from the internet."""
+    bp = root / "hello-buildpack"
+    (bp / "bin").mkdir(parents=True)
+    scripts = {
+        "detect": '#!/bin/sh\n[ -f "$1/hello.cfg" ] && echo Hello || exit 1\n',
+        "compile": ('#!/bin/sh\nset -e\necho "-----> Hello buildpack compiling"\n'
+                    'cp "$1/hello.cfg" "$1/greeting.txt"\necho "$(cat "$3/GREETING" 2>/dev/null)" '
+                    '>> "$1/greeting.txt"\necho cached > "$2/marker"\n'),
+        "release": ("#!/bin/sh\necho '---'\necho 'default_process_types:'\n"
+                    "echo '  web: python3 -m http.server $PORT'\n"),
+    }
+    for name, text in scripts.items():
+        (bp / "bin" / name).write_text(text)
+        (bp / "bin" / name).chmod(0o755)
+    return bp
+
+
+def test_a_local_third_party_buildpack_named_in_dot_buildpacks(
+        stack: Any, serve: Any, tmp_path: Path) -> None:
+    bp = _custom_buildpack(tmp_path)
+    app = tmp_path / "hello"
+    app.mkdir()
+    (app / "hello.cfg").write_text("hello from a custom buildpack\n")
+    (app / "requirements.txt").write_text("")  # python would detect it: .buildpacks wins
+    (app / ".buildpacks").write_text(f"# the buildpacks of this app\n{bp}\n")
+    res = stack("image:build", "--buildpack", "-t", "hello:v1", "--build-arg", "GREETING=hi env",
+                str(app))
+    assert "Hello buildpack compiling" in res.stdout
+    assert _labels(stack, "hello:v1")["io.paas.buildpacks"] == "Hello"
+    status, _h, body = _get(serve("hello:v1").url + "/greeting.txt")
+    assert status == 200 and body == b"hello from a custom buildpack\nhi env\n"
