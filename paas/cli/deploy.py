@@ -288,6 +288,16 @@ def _run(app: App, a: argparse.Namespace) -> int:
     command = list(a.command)
     if current.builder == "buildpack":  # through the image's .profile.d launcher
         command = ["/bin/bash", "-c", 'exec "$@"', "run", *command]
+    if a.detach:  # paasd supervises it and removes it when it exits
+        from ..deploy.oneoff import oneoff_name
+        from ..deploy.processes import run_flags
+
+        name = oneoff_name(a.app, "run")
+        flags = run_flags(current, "run", 1, port, name=name, command=command, rm=True)
+        flags["restart"] = "no"
+        d.client.request("POST", "/containers", {"flags": flags, "start": True})
+        _progress(name)
+        return 0
     return run_oneoff(d.rt, d.client, current, "run", port,
                       lambda line: _progress(line.removeprefix("       ")), command=command)
 
@@ -369,6 +379,8 @@ def configure(name: str, p: Parser) -> Handler:
         p.add_argument("new", metavar="NEW")
         return _rename
     if name == "run":
+        p.add_argument("-d", "--detach", action="store_true",
+                       help="in the background; 'paas logs APP' shows its output")
         p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
         return _run
     if name == "enter":

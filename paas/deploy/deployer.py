@@ -158,6 +158,10 @@ class Deployer:
             config=dict(target.config), formation=dict(current.formation),
             git_sha=target.git_sha, description=f"Rollback to v{version}",
             builder=target.builder)
+        # the config vars go back too (Heroku's rollback): the registry follows
+        now = self.apps.config(app)
+        self.apps.unset_config(app, [k for k in now if k not in dict(target.config)])
+        self.apps.set_config(app, dict(target.config))
         self._run(release, image)
         return release
 
