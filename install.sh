@@ -228,6 +228,7 @@ Wants=network-online.target
 [Service]
 Type=forking
 ExecStart=$BIN_DIR/paas daemon:start
+ExecStartPost=$BIN_DIR/paas ps:restore
 ExecStop=$BIN_DIR/paas daemon:stop --all --force
 PIDFile=/var/lib/paas/run/keeper.pid
 KillMode=process
