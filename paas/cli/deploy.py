@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, NotFound
@@ -56,12 +57,24 @@ def _config_set(app: App, a: argparse.Namespace) -> int:
         _progress(f"-----> Setting config vars of {a.app} (no restart)")
         return 0
     d = _deployer(app)
-    with d.locked(a.app):
+    with d.locked(a.app), _config_kept_on_failure(store, a.app):
         config = store.set_config(a.app, pairs)
         _progress(f"-----> Setting config vars: {', '.join(k for k, _ in pairs)}")
         if d.releases.current(a.app) is not None:
             d.change(a.app, f"Set {', '.join(k for k, _ in pairs)}", config=config)
     return 0
+
+
+@contextlib.contextmanager
+def _config_kept_on_failure(store: Any, name: str) -> Iterator[None]:
+    """A config change whose release fails is undone: the vars stay what runs."""
+    before = store.config(name)
+    try:
+        yield
+    except BaseException:
+        store.unset_config(name, [k for k in store.config(name) if k not in before])
+        store.set_config(name, before)
+        raise
 
 
 def _config_unset(app: App, a: argparse.Namespace) -> int:
@@ -75,7 +88,7 @@ def _config_unset(app: App, a: argparse.Namespace) -> int:
         store.unset_config(a.app, keys)
         return 0
     d = _deployer(app)
-    with d.locked(a.app):
+    with d.locked(a.app), _config_kept_on_failure(store, a.app):
         config = store.unset_config(a.app, keys)
         _progress(f"-----> Unsetting config vars: {', '.join(keys)}")
         if d.releases.current(a.app) is not None:
@@ -233,10 +246,17 @@ def _destroy(app: App, a: argparse.Namespace) -> int:
         for r in ReleaseStore(app.conn).list(a.app):
             with contextlib.suppress(NotFound):  # tags of expired releases are gone already
                 d.images.remove(image_tag(a.app, r.version), force=True)
-        for path in (os.path.join(app.ctx.paths.root, "repos", f"{a.app}.git"),
+        root = app.ctx.paths.root
+        for path in (os.path.join(root, "repos", f"{a.app}.git"),
                      os.path.join(app.ctx.paths.build_cache, a.app), d.app_dir(a.app)):
             if os.path.isdir(path):
                 shutil.rmtree(path)
+        for path in (os.path.join(root, "repos", f".{a.app}.lock"),
+                     os.path.join(root, "nginx", "logs", f"{a.app}-access.log"),
+                     os.path.join(root, "nginx", "logs", f"{a.app}-error.log"),
+                     os.path.join(root, "locks", f"{a.app}.lock")):  # held by us: flock is on the fd
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         d.apps.remove(a.app)
     from ..deploy.hooks import run_hooks
 

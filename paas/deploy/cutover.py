@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..model import Release, Route, Upstream
-from .health import DEFAULT_UPTIME, Check, HealthCheckFailed, wait_healthy
+from .health import DEFAULT_UPTIME, Check, exited, wait_healthy
 from .processes import ProcessContainer, app_containers, ip_of, run_flags, stop_and_remove
 
 TYPE_CHECKING = False
@@ -98,6 +98,8 @@ class Cutover:
         # waited once for all of them, after each one listens
         for p in new:
             c = self.rt.get(p.container.id)
+            if not self.rt.is_running(c):
+                raise exited(self.rt, c)
             if p.type == "web" and plan.check_mode == "enabled":
                 self.progress(f"-----> Checking {p.type}.{p.index} on port {plan.port}")
                 wait_healthy(self.rt, c, ip_of(self.rt, c), plan.port, checks=list(plan.checks),
@@ -107,8 +109,7 @@ class Cutover:
         for p in new:
             c = self.rt.get(p.container.id)
             if not self.rt.is_running(c):
-                raise HealthCheckFailed(f"{c.name} exited right after it started",
-                                        f"see its output with 'paas logs {p.app}'")
+                raise exited(self.rt, c)
 
     def _switch(self, release: Release, plan: Plan, new: list[ProcessContainer]) -> None:
         web = [p for p in new if p.type == "web"]

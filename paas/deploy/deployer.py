@@ -89,7 +89,7 @@ class Deployer:
             os.mkdir(src)
             checkout(repo, sha, src)
             image, builder, processes = self._build(app, src, sha)
-            self._keep_app_files(app, src)
+            files = {name: _read(os.path.join(src, name)) for name in APP_FILES}
         finally:
             shutil.rmtree(work)
         current = self.releases.current(app)
@@ -98,7 +98,7 @@ class Deployer:
             app, image_id=image.id, processes=processes, config=self.apps.config(app),
             formation=formation, git_sha=sha, description=f"Deploy {sha[:7]}",
             created_by=pusher, builder=builder)
-        self._run(release, image)
+        self._run(release, image, files)
         self.progress(f"=====> Application deployed in {time.monotonic() - started:.1f}s:")
         for d in self.apps.effective_domains(app):
             self.progress(f"       http://{d}{_port_suffix()}")
@@ -170,12 +170,12 @@ class Deployer:
     def app_dir(self, app: str) -> str:
         return os.path.join(self.ctx.paths.root, "apps", app)
 
-    def _keep_app_files(self, app: str, src: str) -> None:
+    def _keep_app_files(self, app: str, files: Mapping[str, str]) -> None:
         """app.json and nginx.conf.j2 of the deployed commit, for every later restart."""
         d = self.app_dir(app)
         os.makedirs(d, mode=0o700, exist_ok=True)
         for name in APP_FILES:
-            text = _read(os.path.join(src, name))
+            text = files.get(name, "")
             path = os.path.join(d, name)
             if text:
                 with open(path + ".tmp", "w", encoding="utf-8") as f:
@@ -184,15 +184,18 @@ class Deployer:
             elif os.path.exists(path):
                 os.unlink(path)
 
-    def _app_file(self, app: str, name: str) -> str:
+    def _app_file(self, app: str, name: str, pending: Mapping[str, str] | None = None) -> str:
+        if pending is not None:
+            return pending.get(name, "")
         return _read(os.path.join(self.app_dir(app), name))
 
-    def route(self, app: str, upstreams: tuple[Upstream, ...]) -> Route:
+    def route(self, app: str, upstreams: tuple[Upstream, ...],
+              pending: Mapping[str, str] | None = None) -> Route:
         settings = {k.removeprefix("nginx."): v for k, v in self._settings(app).items()
                     if k.startswith("nginx.")}
         return Route(app=app, domains=tuple(self.apps.effective_domains(app)),
                      upstreams=upstreams, settings=tuple(sorted(settings.items())),
-                     template=self._app_file(app, "nginx.conf.j2"))
+                     template=self._app_file(app, "nginx.conf.j2", pending))
 
     def reroute(self, app: str) -> None:
         """Apply the app's route again (domains or nginx settings changed): the running web
@@ -208,16 +211,29 @@ class Deployer:
                               if p.type == "web" and p.running and p.version == current.version)
         self.proxy.apply(self.route(app, upstreams))
 
-    def _run(self, release: Release, image: Image) -> None:
+    def _run(self, release: Release, image: Image, files: Mapping[str, str] | None = None) -> None:
+        """Cut over to ``release``; if that fails, the release is forgotten (the previous one
+        stays current) and ``files`` (app.json, nginx.conf.j2 of a push) are not kept."""
+        try:
+            self._cutover(release, image, files)
+        except BaseException:
+            self.releases.remove(release.app, release.version)
+            with contextlib.suppress(NotFound):
+                self.images.remove(image_tag(release.app, release.version), force=True)
+            raise
+        if files is not None:
+            self._keep_app_files(release.app, files)
+
+    def _cutover(self, release: Release, image: Image, files: Mapping[str, str] | None) -> None:
         app = release.app
         self.images.tag(image.id, image_tag(app, release.version))
         self.progress(f"-----> Releasing {app} (v{release.version})")
         port = web_port(release, image.config.exposed_ports)
         if "release" in dict(release.processes):
             self._release_phase(release, port)
-        app_json = self._app_file(app, "app.json")
+        app_json = self._app_file(app, "app.json", files)
         checks = tuple(checks_from_app_json(app_json)) if app_json else ()
-        plan = Plan(image=image, port=port, route=self.route(app, ()), checks=checks,
+        plan = Plan(image=image, port=port, route=self.route(app, (), files), checks=checks,
                     check_mode=self.apps.setting(app, "checks", "enabled"),
                     drain=float(os.environ.get("PAAS_DRAIN_SECONDS", "2")))
         run_hooks(self.ctx, "pre-deploy", [app, str(release.version), image.id], app,

@@ -28,7 +28,8 @@ from ..runtime.bundle import Bundle
 from ..runtime.lifecycle import Runtime
 from ..runtime.logs import read_logs
 
-__all__ = ["DEFAULT_UPTIME", "Check", "HealthCheckFailed", "checks_from_app_json", "wait_healthy"]
+__all__ = ["DEFAULT_UPTIME", "Check", "HealthCheckFailed", "checks_from_app_json", "exited",
+           "wait_healthy"]
 
 DEFAULT_UPTIME = 1.0
 DEFAULT_TIMEOUT = 30.0
@@ -94,6 +95,13 @@ def _fail(rt: Runtime, c: Container, why: str) -> HealthCheckFailed:
     shown = ("; its last output:\n" + out.rstrip()) if out else ""
     return HealthCheckFailed(f"{c.name} is not healthy: {why}{shown}",
                              "the previous release keeps serving; fix the app and push again")
+
+
+def exited(rt: Runtime, c: Container) -> HealthCheckFailed:
+    """The failure for a new container that is not running any more, with its output."""
+    fresh = rt.store.get(c.id)
+    code = f" (exit {fresh.exit_code})" if fresh.exit_code is not None else ""
+    return _fail(rt, c, f"it exited{code}")
 
 
 def _probe(ip: str, port: int, check: Check) -> str | None:
@@ -162,7 +170,7 @@ def _retry(rt: Runtime, c: Container, alive: Callable[[], bool], attempts: int, 
     why = "no attempt made"
     for attempt in range(1, max(attempts, 1) + 1):
         if not alive():
-            raise _fail(rt, c, "it exited")
+            raise exited(rt, c)
         why_now = probe()
         if why_now is None:
             if name:

@@ -81,3 +81,8 @@ class ReleaseStore:
             "SELECT * FROM releases WHERE app = ? ORDER BY version DESC", (app,)
         ).fetchall()
         return [_row(r) for r in rows]
+
+    def remove(self, app: str, version: int) -> None:
+        """Forget a release that never went live (its cutover failed)."""
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM releases WHERE app = ? AND version = ?", (app, version))

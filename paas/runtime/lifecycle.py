@@ -163,11 +163,12 @@ class Runtime:
             self.defer(lambda: proc.run(delete, check=False))
             self.defer(bundle.remove)
             return
-        oom = bundle.oom_killed()
+        # the exit first: readers that find the process gone wait only briefly for it
+        # (``reconcile``), and the cleanup below can take a while on a busy host
+        self.store.set_exited(cid, exit_code, oom_killed=bundle.oom_killed())
         proc.run(self.runc.delete(cid, force=True), check=False)
         bundle.unmount_rootfs()
         self.net.detach(cid, c.config, wait=False)  # the kernel reaps the veth with the netns
-        self.store.set_exited(cid, exit_code, oom_killed=oom)
         if c.config.auto_remove:
             try:
                 bundle.remove()
@@ -205,15 +206,18 @@ class Runtime:
             return c
         if self._alive(c):
             return c
-        deadline = time.monotonic() + 0.5  # the owner reaps and records within milliseconds
-        while time.monotonic() < deadline:
-            time.sleep(0.02)
-            try:
-                fresh = self.store.get(c.id)
-            except PaasError:
-                return c  # removed by its owner (--rm)
-            if fresh.state != ContainerState.RUNNING or fresh.pid != c.pid:
-                return fresh
+        # the owner reaps and records within milliseconds; a busy paasd may take seconds,
+        # and recording 255 over its real status would lose the exit code
+        for wait in (0.5, 10.0 if self._paasd_running() else 0.0):
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                time.sleep(0.02)
+                try:
+                    fresh = self.store.get(c.id)
+                except PaasError:
+                    return c  # removed by its owner (--rm)
+                if fresh.state != ContainerState.RUNNING or fresh.pid != c.pid:
+                    return fresh
         if self._keeper_without_paasd():
             return c  # live restore: the keeper has its status, the next paasd records it
         self.finish(c.id, 255)
@@ -221,6 +225,12 @@ class Runtime:
             return self.store.get(c.id)
         except PaasError:
             return c
+
+    def _paasd_running(self) -> bool:
+        from ..daemon.process import read_pidfile
+
+        pid = read_pidfile(self.ctx.paths.daemon_pidfile)
+        return pid is not None and pid_start_time(pid) is not None
 
     def _keeper_without_paasd(self) -> bool:
         from ..daemon.process import read_pidfile

@@ -370,12 +370,9 @@ def _files_named(platform: Platform, app: str, but: tuple[str, ...] = ()) -> lis
                   and not any(p.match(pattern) for pattern in but))
 
 
-# --- known bugs: each test fails today (strict xfail); the reason says what is wrong ----
+# --- bugs found by these tests (fixed): each must stay fixed ----
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "apps:destroy leaves the app's lock files: PAAS_ROOT/locks/APP.lock (deploy lock) "
-    "and PAAS_ROOT/repos/.APP.lock (push lock)"))
 def test_destroy_removes_the_lock_files_too(platform: Platform,
                                             app_repo: Callable[..., AppRepo]) -> None:
     deploy(platform, app_repo(), "doomed-locks")
@@ -383,11 +380,6 @@ def test_destroy_removes_the_lock_files_too(platform: Platform,
     assert _files_named(platform, "doomed-locks") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a web process that exits at once is usually rejected with 'container APP.web.1.vN has no "
-    "address on the bridge' (cutover._gate calls ip_of() before wait_healthy() checks that "
-    "the container still runs; paasd's finish() has detached it from the network), "
-    "instead of 'not healthy: it exited; its last output: ...'"))
 def test_crashing_app_shows_its_output(platform: Platform,
                                        app_repo: Callable[..., AppRepo]) -> None:
     # racy (about 3 pushes in 4 show the bug), so four pushes must all be right
@@ -398,11 +390,6 @@ def test_crashing_app_shows_its_output(platform: Platform,
         assert "not healthy" in out and "crashing on purpose" in out, out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "'paas run APP CMD' exits 255 instead of CMD's status when paasd takes more than 0.5 s "
-    "to record the exit (Runtime.reconcile in the CLI gives up and records 255 itself; "
-    "paasd's finish() runs runc delete, unmount and network detach before set_exited): "
-    "about 1 in 3 of 4 concurrent runs"))
 def test_run_exit_status_under_concurrency(platform: Platform,
                                            app_repo: Callable[..., AppRepo]) -> None:
     from concurrent.futures import ThreadPoolExecutor
@@ -418,11 +405,6 @@ def test_run_exit_status_under_concurrency(platform: Platform,
             assert list(pool.map(one, range(4))) == [7, 7, 7, 7]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a rejected deploy (failing health check or release phase) stays recorded as the newest "
-    "release, and ReleaseStore.current() returns it: 'paas releases' lists it, and "
-    "config:set / ps:restart / ps:scale start its rejected image again and fail (exit 5), "
-    "adding another release each time (config:set keeps the new var anyway)"))
 def test_rejected_deploy_is_not_the_current_release(
         platform: Platform, app_repo: Callable[..., AppRepo]) -> None:
     repo = app_repo()
@@ -434,10 +416,6 @@ def test_rejected_deploy_is_not_the_current_release(
     assert wait_body(platform, "phantom", "after").split()[:2] == ["v1", "after"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the app.json of a rejected push replaces the deployed one (Deployer._keep_app_files runs "
-    "right after the build, before the cutover), so a rollback to the release that was "
-    "serving runs the rejected commit's health checks and fails"))
 def test_rollback_after_a_rejected_push(platform: Platform,
                                         app_repo: Callable[..., AppRepo]) -> None:
     repo = app_repo()
