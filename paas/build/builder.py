@@ -101,13 +101,18 @@ class Builder:
         )
         for w in warnings:
             self.emit(BuildEvent("warning", text=w))
+        return self.finish(image, req, started, counter[0], counter[1], warnings)
+
+    def finish(self, image: Image, req: BuildRequest, started: float, steps: int, cached: int,
+               warnings: tuple[str, ...] = ()) -> BuildResult:
+        """Tag the image (only now: a failed build tags nothing) and keep its build log."""
         seconds = time.monotonic() - started
         self.emit(BuildEvent("built", image=image.id, seconds=seconds))
         for tag in req.tags:
             image = self.images.tag(image.id, tag)
             self.emit(BuildEvent("tagged", text=str(self.images.target_ref(tag))))
         self.cache.save_log(image.manifest_digest, "".join(self.log))
-        return BuildResult(image=image, steps=counter[0], cached=counter[1], seconds=seconds,
+        return BuildResult(image=image, steps=steps, cached=cached, seconds=seconds,
                            warnings=warnings)
 
     def _dockerfile(self, req: BuildRequest) -> Dockerfile:

@@ -126,13 +126,7 @@ def build_with_buildpacks(b: Builder, req: BuildRequest) -> BuildResult:
     finally:
         if os.path.exists(work):
             shutil.rmtree(work)
-    seconds = time.monotonic() - started
-    b.emit(BuildEvent("built", image=image.id, seconds=seconds))
-    for tag in req.tags:
-        image = b.images.tag(image.id, tag)
-        b.emit(BuildEvent("tagged", text=str(b.images.target_ref(tag))))
-    b.cache.save_log(image.manifest_digest, "".join(b.log))
-    return BuildResult(image=image, steps=1, cached=0, seconds=seconds)
+    return b.finish(image, req, started, steps=1, cached=0)
 
 
 def _owner(b: Builder) -> int:

@@ -65,22 +65,28 @@ def _send(path: str, method: str, target: str, data: bytes, timeout: float) -> s
     return sock
 
 
+def _read_head(sock: socket.socket) -> tuple[int, list[str], bytes]:
+    """Read up to the end of the reply headers: (status, header lines, what came after)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise _ProtocolError("connection closed before the reply headers")
+        buf += chunk
+    header, _, rest = buf.partition(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise _ProtocolError(f"bad status line {lines[0]!r}")
+    return int(parts[1]), lines[1:], rest
+
+
 def _receive(sock: socket.socket) -> tuple[int, bytes]:
     """Read the reply to the request sent on ``sock``, then close it; (status, body)."""
     try:
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise _ProtocolError("connection closed before the reply headers")
-            buf += chunk
-        header, _, body = buf.partition(b"\r\n\r\n")
-        lines = header.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise _ProtocolError(f"bad status line {lines[0]!r}")
+        status, headers, body = _read_head(sock)
         length = None
-        for line in lines[1:]:
+        for line in headers:
             name, _, value = line.partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value.strip())
@@ -89,7 +95,7 @@ def _receive(sock: socket.socket) -> tuple[int, bytes]:
             if not chunk:
                 break
             body += chunk
-        return int(parts[1]), body if length is None else body[:length]
+        return status, body if length is None else body[:length]
     finally:
         sock.close()
 
@@ -162,17 +168,7 @@ class DaemonClient:
 
 
 def _read_stream(sock: socket.socket, on_line: Callable[[dict[str, Any]], None]) -> Any:
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise _ProtocolError("connection closed before the reply headers")
-        buf += chunk
-    header, _, buf = buf.partition(b"\r\n\r\n")
-    status_line = header.decode("latin-1").split("\r\n")[0].split(" ", 2)
-    if len(status_line) < 2 or not status_line[1].isdigit():
-        raise _ProtocolError(f"bad status line {status_line!r}")
-    status = int(status_line[1])
+    status, _headers, buf = _read_head(sock)
     if status != 200:  # an ordinary JSON error reply (bad request, not found...)
         while chunk := sock.recv(65536):
             buf += chunk

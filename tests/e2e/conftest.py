@@ -33,12 +33,10 @@ from e2e_helpers import (
     SSHD,
     AppRepo,
     Platform,
-    free_port,
     processes_mentioning,
     require,
-    stop,
-    wait_port,
 )
+from procs import free_port, stop, wait_port
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import free_port, stop, wait_port
 from receive_helpers import (
     HERE,
     SSHD,
@@ -26,11 +27,8 @@ from receive_helpers import (
     Instance,
     Sshd,
     Worktree,
-    free_port,
     git_env,
     require,
-    stop,
-    wait_port,
 )
 
 
