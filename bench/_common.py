@@ -6,6 +6,10 @@ dockerd (own data root, exec root, socket, cgroup parent; never the system one),
 the host cleanup and checks every script does at the end (mounts, cgroups, runc
 state, iptables, sysctls, links, processes naming the temp dir).
 
+Also the deploy benches' instance (``DeployInstance``): paas with its own nginx on a
+free port, paasd, ``git:http-serve`` (gunicorn) with a token, the buildpack stack image
+imported from the cached stack tar, and a sample WSGI app pushed with the real ``git``.
+
 Not here: what a benchmark times and how it reports it (each script), the Docker
 bridge of ``container_start`` (its own business).
 """
@@ -21,6 +25,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -32,22 +37,29 @@ __all__ = [
     "REPO",
     "ROOTFS_CACHE",
     "BenchError",
+    "DeployInstance",
     "PrivateDockerd",
     "Result",
+    "SampleApp",
     "bench_processes",
     "check_host",
+    "conntrack_stats",
     "delete_runc_containers",
     "diff_lines",
     "ensure_rootfs",
+    "ensure_stack_tar",
     "firewall_snapshot",
+    "free_port",
     "free_subnet_24",
     "link_names",
     "paas_command",
+    "processes_with_env",
     "quiet",
     "remove_cgroups",
     "run",
     "stop_pid",
     "sysctl_snapshot",
+    "timed_push",
     "unmount_under",
 ]
 
@@ -403,3 +415,329 @@ class PrivateDockerd:
         unmount_under(self.tmp / "docker")
         unmount_under(self.tmp / "docker-exec")
         remove_cgroups(self.cgroup)
+
+
+# --- deploy benches: an instance with nginx, paasd, git over HTTP and a sample app ------
+
+STACK_IMAGE = "paas/stack:bookworm"
+BUILDPACKS_PY = REPO / "paas" / "build" / "buildpacks.py"
+
+SAMPLE_WSGI = '''\
+"""The deploy benches' sample app: a stdlib WSGI app (gunicorn runs it)."""
+
+VERSION = "{version}"
+
+
+def application(environ, start_response):
+    body = ("version " + VERSION + "\\n").encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stack_packages() -> tuple[str, ...]:
+    """``paas.build.buildpacks.STACK_PACKAGES``, read from the source (no paas import)."""
+    import ast
+
+    tree = ast.parse(BUILDPACKS_PY.read_text())
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "STACK_PACKAGES"):
+            return tuple(ast.literal_eval(node.value))
+    raise BenchError(f"no STACK_PACKAGES in {BUILDPACKS_PY}")
+
+
+def ensure_stack_tar() -> Path:
+    """``<repo>/.cache/stack-bookworm-<key>.tar``, the buildpack stack's rootfs the tests
+    use too (tests/conftest.py ``stack_tar``), built with mmdebstrap when missing."""
+    import hashlib
+
+    packages = stack_packages()
+    key = hashlib.sha256(",".join(packages).encode()).hexdigest()[:8]
+    path = REPO / ".cache" / f"stack-bookworm-{key}.tar"
+    if path.exists():
+        return path
+    if shutil.which("mmdebstrap") is None:
+        raise BenchError(f"{path} is missing and mmdebstrap is not installed (run ./install.sh)")
+    print(f"-----> Building {path.name} with mmdebstrap (once, ~1 min)", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the test suite may be building it too
+        if not path.exists():
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.tar")
+            try:
+                run(["mmdebstrap", "--variant=minbase", "--format=tar",
+                     f"--include={','.join(packages)}", "bookworm", str(tmp)], timeout=1800)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+    return path
+
+
+def processes_with_env(name: str, value: str) -> list[tuple[int, str]]:
+    """(pid, cmdline) of every process whose environment has ``name=value`` (paasd, its
+    keeper and gunicorn name no path on their command line, but inherit PAAS_ROOT)."""
+    needle = f"{name}={value}".encode()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in environ and cmdline:
+            out.append((int(entry.name), cmdline.replace(b"\0", b" ").decode(errors="replace")))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _kill_group(proc: subprocess.Popen[bytes], what: str, grace: float = 10) -> None:
+    """SIGTERM a child started with ``start_new_session`` and its group, SIGKILL after
+    ``grace`` s."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            print(f" !     {what} (pid {proc.pid}) ignored SIGTERM for {grace:.0f}s, killing it",
+                  file=sys.stderr)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+class SampleApp:
+    """The sample buildpack app (``wsgi.py`` with ``application``, an empty
+    ``requirements.txt``) in a git work tree; ``commit(version)`` changes one line."""
+
+    def __init__(self, path: Path, home: Path) -> None:
+        self.path = path
+        self.env = dict(os.environ, HOME=str(home), GIT_TERMINAL_PROMPT="0",
+                        GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="bench",
+                        GIT_AUTHOR_EMAIL="bench@localhost", GIT_COMMITTER_NAME="bench",
+                        GIT_COMMITTER_EMAIL="bench@localhost")
+        self.env.pop("GIT_DIR", None)
+        self.env.pop("GIT_WORK_TREE", None)
+
+    def git(self, *args: str, timeout: float = 600) -> str:
+        return run(["git", "-C", str(self.path), *args], env=self.env, timeout=timeout)
+
+    def init(self, version: str) -> None:
+        self.path.mkdir(parents=True)
+        (self.path / "requirements.txt").write_text("")
+        self.git("init", "-q", "-b", "main")
+        self.commit(version)
+
+    def commit(self, version: str) -> None:
+        (self.path / "wsgi.py").write_text(SAMPLE_WSGI.format(version=version))
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", f"version {version}")
+
+    def push(self, url: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """``git push URL main`` (not checked: the caller reports a rejected push)."""
+        return subprocess.run(["git", "-C", str(self.path), "push", "--porcelain", url,
+                               "main"], env=self.env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def timed_push(app: SampleApp, url: str, log: Path, t0: float | None = None,
+               timeout: float = 600) -> tuple[int, list[tuple[float, str]]]:
+    """``git push --progress URL main`` with the arrival time of every output line (s
+    since ``t0``, default: the fork), written to ``log``; (exit status, lines)."""
+    start = time.monotonic() if t0 is None else t0
+    proc = subprocess.Popen(["git", "-C", str(app.path), "push", "--progress", url, "main"],
+                            env=app.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    lines: list[tuple[float, str]] = []
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while chunk := os.read(proc.stdout.fileno(), 65536):
+        now = time.monotonic() - start
+        buf += chunk
+        *done, buf = re.split(rb"[\r\n]", buf)
+        lines += [(now, ln.decode(errors="replace")) for ln in done if ln.strip()]
+        if time.monotonic() > deadline:
+            proc.kill()
+    if buf.strip():
+        lines.append((time.monotonic() - start, buf.decode(errors="replace")))
+    rc = proc.wait()
+    log.write_text("".join(f"{t:8.3f} {line}\n" for t, line in lines))
+    return rc, lines
+
+
+def conntrack_stats() -> dict[str, int]:
+    """The host's connection tracking: ``count``, ``max`` and the summed per-CPU
+    ``drop`` (table full) and ``early_drop`` counters; {} without nf_conntrack."""
+    out: dict[str, int] = {}
+    try:
+        out["count"] = int(Path("/proc/sys/net/netfilter/nf_conntrack_count").read_text())
+        out["max"] = int(Path("/proc/sys/net/netfilter/nf_conntrack_max").read_text())
+        rows = Path("/proc/net/stat/nf_conntrack").read_text().split("\n")
+    except (OSError, ValueError):
+        return out
+    names = rows[0].split()
+    for row in rows[1:]:
+        for name, value in zip(names, row.split()):
+            if name in ("drop", "early_drop", "insert_failed"):
+                out[name] = out.get(name, 0) + int(value, 16)
+    return out
+
+
+class DeployInstance:
+    """A throwaway paas instance for deploys: ``PAAS_ROOT`` under ``tmp``, its own
+    ``PAAS_INSTANCE``, nginx on a free port of 127.0.0.1 (``PAAS_HTTP_PORT``), paasd,
+    ``paas git:http-serve`` on another free port with a token of ``auth:add``, and the
+    stack image imported. ``cleanup`` removes all of it and returns what was left."""
+
+    def __init__(self, tmp: Path, prefix: str) -> None:
+        self.tmp = tmp
+        self.root = tmp / "paas"
+        self.instance = prefix + secrets.token_hex(3)
+        self.argv, self.env = paas_command(self.root, self.instance)
+        self.http_port = free_port()
+        self.git_port = free_port()
+        while self.git_port == self.http_port:
+            self.git_port = free_port()
+        self.env.update(PAAS_HTTP_PORT=str(self.http_port), PAAS_HTTP_ADDR="127.0.0.1")
+        self.env.pop("PAAS_HTTP_GIT_PORT", None)
+        self.token = ""
+        self.gunicorn: subprocess.Popen[bytes] | None = None
+        self.bugs: list[str] = []  # what cleanup had to do that system:uninstall should have
+
+    def paas(self, *args: str, timeout: float = 600) -> str:
+        return run([*self.argv, *args], env=self.env, timeout=timeout)
+
+    def setup(self, stack_tar: Path) -> None:
+        self.paas("image:import", str(stack_tar), STACK_IMAGE)
+        self.paas("daemon:start", timeout=60)
+        self.paas("nginx:start", timeout=60)
+        self.token = self.paas("auth:add", "bench").strip().splitlines()[-1]
+        log = open(self.tmp / "git-http.log", "wb")  # noqa: SIM115 (the child keeps it)
+        with log:
+            self.gunicorn = subprocess.Popen(
+                [*self.argv, "git:http-serve", "--bind", f"127.0.0.1:{self.git_port}"],
+                env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.gunicorn.poll() is not None:
+                raise BenchError(f"paas git:http-serve exited {self.gunicorn.returncode}, "
+                                 f"see {self.tmp / 'git-http.log'}")
+            try:
+                socket.create_connection(("127.0.0.1", self.git_port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise BenchError(f"paas git:http-serve did not listen on {self.git_port} within 30s")
+
+    def push_url(self, app: str) -> str:
+        return f"http://bench:{self.token}@127.0.0.1:{self.git_port}/{app}.git"
+
+    def nginx_pids(self) -> list[int]:
+        """The instance's nginx master and its workers (from its pid file)."""
+        try:
+            master = int((self.root / "nginx" / "nginx.pid").read_text().strip())
+        except (OSError, ValueError):
+            return []
+        if not _alive(master):
+            return []
+        pids = [master]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rpartition(")")[2].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == master:
+                    pids.append(int(entry.name))
+        return pids
+
+    def cleanup(self) -> list[str]:
+        """Stop gunicorn, ``system:uninstall --purge --yes`` (PAAS_ROOT = the temp root,
+        never without), stop what it left (recorded in ``bugs``), delete the temp dir;
+        returns what is still on the host."""
+        if self.gunicorn is not None:
+            _kill_group(self.gunicorn, "paas git:http-serve")
+        for pid, cmdline in processes_with_env("PAAS_ROOT", str(self.root)):
+            if "gunicorn" in cmdline:  # a worker that left the group (it does not, normally)
+                stop_pid(pid, "gunicorn", grace=10)
+        nginx_before = self.nginx_pids()
+        # the environment names the temp instance: never uninstall without PAAS_ROOT
+        assert self.env.get("PAAS_ROOT") == str(self.root), "PAAS_ROOT must name the temp root"
+        assert self.env.get("PAAS_INSTANCE") == self.instance
+        if (self.root / "state.db").exists():
+            res = quiet([*self.argv, "system:uninstall", "--purge", "--yes"], env=self.env)
+            if res.returncode != 0:
+                self.bugs.append(f"paas system:uninstall --purge --yes exited {res.returncode}: "
+                                 f"{(res.stderr or res.stdout).strip()[-500:]}")
+        nginx_left = [p for p in nginx_before if _alive(p)]
+        if nginx_left:
+            self.bugs.append(f"system:uninstall left the instance's nginx running "
+                             f"(pids {nginx_left}); stopped by the bench")
+            try:  # the master (its config may be gone with --purge): QUIT, workers follow
+                os.kill(nginx_before[0], signal.SIGQUIT)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and any(_alive(p) for p in nginx_left):
+                time.sleep(0.05)
+            for pid in nginx_left:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        for pid, cmdline in processes_with_env("PAAS_ROOT", str(self.root)):
+            self.bugs.append(f"left after system:uninstall: pid {pid} {cmdline[:80]}")
+            stop_pid(pid, cmdline.split()[0] if cmdline else "?", grace=10)
+        delete_runc_containers(self.root / "run" / "runc")
+        unmount_under(self.tmp)
+        remove_cgroups(f"paas-{self.instance}")
+        if not mounts_under(self.tmp):  # never rmtree through a mount
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return self.leftovers(nginx_before)
+
+    def leftovers(self, nginx_before: list[int]) -> list[str]:
+        left = [f"nginx pid {p}" for p in nginx_before if _alive(p)]
+        left += [f"process {pid}: {cmd[:100]}" for pid, cmd in
+                 processes_with_env("PAAS_ROOT", str(self.root)) + bench_processes(self.tmp)]
+        links = link_names()
+        if f"pb-{self.instance}" in links:
+            left.append(f"bridge pb-{self.instance}")
+        left += [f"veth {n}" for n in sorted(links) if n.startswith(f"v{self.instance}")]
+        left += [f"mount {m}" for m in mounts_under(self.tmp)]
+        left += [f"cgroup {c}" for c in cgroups_named(f"paas-{self.instance}")]
+        chain = f"PAAS-{self.instance.upper()}"
+        rules = [ln for ln in firewall_snapshot() if chain in ln]
+        left += [f"iptables: {ln}" for ln in rules[:5]]
+        if self.tmp.exists():
+            left.append(f"temp dir {self.tmp}")
+        return left
