@@ -64,11 +64,14 @@ def _run(app: App, a: argparse.Namespace) -> int:
     client = DaemonClient(app.paths)
     flags = {k: v for k, v in vars(a).items() if not k.startswith("_")}
     # no paasd: the client raises "paasd is not running ... start it with daemon:start"
-    plan = client.request("POST", "/containers", {"flags": flags, "start": a.detach})
+    reply = client.begin("POST", "/containers", {"flags": flags, "start": a.detach})
+    if not a.detach:
+        # imported while paasd creates the container (~5 ms of each overlap)
+        from ..runtime.foreground import run_attached
+    plan = reply()
     if a.detach:
         sys.stdout.write(plan["id"] + "\n")
         return 0
-    from ..runtime.foreground import run_attached
 
     a._error_exit = None
 
