@@ -102,7 +102,7 @@ class ImageConfig:
     (Healthcheck, Shell, OnBuild) that builders write and readers keep."""
 
     entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
+    cmd: tuple[str, ...] | None = None  # None: no Cmd; (): Docker's "Cmd": [] (CMD [])
     env: tuple[str, ...] = ()
     working_dir: str = ""
     user: str = ""

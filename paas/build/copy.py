@@ -308,6 +308,14 @@ class _Copier:
 
     # -- ADD archives --------------------------------------------------------
     def _extract(self, abspath: str, dest: Parts) -> None:
+        if self.archive_owner is not None:  # Docker ignores --chown for archives: root's
+            self.tree.parent_owner = (self.archive_owner(0), self.archive_owner(0))
+        try:
+            self._extract_into(abspath, dest)
+        finally:
+            self.tree.parent_owner = (self.uid, self.gid)
+
+    def _extract_into(self, abspath: str, dest: Parts) -> None:
         dest, _ = self._dir(dest)
         files: dict[Parts, tuple[Parts, str]] = {}  # member -> where its file went
         try:

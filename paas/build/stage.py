@@ -360,7 +360,7 @@ class StageBuild:
             return replace(cfg, cmd=self._command(ins))
         if kw == "ENTRYPOINT":
             return replace(cfg, entrypoint=self._command(ins),
-                           cmd=cfg.cmd if self.cmd_set else ())
+                           cmd=cfg.cmd if self.cmd_set else None)
         if kw == "ONBUILD":
             return replace(cfg, on_build=(*cfg.on_build, args[0]))
         return cfg  # MAINTAINER: deprecated, recorded in the history only

@@ -71,7 +71,7 @@ def _config_json(img: Image) -> dict[str, Any]:
     c = img.config
     return {
         "Entrypoint": list(c.entrypoint) or None,
-        "Cmd": list(c.cmd) or None,
+        "Cmd": list(c.cmd) if c.cmd is not None else None,
         "Env": list(c.env),
         "WorkingDir": c.working_dir,
         "User": c.user,

@@ -89,7 +89,7 @@ def config_to_json(cfg: ImageConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if cfg.entrypoint:
         out["Entrypoint"] = list(cfg.entrypoint)
-    if cfg.cmd:
+    if cfg.cmd is not None:
         out["Cmd"] = list(cfg.cmd)
     if cfg.env:
         out["Env"] = list(cfg.env)
@@ -154,7 +154,7 @@ def config_from_json(obj: Mapping[str, Any] | None) -> ImageConfig:
     labels = obj.get("Labels") or {}
     return ImageConfig(
         entrypoint=_strs(obj.get("Entrypoint"), "Entrypoint"),
-        cmd=_strs(obj.get("Cmd"), "Cmd"),
+        cmd=_strs(obj["Cmd"], "Cmd") if obj.get("Cmd") is not None else None,
         env=_strs(obj.get("Env"), "Env"),
         working_dir=str(obj.get("WorkingDir") or ""),
         user=str(obj.get("User") or ""),

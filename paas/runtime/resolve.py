@@ -64,7 +64,7 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
         cmd = opts.command
     else:
         entrypoint = ic.entrypoint
-        cmd = opts.command or ic.cmd
+        cmd = opts.command or ic.cmd or ()
     args = entrypoint + cmd
     if not args:
         raise InvalidArgument(

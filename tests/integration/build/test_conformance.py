@@ -20,12 +20,7 @@ from imagetrees import Tree, config_fields, describe_diff, diff_trees, read_arch
 
 # Known differences from Docker: case (or case/target) -> why. Each is strict, so a fix
 # makes the test fail until the entry is removed.
-XFAIL: dict[str, str] = {
-    "add_archive_owners": "ADD --chown=55:55 of a local tar: paas chowns the created "
-    "destination dir to 55:55; Docker ignores --chown for extracted archives (/x/chown is 0:0)",
-    "entrypoint_cmd/empty": "CMD []: Docker stores Cmd [] (ENTRYPOINT [] stores null); paas "
-    "stores no Cmd",
-}
+XFAIL: dict[str, str] = {}  # every case matches Docker's classic builder
 
 
 def _params() -> list[Any]:
