@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Self
 
 import pytest
@@ -424,3 +426,37 @@ def test_rollback_after_a_rejected_push(platform: Platform,
     reject(platform, repo, "sticky")
     res = platform.cli("releases:rollback", "sticky", "v1", check=False)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_hooks_and_nginx_settings(platform: Platform, app_repo: Callable[..., AppRepo]) -> None:
+    """Operator hooks run with their arguments; a failing pre-deploy hook stops the deploy
+    (the previous release keeps serving); nginx:set is applied without a restart."""
+    hooks = Path(platform.root) / "hooks"
+    (hooks / "post-deploy.d").mkdir(parents=True)
+    (hooks / "pre-deploy.d").mkdir(parents=True)
+    seen = Path(platform.root) / "hook-args"
+    post = hooks / "post-deploy.d" / "10-record"
+    post.write_text(f'#!/bin/sh\necho "post-deploy $*" >> {seen}\necho recorded\n')
+    post.chmod(0o755)
+    repo = app_repo()
+    try:
+        out = deploy(platform, repo, "hooked")
+        assert "Running post-deploy hook 10-record" in out and "recorded" in out
+        assert seen.read_text() == "post-deploy hooked 1\n"
+        gate = hooks / "pre-deploy.d" / "10-refuse"
+        gate.write_text('#!/bin/sh\necho "deploys of $1 are frozen"\nexit 1\n')
+        gate.chmod(0o755)
+        repo.commit("v2", VERSION="v2\n")
+        out = reject(platform, repo, "hooked")
+        assert "deploys of hooked are frozen" in out and "pre-deploy hook 10-refuse failed" in out
+        assert wait_body(platform, "hooked", "v1").split()[0] == "v1"
+        assert platform.release_versions("hooked") == [1]
+    finally:
+        shutil.rmtree(hooks)
+    platform.cli("nginx:set", "hooked", "client-max-body-size", "3m")
+    vhost = platform.cli("nginx:show-config", "hooked").stdout
+    assert "client_max_body_size 3m;" in vhost
+    assert platform.release_versions("hooked") == [1]  # no new release, no restart
+    bad = platform.cli("nginx:set", "hooked", "client-max-body-size", "1m; evil", check=False)
+    assert bad.returncode == 2 and "client_max_body_size 3m;" in platform.cli(
+        "nginx:show-config", "hooked").stdout
