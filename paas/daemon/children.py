@@ -10,6 +10,7 @@ import fcntl
 import logging
 import os
 import re
+import time
 from typing import Protocol
 
 from ..errors import CommandFailed
@@ -45,13 +46,19 @@ def grow_pipe(fd: int) -> None:
 
 def reap(pid: int) -> int | None:
     """The exit code of our child ``pid``; None if it is not our child (the keeper reaped it)."""
-    try:
-        got, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return None  # not our child (adopted after a restart): ask the keeper
-    if got == 0:
-        return EXIT_UNKNOWN  # pidfd said exited but no status yet: should not happen
-    return exit_code_from_status(status)
+    # a pidfd can report the exit a moment before the zombie is there to reap (seen
+    # under load, with multi-threaded inits): wait a little for it, never forever
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            got, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None  # not our child (adopted after a restart): ask the keeper
+        if got != 0:
+            return exit_code_from_status(status)
+        if time.monotonic() > deadline:
+            return EXIT_UNKNOWN
+        time.sleep(0.002)
 
 
 def read_pid(pid_file: str) -> int:
