@@ -12,7 +12,6 @@ Not here: the build itself (``paas.build``), the CLI's rendering (``paas.cli.bui
 from __future__ import annotations
 
 import importlib
-import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument
@@ -91,6 +90,6 @@ def install(router: Router, daemon: Daemon) -> None:
         return 200, Stream(produce)
 
     router.add("POST", "/builds", build)
-    # load the builder now, in the background, so the first build is as fast as the next
-    threading.Thread(target=importlib.import_module, args=("paas.build.builder",),
-                     name="paasd-preload", daemon=True).start()
+    # load the builder now (~60 ms at start), so the first build is as fast as the next
+    # and paasd's memory does not jump later
+    importlib.import_module("paas.build.builder")

@@ -163,12 +163,12 @@ class Runtime:
             self.defer(lambda: proc.run(delete, check=False))
             self.defer(bundle.remove)
             return
-        # the exit first: readers that find the process gone wait only briefly for it
-        # (``reconcile``), and the cleanup below can take a while on a busy host
-        self.store.set_exited(cid, exit_code, oom_killed=bundle.oom_killed())
+        oom = bundle.oom_killed()
         proc.run(self.runc.delete(cid, force=True), check=False)
         bundle.unmount_rootfs()
         self.net.detach(cid, c.config, wait=False)  # the kernel reaps the veth with the netns
+        # recorded last: whoever sees "exited" (container:rm) finds the cleanup done
+        self.store.set_exited(cid, exit_code, oom_killed=oom)
         if c.config.auto_remove:
             try:
                 bundle.remove()
