@@ -10,6 +10,7 @@ Not here: interactive ``paas run -it`` (the CLI runs those attached itself).
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 
 from ..model import ContainerState, Release
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["oneoff_name", "run_oneoff"]
 
+CREATED_TIMEOUT = 30.0
+
 
 def oneoff_name(app: str, kind: str) -> str:
     return f"{app}.{kind}.{secrets.randbelow(9000) + 1000}"
@@ -37,9 +40,15 @@ def run_oneoff(rt: Runtime, client: DaemonClient, release: Release, ptype: str, 
     flags["restart"] = "no"
     reply = client.request("POST", "/containers", {"flags": flags, "start": True})
     cid = str(reply["id"])
+    started = time.monotonic()
     try:
         def stopped() -> bool:
-            return not rt.is_running(rt.store.get(cid))
+            c = rt.store.get(cid)
+            if c.state == ContainerState.CREATED:
+                # it exited before paasd could mark it running: its exit is being
+                # recorded; wait for that (not forever) rather than report no status
+                return time.monotonic() - started > CREATED_TIMEOUT
+            return not rt.is_running(c)
 
         for entry in read_logs(Bundle(rt.ctx, cid).log_path, follow=True, stop=stopped):
             progress("       " + entry.text.rstrip("\n"))
