@@ -34,9 +34,9 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
+from prereq import IN_CI, unavailable
 
 REPO = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -346,9 +346,7 @@ def _debian_tar(name: str, includes: tuple[str, ...]) -> Path:
     if path.exists():
         return path
     if shutil.which("mmdebstrap") is None:
-        if IN_CI:
-            pytest.fail("mmdebstrap is not installed: test.sh must install it in CI")
-        pytest.skip("mmdebstrap is not installed (run ./install.sh)")  # outside CI only
+        unavailable("mmdebstrap is not installed (run ./install.sh)")
     path.parent.mkdir(exist_ok=True)
     with open(path.parent / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be building it

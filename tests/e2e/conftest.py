@@ -34,8 +34,8 @@ from e2e_helpers import (
     AppRepo,
     Platform,
     processes_mentioning,
-    require,
 )
+from prereq import require
 from procs import free_port, stop, wait_port
 
 
@@ -48,7 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="module")
 def platform(instance_tools: Any, rootfs_tar: Path, stack_tar: Path,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    require("git", "nginx", "runc", SSHD, "ssh", "ssh-keygen")
+    require("git", "nginx", "runc", SSHD, "ssh", "ssh-keygen", root=True)
     paas_instance, cli_for = instance_tools
     http_port = free_port()
     logs = tmp_path_factory.mktemp("e2e-servers")

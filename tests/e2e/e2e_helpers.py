@@ -17,22 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
 SSHD = "/usr/sbin/sshd"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None and not os.access(t, os.X_OK)]
-    if os.geteuid() != 0:
-        missing.append("root")
-    if missing:
-        if IN_CI:
-            pytest.fail(f"missing {', '.join(missing)}: test.sh must provide them in CI")
-        pytest.skip(f"missing {', '.join(missing)}")
 
 
 def processes_mentioning(*needles: str) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prereq import unavailable
 
 _HERE = Path(__file__).parent
 _TOOLS = ("runc", "mmdebstrap", "umount")
@@ -42,10 +43,8 @@ def _missing_prerequisite() -> str | None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if _HERE in item.path.parents:
         reason = _missing_prerequisite()
-        if reason and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{reason}: in CI every prerequisite must be installed by test.sh")
         if reason:
-            pytest.skip(reason)  # only outside CI (failed just above in CI)
+            unavailable(reason)
 
 
 class Engine:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prereq import require
 from procs import free_port, stop, wait_port
 from receive_helpers import (
     HERE,
@@ -28,7 +29,6 @@ from receive_helpers import (
     Sshd,
     Worktree,
     git_env,
-    require,
 )
 
 

@@ -4,7 +4,6 @@ modules import these names, and ``conftest`` is ambiguous on sys.path."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -12,19 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 HERE = Path(__file__).resolve().parent
 SSHD = "/usr/sbin/sshd"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None and not os.access(t, os.X_OK)]
-    if missing:
-        if IN_CI:
-            pytest.fail(f"missing {', '.join(missing)}: test.sh must install them in CI")
-        pytest.skip(f"missing {', '.join(missing)}")
 
 
 @dataclass

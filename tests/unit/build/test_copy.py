@@ -14,6 +14,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from prereq import unavailable
 
 from paas.build.context import open_context
 from paas.build.copy import copy_sources, is_archive
@@ -169,7 +170,7 @@ def test_chmod(ctx_dir: Path, root: Path) -> None:
 
 def test_default_owner_is_root(ctx_dir: Path, root: Path) -> None:
     if not ROOT:
-        pytest.skip("chown to 0:0 needs root")
+        unavailable("chown to 0:0 needs root")
     ctx = open_context(str(ctx_dir))
     copy_sources(ctx, ctx.resolve(["app.py"]), "/new/", str(root))
     assert owner(root / "new") == (0, 0) and owner(root / "new" / "app.py") == (0, 0)
