@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, NotFound
@@ -46,53 +46,48 @@ def _need_app(app: App, name: str) -> None:
 
 # -- config ---------------------------------------------------------------------------
 def _config_set(app: App, a: argparse.Namespace) -> int:
-    from ..apps.store import AppStore
     from ..apps.validate import parse_assignments
 
     _need_app(app, a.app)
     pairs = parse_assignments(a.pairs)  # all validated before anything is written
-    store = AppStore(app.conn)
-    if a.no_restart:
-        store.set_config(a.app, pairs)
-        _progress(f"-----> Setting config vars of {a.app} (no restart)")
-        return 0
-    d = _deployer(app)
-    with d.locked(a.app), _config_kept_on_failure(store, a.app):
-        config = store.set_config(a.app, pairs)
-        _progress(f"-----> Setting config vars: {', '.join(k for k, _ in pairs)}")
-        if d.releases.current(a.app) is not None:
-            d.change(a.app, f"Set {', '.join(k for k, _ in pairs)}", config=config)
-    return 0
-
-
-@contextlib.contextmanager
-def _config_kept_on_failure(store: Any, name: str) -> Iterator[None]:
-    """A config change whose release fails is undone: the vars stay what runs."""
-    before = store.config(name)
-    try:
-        yield
-    except BaseException:
-        store.unset_config(name, [k for k in store.config(name) if k not in before])
-        store.set_config(name, before)
-        raise
+    keys = [k for k, _ in pairs]
+    return _config_change(app, a.app, a.no_restart, "Set", keys,
+                          lambda store: store.set_config(a.app, pairs))
 
 
 def _config_unset(app: App, a: argparse.Namespace) -> int:
-    from ..apps.store import AppStore
     from ..apps.validate import validate_config_key
 
     _need_app(app, a.app)
     keys = [validate_config_key(k) for k in a.keys]
+    return _config_change(app, a.app, a.no_restart, "Unset", keys,
+                          lambda store: store.unset_config(a.app, keys))
+
+
+def _config_change(app: App, name: str, no_restart: bool, verb: str, keys: list[str],
+                   apply: Callable[[Any], dict[str, str]]) -> int:
+    """Change the config vars with ``apply(store)``; unless ``no_restart``, as a new release
+    under the app's lock, undone if that release fails (the vars stay what runs)."""
+    from ..apps.store import AppStore
+    from ..deploy.releases import ReleaseStore
+
     store = AppStore(app.conn)
-    if a.no_restart:
-        store.unset_config(a.app, keys)
+    if no_restart or ReleaseStore(app.conn).current(name) is None:
+        apply(store)
+        when = "no restart" if no_restart else "used from the first deploy"
+        _progress(f"-----> {verb}ting config vars of {name} ({when}): {', '.join(keys)}")
         return 0
     d = _deployer(app)
-    with d.locked(a.app), _config_kept_on_failure(store, a.app):
-        config = store.unset_config(a.app, keys)
-        _progress(f"-----> Unsetting config vars: {', '.join(keys)}")
-        if d.releases.current(a.app) is not None:
-            d.change(a.app, f"Unset {', '.join(keys)}", config=config)
+    with d.locked(name):
+        before = store.config(name)
+        try:
+            config = apply(store)
+            _progress(f"-----> {verb}ting config vars: {', '.join(keys)}")
+            d.change(name, f"{verb} {', '.join(keys)}", config=config)
+        except BaseException:
+            store.unset_config(name, [k for k in store.config(name) if k not in before])
+            store.set_config(name, before)
+            raise
     return 0
 
 
@@ -125,6 +120,10 @@ def _scale(app: App, a: argparse.Namespace) -> int:
         if not eq or not count.isdigit() or not 0 <= int(count) <= 100:
             raise InvalidArgument(f"invalid scale {item!r}", "write TYPE=COUNT, e.g. web=3")
         wanted[name] = int(count)
+    from ..deploy.releases import ReleaseStore
+
+    if ReleaseStore(app.conn).current(a.app) is None:
+        raise InvalidArgument(f"{a.app} has no release yet", "deploy it before scaling")
     d = _deployer(app)
     with d.locked(a.app):
         current = d.releases.current(a.app)
