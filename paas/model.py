@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
+    "DEFAULT_RESTART_POLICY",
     "BindMount",
     "BuildRequest",
     "BuildResult",
@@ -22,9 +23,11 @@ __all__ = [
     "IdMap",
     "Image",
     "ImageConfig",
+    "Limits",
     "ImageRef",
     "Mount",
     "PortMapping",
+    "ProcessOptions",
     "Push",
     "Release",
     "Resources",
@@ -328,3 +331,26 @@ class Release:
     created: float
     created_by: str = ""
     builder: str = "dockerfile"  # or "buildpack": how processes' commands are run
+
+
+DEFAULT_RESTART_POLICY = "on-failure:10"  # of process containers, as in Dokku
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of an app's process type, as validated ``container:run`` flag text
+    (``512m``, ``1.5``, ``256``); None: no limit from this level."""
+
+    memory: str | None = None
+    cpus: str | None = None
+    pids: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """An app's operational settings (``paas.apps`` -> ``paas.deploy``) that every process
+    container of its next release gets: storage mounts, limits, restart policy."""
+
+    mounts: tuple[BindMount, ...] = ()
+    limits: tuple[tuple[str, Limits], ...] = ()  # process type ("" = every type) -> limits
+    restart: str = DEFAULT_RESTART_POLICY

@@ -151,6 +151,24 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (app, version)
     );
     """,
+    # 7: per-app storage mounts and resource limits (paas/apps/storage.py, resources.py)
+    """
+    CREATE TABLE app_mounts (
+        app TEXT NOT NULL REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        host_dir TEXT NOT NULL,
+        container_dir TEXT NOT NULL,
+        readonly INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        PRIMARY KEY (app, container_dir)
+    );
+    CREATE TABLE app_limits (
+        app TEXT NOT NULL REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        type TEXT NOT NULL,
+        key TEXT NOT NULL CHECK (key IN ('memory', 'cpus', 'pids')),
+        value TEXT NOT NULL,
+        PRIMARY KEY (app, type, key)
+    );
+    """,
 )
 
 
