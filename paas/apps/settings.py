@@ -1,9 +1,9 @@
 """The per-app settings paas knows: a table of key -> validator, default, summary.
 
-``deploy-branch``, ``checks`` and ``keep-releases`` are fixed keys; ``nginx.<key>``
-is a family whose values go into the app's nginx config, so they are held to a
-conservative character set here (no ``;``, braces, quotes, ``$``, ``#`` or control
-characters); the proxy decides which ``nginx.`` keys it uses.
+``deploy-branch``, ``checks``, ``keep-releases`` and ``restart-policy`` are fixed
+keys; ``nginx.<key>`` is a family whose values go into the app's nginx config, so they
+are held to a conservative character set here (no ``;``, braces, quotes, ``$``, ``#``
+or control characters); the proxy decides which ``nginx.`` keys it uses.
 
 Not here: storing them (``store``), acting on them (deploy, proxy).
 """
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import InvalidArgument
+from ..model import DEFAULT_RESTART_POLICY
 from .validate import validate_branch_name
 
 __all__ = ["NGINX_PREFIX", "SETTINGS", "Setting", "known_keys", "validate_setting", "validate_setting_key"]
@@ -52,6 +53,12 @@ def _keep_releases(value: str) -> str:
     return str(n)
 
 
+def _restart_policy(value: str) -> str:
+    from ..runtime.restart import parse_restart_policy  # pure; container:run's own parser
+
+    return str(parse_restart_policy(value))
+
+
 def _nginx_value(value: str) -> str:
     if not _NGINX_VALUE.fullmatch(value) or value != value.strip():
         raise InvalidArgument(
@@ -67,6 +74,8 @@ SETTINGS: dict[str, Setting] = {
     "checks": Setting(_checks, "enabled",
                       "health checks before cutover: enabled, disabled or skipped"),
     "keep-releases": Setting(_keep_releases, "5", "how many releases to keep (1-100)"),
+    "restart-policy": Setting(_restart_policy, DEFAULT_RESTART_POLICY,
+                              "of process containers: no, on-failure[:N], always, unless-stopped"),
 }
 
 

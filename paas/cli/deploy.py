@@ -149,8 +149,8 @@ def _ps_stop(app: App, a: argparse.Namespace) -> int:
     with d.locked(a.app):
         running = app_containers(d.rt, a.app)
         _progress(f"-----> Stopping {a.app} ({len(running)} container(s))")
+        d.proxy.apply(_empty_route(d, a.app))  # 503 first, then no request reaches a dying one
         stop_and_remove(d.rt, running, 10)
-        d.proxy.apply(_empty_route(d, a.app))
     return 0
 
 
@@ -240,8 +240,8 @@ def _destroy(app: App, a: argparse.Namespace) -> int:
     d = _deployer(app)
     with d.locked(a.app):
         _progress(f"-----> Destroying {a.app}")
-        stop_and_remove(d.rt, app_containers(d.rt, a.app), 10)
         d.proxy.remove(a.app)
+        stop_and_remove(d.rt, app_containers(d.rt, a.app), 10)
         for r in ReleaseStore(app.conn).list(a.app):
             with contextlib.suppress(NotFound):  # tags of expired releases are gone already
                 d.images.remove(image_tag(a.app, r.version), force=True)
@@ -312,7 +312,10 @@ def _run(app: App, a: argparse.Namespace) -> int:
         from ..deploy.processes import run_flags
 
         name = oneoff_name(a.app, "run")
-        flags = run_flags(current, "run", 1, port, name=name, command=command, rm=True)
+        from ..apps.options import process_options
+
+        flags = run_flags(current, "run", 1, port, process_options(app.conn, a.app), name=name,
+                          command=command, rm=True)
         flags["restart"] = "no"
         d.client.request("POST", "/containers", {"flags": flags, "start": True})
         _progress(name)

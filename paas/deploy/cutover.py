@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ..apps.options import process_options
 from ..model import Release, Route, Upstream
 from .health import DEFAULT_UPTIME, Check, exited, wait_healthy
 from .processes import ProcessContainer, app_containers, ip_of, run_flags, stop_and_remove
@@ -77,9 +78,10 @@ class Cutover:
 
     def _start(self, release: Release, plan: Plan) -> list[ProcessContainer]:
         started: list[ProcessContainer] = []
+        options = process_options(self.rt.conn, release.app)  # mounts, limits, restart policy
         for ptype, count in release.formation:
             for index in range(1, count + 1):
-                flags = run_flags(release, ptype, index, plan.port)
+                flags = run_flags(release, ptype, index, plan.port, options)
                 self.progress(f"-----> Starting {ptype}.{index} ({flags['name']})")
                 try:
                     self.client.request("POST", "/containers", {"flags": flags, "start": True})

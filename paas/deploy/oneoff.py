@@ -2,7 +2,8 @@
 
 Named ``APP.TYPE.NNNN`` (no ``.vN`` suffix, so the cutover never mistakes one for a
 process container), started by paasd without a restart policy, followed until it
-exits (its output goes to the progress callback), then removed.
+exits (its output goes to the progress callback), then removed. It gets the app's
+storage mounts and the resource limits of its type (``release`` or ``run``).
 
 Not here: interactive ``paas run -it`` (the CLI runs those attached itself).
 """
@@ -13,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable
 
+from ..apps.options import process_options
 from ..model import ContainerState, Release
 from ..runtime.bundle import Bundle
 from ..runtime.lifecycle import Runtime
@@ -36,7 +38,8 @@ def run_oneoff(rt: Runtime, client: DaemonClient, release: Release, ptype: str, 
                progress: Callable[[str], None], command: list[str] | None = None) -> int:
     """Run ``ptype``'s command (or ``command``) of ``release`` to completion; its exit code."""
     name = oneoff_name(release.app, "run" if command else ptype)
-    flags = run_flags(release, ptype, 1, port, name=name, command=command)
+    flags = run_flags(release, ptype, 1, port, process_options(rt.conn, release.app),
+                      name=name, command=command)
     flags["restart"] = "no"
     reply = client.request("POST", "/containers", {"flags": flags, "start": True})
     cid = str(reply["id"])

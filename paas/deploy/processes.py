@@ -2,8 +2,10 @@
 
 A process container is named ``APP.TYPE.N.vR`` (release R, the N-th of TYPE):
 app names have no dots, so the name alone says whose it is. Containers are
-created and started by paasd (it supervises them: logs, restart policy
-``on-failure:10`` like Dokku's default), stopped and removed here.
+created and started by paasd (it supervises them: logs, the app's restart policy,
+``on-failure:10`` by default like Dokku's), stopped and removed here. The app's
+``ProcessOptions`` (storage mounts, resource limits per type, restart policy) go into
+the flags of each container.
 
 Environment of a process: the release's config, then ``PORT`` (web), ``DYNO``
 (``web.1``) and ``PAAS_APP``/``PAAS_RELEASE``. Buildpack images run commands
@@ -21,15 +23,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..apps.resources import limits_for
+from ..apps.storage import format_mount
 from ..errors import PaasError
-from ..model import Container, ContainerState, Release
+from ..model import Container, ContainerState, ProcessOptions, Release
 from ..runtime.lifecycle import Runtime
 
 __all__ = ["DEFAULT_PORT", "ProcessContainer", "app_containers", "container_name",
            "process_env", "run_flags", "web_port"]
 
 DEFAULT_PORT = 5000
-RESTART_POLICY = "on-failure:10"
 _NAME_RE = re.compile(r"^([a-z][a-z0-9-]*)\.([A-Za-z0-9_-]+)\.(\d+)\.v(\d+)$")
 
 
@@ -84,20 +87,25 @@ def command_of(release: Release, ptype: str) -> list[str]:
     return [shell, "-c", command]
 
 
-def run_flags(release: Release, ptype: str, index: int, port: int, *,
+def run_flags(release: Release, ptype: str, index: int, port: int,
+              options: ProcessOptions | None = None, *,
               name: str | None = None, detach: bool = True, rm: bool = False,
               command: list[str] | None = None, tty: bool = False) -> dict[str, Any]:
-    """The ``POST /containers`` flags (container:run's schema) of one process container."""
+    """The ``POST /containers`` flags (container:run's schema) of one process container;
+    ``options``: the app's mounts, limits (of ``ptype``) and restart policy."""
+    options = options or ProcessOptions()
+    limits = limits_for(options.limits, ptype)
     return {
         "image": release.image_id,
         "command": command if command is not None else command_of(release, ptype),
-        "entrypoint": None, "env": process_env(release, ptype, index, port), "volume": [],
+        "entrypoint": None, "env": process_env(release, ptype, index, port),
+        "volume": [format_mount(b) for b in options.mounts],
         "workdir": None, "user": None, "hostname": None,
         "name": name or container_name(release.app, ptype, index, release.version),
-        "tty": tty, "interactive": tty, "detach": detach, "rm": rm, "memory": None,
-        "cpus": None, "cpu_shares": None, "pids_limit": None, "network": "bridge",
-        "publish": [], "publish_all": False, "expose": [], "userns": "",
-        "restart": RESTART_POLICY if detach and not rm else "no",
+        "tty": tty, "interactive": tty, "detach": detach, "rm": rm, "memory": limits.memory,
+        "cpus": limits.cpus, "cpu_shares": None, "pids_limit": limits.pids,
+        "network": "bridge", "publish": [], "publish_all": False, "expose": [], "userns": "",
+        "restart": options.restart if detach and not rm else "no",
     }
 
 

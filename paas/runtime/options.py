@@ -13,7 +13,8 @@ import os
 from ..errors import InvalidArgument
 from ..model import BindMount, Resources, RunOptions
 
-__all__ = ["RUN_FLAGS", "options_from_flags", "parse_bind", "parse_run_options", "parse_size"]
+__all__ = ["RUN_FLAGS", "options_from_flags", "parse_bind", "parse_resources", "parse_run_options",
+           "parse_size"]
 
 # flag name (argparse dest) -> JSON type of its value
 RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
@@ -91,6 +92,21 @@ def _expose(text: str) -> str:
     return f"{int(port)}/{proto or 'tcp'}"
 
 
+def parse_resources(memory: str | None, cpus: str | None, cpu_shares: str | None = None,
+                    pids_limit: str | None = None) -> Resources:
+    """Validated ``Resources`` from the text of ``--memory``, ``--cpus``, ``--cpu-shares``
+    and ``--pids-limit`` (None or '': not limited)."""
+    resources = Resources(
+        memory=parse_size(memory) if memory else None,
+        cpus=_positive_float(cpus, "--cpus") if cpus else None,
+        cpu_shares=_int(cpu_shares, "--cpu-shares", 2) if cpu_shares else None,
+        pids_limit=_int(pids_limit, "--pids-limit", 1) if pids_limit else None,
+    )
+    if resources.memory is not None and resources.memory < 6 * 1024 * 1024:
+        raise InvalidArgument(f"--memory {memory} is too small", "the minimum is 6m")
+    return resources
+
+
 def parse_run_options(a: argparse.Namespace) -> RunOptions:
     """Validated ``RunOptions`` from ``container:run``'s flags (an argparse namespace)."""
     from ..network.ports import parse_publish
@@ -105,14 +121,7 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
     policy = parse_restart_policy(a.restart)
     if a.rm and policy.name != "no":
         raise InvalidArgument("--rm and --restart cannot be combined", "drop one of them")
-    resources = Resources(
-        memory=parse_size(a.memory) if a.memory else None,
-        cpus=_positive_float(a.cpus, "--cpus") if a.cpus else None,
-        cpu_shares=_int(a.cpu_shares, "--cpu-shares", 2) if a.cpu_shares else None,
-        pids_limit=_int(a.pids_limit, "--pids-limit", 1) if a.pids_limit else None,
-    )
-    if resources.memory is not None and resources.memory < 6 * 1024 * 1024:
-        raise InvalidArgument(f"--memory {a.memory} is too small", "the minimum is 6m")
+    resources = parse_resources(a.memory, a.cpus, a.cpu_shares, a.pids_limit)
     return RunOptions(
         image=a.image,
         command=tuple(a.command),

@@ -1,0 +1,26 @@
+"""An app's ``ProcessOptions``: what every process container of its next release gets
+from ``storage:*``, ``resource:*`` and ``ps:set restart-policy``.
+
+Read when containers are created (cutover, release phase, ``paas run``), so a change
+takes effect at the next deploy or restart, as in Dokku; releases do not record them
+(a rollback runs with today's mounts and limits, like Dokku's).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..model import ProcessOptions
+from .resources import ResourceStore
+from .storage import StorageStore
+from .store import AppStore
+
+__all__ = ["process_options"]
+
+
+def process_options(conn: sqlite3.Connection, app: str) -> ProcessOptions:
+    return ProcessOptions(
+        mounts=tuple(StorageStore(conn).list(app)),
+        limits=tuple(ResourceStore(conn).limits(app).items()),
+        restart=AppStore(conn).setting(app, "restart-policy"),
+    )
