@@ -92,5 +92,10 @@ class Paths:
         """Buildpack cache dirs, one per app (``CACHE_DIR`` of ``bin/compile``)."""
         return os.path.join(self.root, "buildcache")
 
+    @property
+    def storage(self) -> str:
+        """Persistent app data (``storage:ensure-directory NAME`` makes ``storage/NAME``)."""
+        return os.path.join(self.root, "data", "storage")
+
     def container_dir(self, cid: str) -> str:
         return os.path.join(self.containers, cid)

@@ -2,12 +2,14 @@
 into every process container of its next release.
 
 ``parse_mount`` checks a ``HOSTDIR:CONTAINERDIR[:ro]`` spec without touching the
-host; ``check_host_dir`` then looks at the host directory; ``StorageStore`` keeps
-the mounts in the ``app_mounts`` table (one mount per container directory). Mounted
-directories belong to the operator: nothing in paas ever deletes them (``apps:destroy``
-drops the rows only). ``storage_dir`` names the directories ``storage:ensure-directory``
-makes under the instance's root, and ``host_uid`` maps a container uid through the
-instance's user namespace (containers' root is ``PAAS_SUBUID``'s first id on the host).
+host; ``check_host_dir`` then looks at the host directory (it must exist, and may not
+be inside the instance's own state, except ``Paths.storage``, nor contain it);
+``StorageStore`` keeps the mounts in the ``app_mounts`` table (one per container
+directory). Mounted directories belong to the operator: nothing in paas deletes them
+(``apps:destroy`` drops the rows only, and only removes paths outside ``Paths.storage``).
+``storage_dir`` names the directories ``storage:ensure-directory`` makes, and
+``host_uid`` maps a container uid through the instance's user namespace (containers'
+root is ``PAAS_SUBUID``'s first id on the host).
 
 Not here: creating or chowning directories (the CLI does that), mounting (the runtime).
 """
@@ -22,6 +24,7 @@ import time
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
 from ..model import BindMount, IdMap
+from ..paths import Paths
 from ..state import transaction
 from .validate import validate_app_name
 
@@ -65,8 +68,20 @@ def format_mount(b: BindMount) -> str:
     return f"{b.source}:{b.target}" + (":ro" if b.readonly else "")
 
 
-def check_host_dir(path: str, hint_name: str) -> None:
-    """The host directory exists and is a directory (not a symlink to one)."""
+def _inside(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def check_host_dir(paths: Paths, path: str, hint_name: str) -> None:
+    """The host directory exists and is a directory (not a symlink to one), outside the
+    instance's state (``Paths.storage`` excepted)."""
+    real = os.path.realpath(path)
+    root, storage = os.path.realpath(paths.root), os.path.realpath(paths.storage)
+    own_state = _inside(real, root) and (real == storage or not _inside(real, storage))
+    if own_state or _inside(root, real):
+        raise InvalidArgument(
+            f"host directory {path} is or holds the state of paas itself ({paths.root})",
+            f"use a directory of its own, e.g.: paas storage:ensure-directory {hint_name}")
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -87,9 +102,9 @@ def validate_storage_name(name: str) -> str:
     return name
 
 
-def storage_dir(root: str, name: str) -> str:
+def storage_dir(paths: Paths, name: str) -> str:
     """``ROOT/data/storage/NAME``: where ``storage:ensure-directory NAME`` makes it."""
-    return os.path.join(root, "data", "storage", validate_storage_name(name))
+    return os.path.join(paths.storage, validate_storage_name(name))
 
 
 def host_uid(idmap: IdMap, uid: int) -> int:
@@ -126,9 +141,8 @@ class StorageStore:
                 "SELECT host_dir FROM app_mounts WHERE app = ? AND container_dir = ?",
                 (app, b.target)).fetchone()
             if row is not None:
-                same = "this mount" if row[0] == b.source else f"{row[0]}"
                 raise AlreadyExists(
-                    f"{b.target} of {app} is already mounted from {same}",
+                    f"{b.target} of {app} is already mounted from {row[0]}",
                     f"unmount it first: paas storage:unmount {app} {row[0]}:{b.target}")
             self.conn.execute(
                 "INSERT INTO app_mounts (app, host_dir, container_dir, readonly, created)"

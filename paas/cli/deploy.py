@@ -92,26 +92,6 @@ def _config_change(app: App, name: str, no_restart: bool, verb: str, keys: list[
 
 
 # -- ps ---------------------------------------------------------------------------------
-def _ps(app: App, a: argparse.Namespace) -> int:
-    from ..deploy.processes import app_containers
-    from ..runtime.lifecycle import Runtime
-    from .render import emit_json, human_ago, table
-
-    _need_app(app, a.app)
-    rows = []
-    for p in app_containers(Runtime(app.ctx, app.conn), a.app):
-        c = p.container
-        rows.append({"Process": f"{p.type}.{p.index}", "Release": f"v{p.version}",
-                     "State": c.state, "Name": c.name, "Id": c.id[:12],
-                     "Started": human_ago(c.started_at) if c.started_at else ""})
-    if a.format == "json":
-        emit_json(rows)
-    else:
-        table(["PROCESS", "RELEASE", "STATE", "STARTED", "CONTAINER"],
-              [[r["Process"], r["Release"], r["State"], r["Started"], r["Name"]] for r in rows])
-    return 0
-
-
 def _scale(app: App, a: argparse.Namespace) -> int:
     _need_app(app, a.app)
     wanted: dict[str, int] = {}
@@ -377,9 +357,6 @@ def configure(name: str, p: Parser) -> Handler:
     if name == "ps:restore":
         return _ps_restore
     p.add_argument("app", metavar="APP")
-    if name == "ps":
-        p.add_argument("--format", choices=["table", "json"], default="table")
-        return _ps
     if name == "ps:scale":
         p.add_argument("counts", nargs="+", metavar="TYPE=N")
         return _scale
