@@ -64,7 +64,11 @@ def parse_release(text: str) -> dict[str, str]:
             if not sep or not _NAME_RE.match(name.strip()):
                 raise InvalidArgument(f"buildpack release output has a bad process line: {raw!r}",
                                       "fix the buildpack's bin/release")
-            out[name.strip()] = _unquote(command.strip())
+            try:
+                out[name.strip()] = _unquote(command.strip())
+            except ValueError as err:
+                raise InvalidArgument(f"buildpack release output has a bad quoted command: "
+                                      f"{raw!r} ({err})", "fix the buildpack's bin/release") from err
     return out
 
 
@@ -86,7 +90,11 @@ def processes_of(cfg: ImageConfig) -> dict[str, str]:
     raw = dict(cfg.labels).get(PROCESSES_LABEL)
     if not raw:
         return {}
-    value = json.loads(raw)
+    try:
+        value = json.loads(raw)
+    except ValueError as err:
+        raise InvalidArgument(f"the image label {PROCESSES_LABEL} is not valid JSON: {err}",
+                              "rebuild the image; do not set this label by hand") from err
     if not isinstance(value, dict):
         return {}
     return {str(k): str(v) for k, v in value.items()}
