@@ -1,0 +1,131 @@
+"""paas.apps.resources and the restart-policy setting, and how they reach a process
+container's flags (``process_options`` + ``run_flags``); temp SQLite, no root."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paas.apps.options import process_options
+from paas.apps.resources import ResourceStore, limits_for, parse_limits
+from paas.apps.storage import StorageStore, parse_mount
+from paas.apps.store import AppStore
+from paas.deploy.processes import run_flags
+from paas.errors import InvalidArgument, NotFound
+from paas.model import DEFAULT_RESTART_POLICY, Limits, ProcessOptions, Release
+from paas.runtime.options import options_from_flags
+from paas.state import connect
+
+RELEASE = Release(app="web", version=3, image_id="sha256:" + "a" * 64,
+                  processes=(("web", "gunicorn app"), ("worker", "python w.py")),
+                  config=(("A", "1"),), formation=(("web", 1), ("worker", 1)),
+                  git_sha="b" * 40, description="Deploy", created=0.0, builder="buildpack")
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    c = connect(str(tmp_path / "state" / "state.db"))
+    AppStore(c).create("web")
+    yield c
+    c.close()
+
+
+def test_parse_limits_normalizes_and_validates_like_container_run() -> None:
+    assert parse_limits(" 512M ", "0.5", "256") == Limits("512m", "0.5", "256")
+    assert parse_limits(memory="1g") == Limits(memory="1g")
+    for kw, message in (({"memory": "lots"}, "invalid size"), ({"memory": "1m"}, "too small"),
+                        ({"cpus": "0"}, "invalid --cpus"),
+                        ({"cpus": str((os.cpu_count() or 1) + 1)}, "invalid --cpus"),
+                        ({"pids": "0"}, "invalid --pids-limit"),
+                        ({"pids": "many"}, "invalid --pids-limit"),
+                        ({"memory": ""}, "empty --memory")):
+        with pytest.raises(InvalidArgument, match=message):
+            parse_limits(**kw)
+
+
+def test_limits_for_merges_default_and_type_key_by_key() -> None:
+    limits = {"": Limits(memory="512m", cpus="1"), "worker": Limits(memory="64m", pids="10")}
+    assert limits_for(limits.items(), "worker") == Limits("64m", "1", "10")
+    assert limits_for(limits.items(), "web") == Limits("512m", "1", None)
+    assert limits_for((), "web") == Limits()
+
+
+def test_store_set_merges_and_clear(conn: sqlite3.Connection) -> None:
+    store = ResourceStore(conn)
+    assert store.limits("web") == {}
+    store.set("web", "", Limits(memory="512m"))
+    assert store.set("web", "", Limits(cpus="1")) == Limits(memory="512m", cpus="1")
+    store.set("web", "worker", Limits(pids="10"))
+    assert store.limits("web") == {"": Limits("512m", "1"), "worker": Limits(pids="10")}
+    store.clear("web", "worker")
+    assert store.limits("web") == {"": Limits("512m", "1")}
+    store.set("web", "worker", Limits(pids="10"))
+    store.clear("web", "")
+    assert store.limits("web") == {"worker": Limits(pids="10")}
+    store.clear("web")
+    assert store.limits("web") == {}
+
+
+def test_store_refuses(conn: sqlite3.Connection) -> None:
+    store = ResourceStore(conn)
+    with pytest.raises(InvalidArgument, match="no limit given"):
+        store.set("web", "", Limits())
+    with pytest.raises(InvalidArgument, match="invalid process type"):
+        store.set("web", "Web!", Limits(memory="64m"))
+    with pytest.raises(InvalidArgument, match="invalid size"):
+        store.set("web", "", Limits(memory="x"))
+    with pytest.raises(NotFound):
+        store.set("api", "", Limits(memory="64m"))
+    assert conn.execute("SELECT COUNT(*) FROM app_limits").fetchone()[0] == 0
+
+
+def test_restart_policy_setting(conn: sqlite3.Connection) -> None:
+    apps = AppStore(conn)
+    assert apps.setting("web", "restart-policy") == DEFAULT_RESTART_POLICY == "on-failure:10"
+    assert apps.set_setting("web", "restart-policy", "on-failure:0") == "on-failure"
+    assert apps.set_setting("web", "restart-policy", "unless-stopped") == "unless-stopped"
+    for bad in ("sometimes", "always:3", "on-failure:x", ""):
+        with pytest.raises(InvalidArgument, match="restart policy"):
+            apps.set_setting("web", "restart-policy", bad)
+
+
+def test_process_options_gathers_everything(conn: sqlite3.Connection) -> None:
+    assert process_options(conn, "web") == ProcessOptions()
+    StorageStore(conn).mount("web", parse_mount("/srv/web:/data"))
+    ResourceStore(conn).set("web", "", Limits(memory="256m"))
+    AppStore(conn).set_setting("web", "restart-policy", "always")
+    assert process_options(conn, "web") == ProcessOptions(
+        mounts=(parse_mount("/srv/web:/data"),), limits=(("", Limits(memory="256m")),),
+        restart="always")
+
+
+def test_run_flags_defaults_are_those_of_before() -> None:
+    flags = run_flags(RELEASE, "web", 1, 5000)
+    assert flags["volume"] == [] and flags["restart"] == "on-failure:10"
+    assert (flags["memory"], flags["cpus"], flags["pids_limit"]) == (None, None, None)
+
+
+def test_run_flags_carry_the_app_options_and_paasd_accepts_them() -> None:
+    options = ProcessOptions(
+        mounts=(parse_mount("/srv/web:/data"), parse_mount("/srv/conf:/etc/app:ro")),
+        limits=(("", Limits(memory="512m", cpus="1")), ("worker", Limits(memory="64m", pids="10"))),
+        restart="unless-stopped")
+    web = run_flags(RELEASE, "web", 1, 5000, options)
+    assert web["volume"] == ["/srv/web:/data", "/srv/conf:/etc/app:ro"]
+    assert (web["memory"], web["cpus"], web["pids_limit"]) == ("512m", "1", None)
+    assert web["restart"] == "unless-stopped"
+    worker = run_flags(RELEASE, "worker", 2, 5000, options)
+    assert (worker["memory"], worker["cpus"], worker["pids_limit"]) == ("64m", "1", "10")
+    opts = options_from_flags(worker)  # what paasd does with them
+    assert opts.resources.memory == 64 << 20 and opts.resources.cpus == 1.0
+    assert opts.resources.pids_limit == 10 and opts.restart == "unless-stopped"
+    assert [(b.source, b.target, b.readonly) for b in opts.binds] == [
+        ("/srv/web", "/data", False), ("/srv/conf", "/etc/app", True)]
+    # one-offs (release phase, paas run): the mounts, the limits of their type, no restarts
+    oneoff = run_flags(RELEASE, "run", 1, 5000, options, name="web.run.1234", rm=True)
+    assert oneoff["restart"] == "no" and oneoff["volume"] == web["volume"]
+    assert oneoff["memory"] == "512m"
