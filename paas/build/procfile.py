@@ -92,7 +92,7 @@ def processes_of(cfg: ImageConfig) -> dict[str, str]:
         return {}
     try:
         value = json.loads(raw)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
         raise InvalidArgument(f"the image label {PROCESSES_LABEL} is not valid JSON: {err}",
                               "rebuild the image; do not set this label by hand") from err
     if not isinstance(value, dict):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import http.client
 import json
+import math
 import socket
 import time
 from collections.abc import Callable
@@ -52,7 +53,7 @@ class Check:
 
 def _num(obj: dict[str, object], key: str, default: float) -> float:
     value = obj.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
         raise InvalidArgument(f"app.json: healthchecks '{key}' must be a number >= 0",
                               "see Dokku's app.json healthchecks format")
     return float(value)
@@ -62,9 +63,13 @@ def checks_from_app_json(text: str, ptype: str = "web") -> list[Check]:
     """The checks ``app.json`` defines for ``ptype`` ([] when none)."""
     try:
         doc = json.loads(text)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
         raise InvalidArgument(f"app.json is not valid JSON: {err}", "fix app.json") from err
-    entries = ((doc or {}).get("healthchecks") or {}).get(ptype) or [] if isinstance(doc, dict) else []
+    checks = (doc.get("healthchecks") or {}) if isinstance(doc, dict) else {}
+    if not isinstance(checks, dict):
+        raise InvalidArgument("app.json: healthchecks must be an object of process types",
+                              'e.g. "healthchecks": {"web": [{"path": "/"}]}; see Dokku\'s docs')
+    entries = checks.get(ptype) or []
     if not isinstance(entries, list):
         raise InvalidArgument("app.json: healthchecks.web must be a list", "see Dokku's docs")
     out = []

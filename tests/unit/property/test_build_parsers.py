@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -174,3 +175,9 @@ def test_processes_label_of_any_image(label: str) -> None:
         assert PROCESSES_LABEL in err.message
         return
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in procs.items())
+
+
+def test_deeply_nested_processes_label_is_invalid_not_a_crash() -> None:
+    cfg = ImageConfig(labels=((PROCESSES_LABEL, "[" * 100_000 + "]" * 100_000),))
+    with pytest.raises(InvalidArgument, match=PROCESSES_LABEL):
+        processes_of(cfg)
