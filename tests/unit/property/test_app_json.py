@@ -64,7 +64,7 @@ def test_any_json_document(doc: Any) -> None:
 @given(st.sampled_from(["Infinity", "-Infinity", "NaN", "1e400", "1e308", "-0.0", "[[[[[[1]]]]]]"]),
        _KEYS)
 def test_odd_numbers(number: str, key: str) -> None:
-    _checks_or_invalid('{"healthchecks": {"web": [{"%s": %s}]}}' % (key, number))
+    _checks_or_invalid('{"healthchecks": {"web": [{"' + key + '": ' + number + "}]}}")
 
 
 _PATH = st.from_regex(r"/[A-Za-z0-9/_.?=&-]{0,30}", fullmatch=True)
