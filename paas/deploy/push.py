@@ -33,6 +33,8 @@ def make_deployer(ctx: Context, progress: Callable[[str], None], *,
     """A ``Deployer`` wired to this instance (state DB, paasd, nginx). ``need_daemon``:
     fail early unless paasd runs (anything that starts containers needs it)."""
     from ..daemon.client import DaemonClient
+    from ..network.bridge import BridgeNetwork
+    from ..network.services import AppServices
     from ..proxy import Proxy
     from ..runtime.lifecycle import Runtime
     from ..state import connect
@@ -43,7 +45,8 @@ def make_deployer(ctx: Context, progress: Callable[[str], None], *,
         raise FailedPrecondition("paasd is not running, so the app cannot be started",
                                  "start it with 'paas daemon:start' and push again")
     rt = Runtime(ctx, connect(ctx.paths.db))
-    return Deployer(ctx, rt, client, Proxy(ctx), progress)
+    switch = AppServices(BridgeNetwork(ctx, rt.conn))
+    return Deployer(ctx, rt, client, Proxy(ctx, switch=switch), progress)
 
 
 def deploy_push(ctx: Context, push: Push, progress: Callable[[str], None]) -> None:

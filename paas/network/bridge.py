@@ -74,7 +74,8 @@ class BridgeNetwork:
     # --- the bridge -------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
+        """The instance's network lock (bridge, iptables rules)."""
         os.makedirs(self.names.run_dir, mode=0o711, exist_ok=True)
         with open(self.names.lock_path, "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
@@ -160,7 +161,7 @@ class BridgeNetwork:
         os.replace(marker + ".tmp", marker)
 
     def _ensure_full(self) -> None:
-        with self._lock():
+        with self.locked():
             self._check_bridge_owner()
             subnet = self.subnet()
             self._ensure_bridge(subnet)
@@ -170,6 +171,10 @@ class BridgeNetwork:
             base = base_rules(self.names, subnet, self._dns_target())
             links.run_all(plan_ensure(dump, self.names, base, jump_rules(self.names)),
                           what="install the bridge's iptables rules")
+            if self.ipam.services():  # after a reboot: the apps' service addresses again
+                from .services import sync_rules
+
+                sync_rules(self)
 
     def _ensure_bridge(self, subnet: ipaddress.IPv4Network) -> None:
         n = self.names
@@ -310,7 +315,7 @@ class BridgeNetwork:
         rules = [r for p in row.ports for r in port_rules(self.names, row.container_id,
                                                           row.ip, p)]
         if rules:
-            with self._lock():
+            with self.locked():
                 links.run_all([argv("-A", r) for r in rules], what="publish ports")
 
     def attachment(self, cid: str) -> Attachment | None:
@@ -336,7 +341,7 @@ class BridgeNetwork:
         row = self.ipam.get_row(cid)
         inst = self.names.instance
         if row is None or row.ports:  # a container without published ports has no rules
-            with self._lock():
+            with self.locked():
                 dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
                 links.run_all(plan_remove_container(dump, self.names, cid),
                               what="remove published ports")
@@ -359,7 +364,7 @@ class BridgeNetwork:
         if os.path.isdir(self.names.netns_dir):
             for name in os.listdir(self.names.netns_dir):
                 links.remove_netns(os.path.join(self.names.netns_dir, name))
-        with self._lock():
+        with self.locked():
             if self._ours():
                 net = "/sys/class/net"
                 for name in os.listdir(net):

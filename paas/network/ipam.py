@@ -10,6 +10,7 @@ the same address or host port; the ``UNIQUE`` constraints on ``ip`` and
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import sqlite3
 import time
@@ -20,7 +21,7 @@ from ..errors import Conflict
 from ..state.db import transaction
 from .ports import Attachment, PortMapping, overlaps
 
-__all__ = ["AttachmentRow", "Ipam"]
+__all__ = ["AttachmentRow", "Ipam", "ServiceRow"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class AttachmentRow:
     netns_path: str
     host_veth: str
     ports: tuple[PortMapping, ...]
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """An app's service address and the container ip:ports it is DNAT-ed to."""
+
+    app: str
+    vip: str
+    endpoints: tuple[tuple[str, int], ...] = ()
 
 
 PortPicker = Callable[[PortMapping, Sequence[PortMapping]], int]
@@ -104,8 +114,7 @@ class Ipam:
                 raise Conflict(f"port {clash.host_port} is already in use",
                                "another container of this instance publishes it; "
                                "choose another host port")
-            used = {str(r[0]) for r in self.conn.execute("SELECT ip FROM net_attachments")}
-            ip = self._free_ip(subnet, used, self.get("last_ip"))
+            ip = self._free_ip(subnet, self._used_ips(), self.get("last_ip"))
             self.put("last_ip", ip)
             veth_taken = {str(r[0]) for r in self.conn.execute(
                 "SELECT host_veth FROM net_attachments")}
@@ -171,6 +180,61 @@ class Ipam:
                               (cid, sid))
             self._claim_ports(cid, ports, pick_port)
         return self.get_row(cid)
+
+    def _used_ips(self) -> set[str]:
+        used = {str(r[0]) for r in self.conn.execute("SELECT ip FROM net_attachments")}
+        return used | {s.vip for s in self.services()}
+
+    # --- service addresses (``services``): key svc:<app> -> {"vip", "endpoints"} ----------
+
+    def services(self) -> list[ServiceRow]:
+        rows = self.conn.execute(
+            "SELECT key, value FROM net_config WHERE key LIKE 'svc:%' ORDER BY key")
+        out = []
+        for key, value in rows:
+            doc = json.loads(value)
+            out.append(ServiceRow(str(key)[4:], str(doc["vip"]),
+                                  tuple((str(ip), int(port)) for ip, port in doc["endpoints"])))
+        return out
+
+    def service(self, app: str) -> ServiceRow | None:
+        return next((s for s in self.services() if s.app == app), None)
+
+    def _put_service(self, row: ServiceRow) -> None:
+        self.put(f"svc:{row.app}", json.dumps(
+            {"vip": row.vip, "endpoints": [list(e) for e in row.endpoints]}))
+
+    def ensure_service(self, app: str, subnet: ipaddress.IPv4Network) -> ServiceRow:
+        """``app``'s service row; a new one gets the highest free address of the subnet
+        (containers are numbered from the bottom, so the two rarely meet)."""
+        with transaction(self.conn):
+            row = self.service(app)
+            if row is not None:
+                return row
+            used = self._used_ips()
+            top = int(subnet.broadcast_address) - 1
+            bottom = int(subnet.network_address) + 2
+            vip = next((str(ipaddress.IPv4Address(n)) for n in range(top, bottom - 1, -1)
+                        if str(ipaddress.IPv4Address(n)) not in used), None)
+            if vip is None:
+                raise Conflict(f"no free address left in {subnet} for the service of {app}",
+                               "remove stopped containers or unused apps")
+            row = ServiceRow(app, vip)
+            self._put_service(row)
+        return row
+
+    def set_endpoints(self, app: str, endpoints: Sequence[tuple[str, int]]) -> ServiceRow:
+        with transaction(self.conn):
+            row = self.service(app)
+            if row is None:
+                raise Conflict(f"app {app} has no service address", "deploy it again")
+            row = ServiceRow(app, row.vip, tuple(endpoints))
+            self._put_service(row)
+        return row
+
+    def drop_service(self, app: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM net_config WHERE key = ?", (f"svc:{app}",))
 
     @staticmethod
     def _free_ip(subnet: ipaddress.IPv4Network, used: set[str], last: str | None) -> str:

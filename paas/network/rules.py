@@ -9,7 +9,9 @@ only the ``iptables`` argv lists that are missing or stale: ``ensure`` costs one
   filter FORWARD (pos 1) -> PAAS-<I>:   ESTABLISHED to bridge, from bridge, -> PORTS, DROP to bridge
   filter PAAS-<I>-PORTS:                ACCEPT per published container ip:port
   nat POSTROUTING -> PAAS-<I>-NAT:      MASQUERADE subnet out, 127/8 to bridge, DNAT hairpin
-  nat PREROUTING, OUTPUT (dst LOCAL) -> PAAS-<I>-DNAT: DNAT per published port (+ DNS)
+  nat PREROUTING (dst LOCAL) -> PAAS-<I>-DNAT: DNAT per published port (+ DNS)
+  nat OUTPUT -> PAAS-<I>-SVC:           DNAT per app service address (``services``),
+                                        then (dst LOCAL) -> PAAS-<I>-DNAT
 
 Per-container rules carry ``-m comment --comment paas-<I>:<cid>`` so detach can
 find them without the state DB. Not covered: ip6tables, the raw/mangle tables.
@@ -39,6 +41,7 @@ __all__ = [
     "plan_remove_container",
     "plan_uninstall",
     "port_rules",
+    "svc_base_rules",
 ]
 
 Args = tuple[str, ...]
@@ -86,7 +89,14 @@ def base_rules(names: Names, subnet: ipaddress.IPv4Network,
             ("-s", net, "-o", br, "-m", "conntrack", "--ctstate", "DNAT", "-j", "MASQUERADE"),
         ],
         ("nat", names.dnat_chain): dns_rules(names, net, gateway, dns_target),
+        # the apps' service rules (tagged, rewritten by ``services``) come before this one
+        ("nat", names.svc_chain): svc_base_rules(names),
     }
+
+
+def svc_base_rules(names: Names) -> list[Args]:
+    """The SVC chain's last rule: on to the published ports (and DNS) for local addresses."""
+    return [("-m", "addrtype", "--dst-type", "LOCAL", "-j", names.dnat_chain)]
 
 
 def dns_rules(names: Names, net: str, gateway: str, target: str | None) -> list[Args]:
@@ -105,7 +115,7 @@ def jump_rules(names: Names) -> list[Rule]:
     return [
         Rule("filter", "FORWARD", ("-j", names.chain)),
         Rule("nat", "PREROUTING", (*local, "-j", names.dnat_chain)),
-        Rule("nat", "OUTPUT", (*local, "-j", names.dnat_chain)),
+        Rule("nat", "OUTPUT", ("-j", names.svc_chain)),
         Rule("nat", "POSTROUTING", ("-j", names.nat_chain)),
     ]
 
@@ -185,6 +195,11 @@ def plan_ensure(dump: SaveDump, names: Names, base: dict[tuple[str, str], list[A
             continue
         fix += [argv("-D", Rule(table, chain, a)) for a in have]
         fix += [argv("-A", Rule(table, chain, a)) for a in want]
+    ours = _our_chains(names)
+    for tname, t in sorted(dump.items()):  # jumps of an older layout
+        fix += [argv("-D", Rule(tname, chain, args)) for chain, args in t.rules
+                if chain not in ours and _jumps_to(args, ours)
+                and Rule(tname, chain, args) not in jumps]
     for jump in jumps:
         rules = dump.get(jump.table, Table()).rules_of(jump.chain)
         if rules[:1] == [jump.args] and rules.count(jump.args) == 1:
@@ -206,7 +221,8 @@ def plan_remove_container(dump: SaveDump, names: Names, cid: str) -> list[Argv]:
 
 
 def _our_chains(names: Names) -> set[str]:
-    return {names.chain, names.ports_chain, names.nat_chain, names.dnat_chain}
+    return {names.chain, names.ports_chain, names.nat_chain, names.dnat_chain,
+            names.svc_chain}
 
 
 def _jumps_to(args: Args, chains: Iterable[str]) -> bool:

@@ -81,6 +81,15 @@ class Names:
         return f"PAAS-{self.instance.upper()}-DNAT"
 
     @property
+    def svc_chain(self) -> str:
+        """nat chain of the apps' service addresses (``services``), jumped to from OUTPUT."""
+        return f"PAAS-{self.instance.upper()}-SVC"
+
+    @property
+    def svc_comment_prefix(self) -> str:
+        return f"paas-{self.instance}:svc:"
+
+    @property
     def netns_dir(self) -> str:
         return os.path.join(self.run_dir, "netns")
 

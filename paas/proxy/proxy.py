@@ -9,6 +9,15 @@ fails ``nginx -t`` is deleted and never installed; the error carries nginx's
 message. After a reload, ``reload`` waits until every accepting worker is one
 started by the reload, so the new config is live when ``apply`` returns.
 
+With a ``Switch`` (the deploy passes ``paas.network.services.AppServices``), a
+vhost proxies to the app's stable service address instead of container IPs,
+and ``apply`` moves traffic by switching that address's targets: the vhost
+text does not change between deploys, so nginx is not reloaded and clients'
+keep-alive connections are never cut. A reload happens only when the vhost
+itself changes (domains, settings, template, the app starting or stopping);
+then the switch happens before the reload when the app gets containers, and
+after it when the app loses them, so nginx never proxies to an empty address.
+
 paas only touches files under ``PAAS_ROOT/nginx`` (see ``paas.proxy.params``).
 Not here: deciding which containers are healthy (the deploy does, and hands a
 ``Route``), TLS, and driving a system nginx.
@@ -24,17 +33,19 @@ import secrets
 import shutil
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Protocol
 
 from .. import proc
 from ..config import Context, prepare_root
 from ..errors import CommandFailed, FailedPrecondition, InvalidArgument, NotFound
-from ..model import Route
+from ..model import Route, Upstream
 from . import nginx
 from .params import ProxyParams, params_from_env
 from .render import render_app, render_main
 
-__all__ = ["NginxConfigError", "Proxy"]
+__all__ = ["NginxConfigError", "Proxy", "Switch"]
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +62,24 @@ class NginxConfigError(InvalidArgument):
         self.output = output
 
 
+class Switch(Protocol):
+    """Stable per-app addresses whose targets change without touching nginx."""
+
+    def front(self, app: str) -> tuple[Upstream, ...]: ...
+
+    def switch(self, app: str, endpoints: Sequence[Upstream]) -> None: ...
+
+    def forget(self, app: str) -> None: ...
+
+
 class Proxy:
     """The instance's nginx: ``apply``/``remove`` vhosts, ``reload``, ``stop``."""
 
     def __init__(self, ctx: Context, env: Mapping[str, str] | None = None,
-                 params: ProxyParams | None = None) -> None:
+                 params: ProxyParams | None = None, switch: Switch | None = None) -> None:
         self.ctx = ctx
         self.params = params or params_from_env(ctx, env)
+        self.switch = switch
 
     # --- queries ------------------------------------------------------------------
 
@@ -92,11 +114,20 @@ class Proxy:
                 self._start()
 
     def apply(self, route: Route) -> None:
-        """Install ``route``'s vhost (validated by ``nginx -t`` first) and reload."""
+        """Send ``route.app``'s traffic to ``route.upstreams``: switch the service address
+        when the vhost is unchanged, else install the new vhost (validated by ``nginx -t``
+        first) and reload."""
+        endpoints = route.upstreams
+        if self.switch is not None and endpoints:
+            route = replace(route, upstreams=self.switch.front(route.app))
         text = render_app(route, self.params)  # refuses bad values before any I/O
         with self._locked():
-            self._prepare()
+            main_changed = self._prepare()
             target = self.params.app_conf(route.app)
+            if not main_changed and self.is_running() and _read(target) == text:
+                self._switch(route.app, endpoints)
+                log.info("switched %s to %d upstreams, nginx unchanged", route.app, len(endpoints))
+                return
             candidate = os.path.join(self.params.apps_dir,
                                      f".{route.app}.conf.{secrets.token_hex(4)}")
             _write(candidate, text)
@@ -104,22 +135,33 @@ class Proxy:
                 self._test(self._live_vhosts(exclude=target) + [candidate],
                            what=f"the nginx config of app {route.app}",
                            shown={candidate: target})
+                if endpoints:  # the address has its targets before nginx uses it
+                    self._switch(route.app, endpoints)
                 os.replace(candidate, target)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(candidate)
-            log.info("installed the vhost of %s (%d upstreams)", route.app, len(route.upstreams))
+            log.info("installed the vhost of %s (%d upstreams)", route.app, len(endpoints))
             self._reload_or_start()
+            if not endpoints:  # nginx no longer uses the address
+                self._switch(route.app, ())
+
+    def _switch(self, app: str, endpoints: Sequence[Upstream]) -> None:
+        if self.switch is not None:
+            self.switch.switch(app, endpoints)
 
     def remove(self, app: str) -> None:
-        """Remove ``app``'s vhost (its logs stay) and reload."""
+        """Remove ``app``'s vhost (its logs stay), reload, and drop its service address."""
         with self._locked():
             try:
                 os.unlink(self.params.app_conf(app))
             except FileNotFoundError:
-                return
-            if self.is_running():
-                self._reload()
+                pass
+            else:
+                if self.is_running():
+                    self._reload()
+            if self.switch is not None:
+                self.switch.forget(app)
 
     def validate(self) -> None:
         """``nginx -t`` of the live config; ``NginxConfigError`` with nginx's message."""
@@ -153,8 +195,9 @@ class Proxy:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def _prepare(self) -> None:
-        """Directories, and the main config when it is missing or changed (tested first)."""
+    def _prepare(self) -> bool:
+        """Directories, and the main config when it is missing or changed (tested first);
+        True when the main config was (re)written."""
         prepare_root(self.ctx.paths)  # workers (nobody) must traverse to tmp/
         p = self.params
         for d in (p.nginx_dir, p.apps_dir, p.logs_dir, p.tmp_dir):
@@ -163,7 +206,7 @@ class Proxy:
         try:
             with open(p.main_conf, encoding="utf-8") as f:
                 if f.read() == text:
-                    return
+                    return False
         except FileNotFoundError:
             pass
         candidate = f"{p.main_conf}.{secrets.token_hex(4)}"
@@ -175,6 +218,7 @@ class Proxy:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(candidate)
+        return True
 
     def _live_vhosts(self, exclude: str = "") -> list[str]:
         return [self.params.app_conf(a) for a in self.apps()
@@ -248,6 +292,14 @@ class Proxy:
 
 def _is_worker(title: str) -> bool:
     return title.startswith("nginx: worker process") and "shutting down" not in title
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def _write(path: str, text: str) -> None:

@@ -8,9 +8,11 @@ printed (``-s`` shows them) and kept in ``TIMINGS``.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -91,11 +93,21 @@ def test_http_push_first_deploy_then_redeploy(platform: Platform,
     assert wait_body(platform, "hello", "v1").split() == ["v1", "-", "web.1", "v1"]
 
     repo.commit("v2", VERSION="v2\n")
+    # a client keeping its connection open across the deploy (a browser, wrk)
+    kept = http.client.HTTPConnection("127.0.0.1", platform.http_port, timeout=5)
+    assert _ask(kept, "hello").startswith("v1")
+    local = kept.sock.getsockname()
+    workers = nginx_workers(platform)
     with Poller(platform, "hello") as poll:
         started = time.monotonic()
         deploy(platform, repo, "hello")
         TIMINGS["redeploy"] = time.monotonic() - started
         wait_body(platform, "hello", "v2")
+    # the deploy switched the app's service address: nginx was not reloaded and the
+    # kept connection is still open, now answered by v2
+    assert nginx_workers(platform) == workers
+    assert _ask(kept, "hello").startswith("v2") and kept.sock.getsockname() == local
+    kept.close()
     print(f"\nfirst deploy {TIMINGS['first deploy']:.1f}s, redeploy {TIMINGS['redeploy']:.1f}s")
     # zero downtime: every answer during the redeploy was a 200 from v1 or v2, in order
     assert poll.answers and all(s == 200 for s, _ in poll.answers), poll.answers
@@ -103,6 +115,20 @@ def test_http_push_first_deploy_then_redeploy(platform: Platform,
     assert versions == sorted(versions), versions
     assert platform.release_versions("hello") == [1, 2]
     assert [r["Process"] for r in platform.ps("hello")] == ["web.1"]
+
+
+def _ask(conn: http.client.HTTPConnection, app: str) -> str:
+    conn.request("GET", "/", headers={"Host": f"{app}.localhost"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    return resp.read().decode()
+
+
+def nginx_workers(platform: Platform) -> set[int]:
+    """Pids of the instance's nginx workers (a reload replaces them all)."""
+    master = (platform.root / "nginx" / "nginx.pid").read_text().strip()
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
 
 
 def reject(platform: Platform, repo: AppRepo, app: str) -> str:
@@ -313,6 +339,9 @@ def test_destroy_leaves_nothing_behind(platform: Platform,
     assert not [c for c in platform.container_names() if c.startswith("doomed.")]
     assert "doomed" not in platform.cli("image:ls", "-a").stdout
     assert _files_named(platform, "doomed", but=("*.lock",)) == []
+    save = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True,
+                          check=True).stdout
+    assert ":svc:doomed" not in save  # its service address is released too
     # the name is free again: a new app of that name starts from scratch
     deploy(platform, repo, "doomed")
     assert wait_body(platform, "doomed", "v1").split() == ["v1", "-", "web.1", "v1"]

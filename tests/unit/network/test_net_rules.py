@@ -67,8 +67,8 @@ def test_base_rules_masquerade_and_dns() -> None:
 def test_plan_from_empty_creates_chains_first() -> None:
     cmds = plan_ensure(parse_save(_save("", "")), N, base_rules(N, NET), jump_rules(N))
     ops = [c[4] for c in cmds]
-    assert ops[:4] == ["-N"] * 4
-    assert ops.count("-A") == 7 and ops.count("-I") == 4 and "-D" not in ops
+    assert ops[:5] == ["-N"] * 5
+    assert ops.count("-A") == 8 and ops.count("-I") == 4 and "-D" not in ops
 
 
 def _applied() -> str:
@@ -80,10 +80,13 @@ def _applied() -> str:
             "-A PAAS-T1 -o pb-t1 -j DROP\n"
             f'-A PAAS-T1-PORTS -d 10.77.0.2/32 -p tcp -m tcp --dport 5000 -m comment '
             f'--comment "paas-t1:{CID}" -j ACCEPT\n')
-    nat = (":PAAS-T1-DNAT - [0:0]\n:PAAS-T1-NAT - [0:0]\n"
+    nat = (":PAAS-T1-DNAT - [0:0]\n:PAAS-T1-NAT - [0:0]\n:PAAS-T1-SVC - [0:0]\n"
            "-A PREROUTING -m addrtype --dst-type LOCAL -j PAAS-T1-DNAT\n"
-           "-A OUTPUT -m addrtype --dst-type LOCAL -j PAAS-T1-DNAT\n"
+           "-A OUTPUT -j PAAS-T1-SVC\n"
            "-A POSTROUTING -j PAAS-T1-NAT\n"
+           "-A PAAS-T1-SVC -d 10.77.0.254/32 -p tcp -m tcp --dport 80 -m comment "
+           '--comment "paas-t1:svc:web" -j DNAT --to-destination 10.77.0.2:5000\n'
+           "-A PAAS-T1-SVC -m addrtype --dst-type LOCAL -j PAAS-T1-DNAT\n"
            f'-A PAAS-T1-DNAT -p tcp -m tcp --dport 8080 -m comment --comment "paas-t1:{CID}" '
            "-j DNAT --to-destination 10.77.0.2:5000\n"
            "-A PAAS-T1-NAT -s 10.77.0.0/24 ! -o pb-t1 -j MASQUERADE\n"
@@ -94,6 +97,17 @@ def _applied() -> str:
 
 def test_plan_is_empty_when_installed() -> None:
     assert plan_ensure(parse_save(_applied()), N, base_rules(N, NET), jump_rules(N)) == []
+
+
+def test_plan_migrates_the_output_jump_of_the_older_layout() -> None:
+    text = _applied().replace("-A OUTPUT -j PAAS-T1-SVC\n",
+                              "-A OUTPUT -m addrtype --dst-type LOCAL -j PAAS-T1-DNAT\n")
+    cmds = plan_ensure(parse_save(text), N, base_rules(N, NET), jump_rules(N))
+    assert cmds == [
+        ["iptables", "-w", "-t", "nat", "-D", "OUTPUT", "-m", "addrtype", "--dst-type",
+         "LOCAL", "-j", "PAAS-T1-DNAT"],
+        ["iptables", "-w", "-t", "nat", "-I", "OUTPUT", "1", "-j", "PAAS-T1-SVC"],
+    ]
 
 
 def test_plan_moves_jump_back_to_top_and_fixes_stale_chain() -> None:
@@ -125,6 +139,6 @@ def test_remove_container_and_uninstall() -> None:
     un = plan_uninstall(dump, N)
     deletes = [c for c in un if c[4] == "-D"]
     assert len(deletes) == 4 and not any("DOCKER-USER" in c for c in un)
-    assert [c[4] for c in un[4:]] == ["-F", "-F", "-X", "-X"] * 2
+    assert [c[4] for c in un[4:]] == ["-F", "-F", "-X", "-X", "-F", "-F", "-F", "-X", "-X", "-X"]
     other = Names("t2", "pb-t2", "/r")
     assert plan_uninstall(dump, other) == []

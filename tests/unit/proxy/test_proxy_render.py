@@ -46,7 +46,8 @@ def test_main_config_explicit_includes_and_ipv6() -> None:
 def test_vhost() -> None:
     text = render_app(WEB, P)
     assert "upstream paas-web {" in text
-    assert _directive(text, "server")[:2] == [["10.88.0.2:5000"], ["10.88.0.3:5000"]]
+    assert _directive(text, "server")[:2] == [["10.88.0.2:5000", "max_fails=0"],
+                                             ["10.88.0.3:5000", "max_fails=0"]]
     assert _directive(text, "keepalive") == [["16"]]
     assert _directive(text, "server_name") == [["web.example.com", "*.web.example.org"]]
     assert _directive(text, "listen") == [["127.0.0.1:8080"]]
