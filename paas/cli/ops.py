@@ -140,7 +140,6 @@ def _storage_ensure(app: App, a: argparse.Namespace) -> int:
     uid = _parse_chown(a.chown)
     path = storage_dir(app.paths, a.name)  # validates the name
     host = None if uid is None else host_uid(app.ctx.idmap, uid)
-    _out(f"-----> Ensuring {path} exists")
     os.makedirs(app.paths.storage, mode=0o755, exist_ok=True)
     try:
         os.mkdir(path, 0o755)
@@ -148,6 +147,7 @@ def _storage_ensure(app: App, a: argparse.Namespace) -> int:
         if not stat.S_ISDIR(os.lstat(path).st_mode):
             raise InvalidArgument(f"{path} exists and is not a directory",
                                   "move it away, or pick another name") from None
+    _out(f"-----> Ensuring {path} exists")
     if host is not None:
         os.chown(path, host, host, follow_symlinks=False)
         _out(f"       Owner {host}:{host} on the host (uid {uid} in the containers)")
