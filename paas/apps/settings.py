@@ -69,11 +69,19 @@ def _nginx_value(value: str) -> str:
     return value
 
 
+def _on_off(value: str) -> str:
+    if value not in ("on", "off"):
+        raise InvalidArgument(f"invalid value {value!r}", "use on or off")
+    return value
+
+
 SETTINGS: dict[str, Setting] = {
     "deploy-branch": Setting(validate_branch_name, "main", "the branch a git push deploys"),
     "checks": Setting(_checks, "enabled",
                       "health checks before cutover: enabled, disabled or skipped"),
     "keep-releases": Setting(_keep_releases, "5", "how many releases to keep (1-100)"),
+    "default-domain": Setting(_on_off, "on",
+                              "serve the app on APP.<global domain> besides its own domains"),
     "restart-policy": Setting(_restart_policy, DEFAULT_RESTART_POLICY,
                               "of process containers: no, on-failure[:N], always, unless-stopped"),
 }

@@ -184,16 +184,25 @@ class AppStore:
             self._need(name)
             c.executemany("DELETE FROM app_domains WHERE app = ? AND domain = ?",
                           [(name, d) for d in checked])
+            if set(self.default_domains(name)) & set(checked):
+                self._default_domain(c, name, "off")
         return self.domains(name)
 
     def set_domains(self, name: str, domains: Iterable[str]) -> builtins.list[str]:
-        """Replace the app's domains (an empty list: back to the default domains)."""
+        """Replace the app's domains, the default one included (an empty list: back to
+        only the default domain)."""
         checked = _domains(domains)
         with self._write() as c:
             self._need(name)
             c.execute("DELETE FROM app_domains WHERE app = ?", (name,))
             self._claim(name, checked)
+            self._default_domain(c, name, "off" if checked else "on")
         return self.domains(name)
+
+    @staticmethod
+    def _default_domain(c: sqlite3.Connection, name: str, value: str) -> None:
+        c.execute("INSERT OR REPLACE INTO app_settings (app, key, value) VALUES (?, ?, ?)",
+                  (name, "default-domain", value))
 
     def global_domain(self) -> str | None:
         row = self.conn.execute("SELECT value FROM global_settings WHERE key = ?",
@@ -224,8 +233,10 @@ class AppStore:
         return [f"{name}.{self.global_domain() or DEFAULT_DOMAIN}"]
 
     def effective_domains(self, name: str) -> builtins.list[str]:
-        """The domains the app is served on: its own, else the default ones."""
-        return self.domains(name) or self.default_domains(name)
+        """The domains the app is served on: the default one (unless removed, or replaced
+        by ``set_domains``), then its own, like Dokku's app vhosts."""
+        default = self.default_domains(name) if self.setting(name, "default-domain") == "on" else []
+        return default + [d for d in self.domains(name) if d not in default]
 
     # -- settings --------------------------------------------------------------------
     def _settings_of(self, name: str) -> tuple[tuple[str, str], ...]:

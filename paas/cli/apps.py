@@ -155,13 +155,16 @@ def _domains(app: App, a: argparse.Namespace) -> int:
     store = _store(app)
     own = store.domains(a.app)
     glob = store.global_domain()
-    effective = own or store.default_domains(a.app)
+    default = store.setting(a.app, "default-domain") == "on"
+    effective = store.effective_domains(a.app)
     if a.format == "json":
-        emit_json({"app": a.app, "domains": own, "default": not own, "effective": effective,
+        emit_json({"app": a.app, "domains": own, "default": default, "effective": effective,
                    "global": glob})
         return 0
     fields = [("Domains app vhosts", " ".join(own) or "(none)"),
-              ("Domains effective", " ".join(effective) + (" (default)" if not own else "")),
+              ("Domains default vhost", " ".join(store.default_domains(a.app))
+               + ("" if default else " (off)")),
+              ("Domains effective", " ".join(effective) or "(none: not served)"),
               ("Domains global vhost", glob or "(none)")]
     print("\n".join(report_lines(f"{a.app} domains information", fields)))
     return 0
@@ -179,7 +182,7 @@ def _domains_change(app: App, a: argparse.Namespace) -> int:
         print(f"-----> Removed {' '.join(domains)} from {a.app}")
     else:
         now = store.set_domains(a.app, domains)
-        print(f"-----> Set {' '.join(now) or '(default domains)'} for {a.app}")
+        print(f"-----> Set {' '.join(now) or '(the default domain)'} for {a.app}")
     _reroute(app, [a.app])
     return 0
 
@@ -205,7 +208,8 @@ def _set_global(app: App, a: argparse.Namespace) -> int:
         domain = AppStore(app.conn).set_global_domain(a.domain)
         print(f"-----> Set global domain to {domain}")
     store = AppStore(app.conn)
-    _reroute(app, [r.name for r in store.list() if not store.domains(r.name)])
+    _reroute(app, [r.name for r in store.list()
+                   if store.setting(r.name, "default-domain") == "on"])
     return 0
 
 

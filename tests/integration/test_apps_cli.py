@@ -120,7 +120,9 @@ def test_domains(cli: CliRunner) -> None:
     cli("apps:create", "api")
     cli("domains:add", "web", "WWW.Example.com.", "*.example.org")
     got = json.loads(cli("domains", "web", "--format", "json").stdout)
-    assert got["domains"] == ["*.example.org", "www.example.com"] and got["default"] is False
+    assert got["domains"] == ["*.example.org", "www.example.com"] and got["default"] is True
+    # like Dokku, the default vhost stays next to the added ones
+    assert got["effective"] == ["web.localhost", "*.example.org", "www.example.com"]
 
     clash = cli("domains:add", "api", "www.example.com", check=False)
     line = _one_error_line(clash, 4)
@@ -134,6 +136,9 @@ def test_domains(cli: CliRunner) -> None:
         "api.example.com"]
 
     cli("domains:set-global", "apps.example.net")
+    info = json.loads(cli("apps:info", "web", "--format", "json").stdout)
+    assert info["domains"] == ["web.apps.example.net", "*.example.org"]
+    cli("domains:remove", "web", "web.apps.example.net")  # the default can be removed too
     info = json.loads(cli("apps:info", "web", "--format", "json").stdout)
     assert info["domains"] == ["*.example.org"]
     cli("domains:set", "web")
