@@ -194,6 +194,13 @@ bootstrap() {
     "$BIN_DIR/paas" daemon:start
     step_done
   fi
+  if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+    step "Starting git over HTTP (paas-git-http.service)"
+    systemctl restart paas-git-http.service
+    step_done
+  else
+    info "no systemd: run 'paas git:http-serve' under your supervisor for git push over HTTP"
+  fi
 
   step "Bootstrapping base image $BASE_IMAGE"
   if "$BIN_DIR/paas" image:inspect "$BASE_IMAGE" >/dev/null 2>&1; then
@@ -217,7 +224,7 @@ bootstrap() {
 # stopping the unit stops paasd and the keeper only, never the containers.
 install_boot_unit() {
   [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null || return 0
-  step "Starting paasd at boot (systemd unit paas.service)"
+  step "Starting paasd and git over HTTP at boot (systemd units paas, paas-git-http)"
   local unit=/etc/systemd/system/paas.service want
   want=$(cat <<UNIT
 [Unit]
@@ -238,13 +245,29 @@ Restart=on-failure
 WantedBy=multi-user.target
 UNIT
 )
-  if [[ -f $unit && $(<"$unit") == "$want" ]]; then
+  local http=/etc/systemd/system/paas-git-http.service want_http
+  want_http=$(cat <<UNIT
+[Unit]
+Description=paas git push over smart HTTP (gunicorn, port \$PAAS_HTTP_GIT_PORT or 8022)
+After=paas.service
+
+[Service]
+EnvironmentFile=-/etc/default/paas-git-http
+ExecStart=$BIN_DIR/paas git:http-serve
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+)
+  if [[ -f $unit && $(<"$unit") == "$want" && -f $http && $(<"$http") == "$want_http" ]]; then
     step_done "already installed, skipped"
     return
   fi
   printf '%s\n' "$want" >"$unit"
+  printf '%s\n' "$want_http" >"$http"
   systemctl daemon-reload
-  systemctl enable paas.service >/dev/null
+  systemctl enable paas.service paas-git-http.service >/dev/null
   step_done
 }
 
