@@ -67,9 +67,29 @@ def _files(directory: str) -> jinja2.Environment:
     return _configure(jinja2.Environment(loader=jinja2.FileSystemLoader(directory), **_OPTIONS))
 
 
+_MAX_PRODUCT = 1 << 20
+
+
+class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
+    """Also bounds ``*`` and ``**``: ``{{ 'x' * 10**10 }}`` must not take the host's memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any,
+                   right: Any) -> Any:
+        numbers = all(isinstance(v, int | float) for v in (left, right))
+        if numbers:  # a power of a small number by a small exponent (chains stay bounded)
+            too_big = operator == "**" and (abs(right) > 64 or abs(left) > 2**64)
+        else:  # repeating a string or a list
+            too_big = any(isinstance(v, int) and v > _MAX_PRODUCT for v in (left, right))
+        if too_big:
+            raise jinja2.exceptions.SecurityError(f"{operator} with {right!r} is too large")
+        return super().call_binop(context, operator, left, right)
+
+
 @lru_cache(maxsize=1)
 def _sandbox() -> jinja2.sandbox.SandboxedEnvironment:
-    env = jinja2.sandbox.SandboxedEnvironment(**_OPTIONS)
+    env = _Sandbox(**_OPTIONS)
     _configure(env)
     return env
 
@@ -159,6 +179,12 @@ def render_app(route: Route, params: ProxyParams) -> str:
     except jinja2.TemplateError as err:
         raise InvalidArgument(f"the nginx template of app {route.app} failed: {err}",
                               "use only the documented variables and filters") from err
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as err:
+        # Python errors of the template's own expressions ({{ 1/0 }}, a huge range)
+        raise InvalidArgument(f"the nginx template of app {route.app} failed: "
+                              f"{type(err).__name__}: {err}",
+                              "fix the template's expressions; use only the documented "
+                              "variables and filters") from err
     lint.check_app_config(text, route.app, listen=variables["listen"],
                           logs=params.app_logs(route.app))
     return text

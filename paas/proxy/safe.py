@@ -45,10 +45,11 @@ class Safe(str):
     __slots__ = ()
 
 
-_APP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_SIZE_RE = re.compile(r"^[0-9]{1,9}[kmg]?$")
-_TIME_RE = re.compile(r"^[0-9]{1,9}(ms|s|m|h)?$")
+# matched whole with fullmatch: a "$" anchor would also accept a trailing newline
+_APP_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_SIZE_RE = re.compile(r"[0-9]{1,9}[kmg]?")
+_TIME_RE = re.compile(r"[0-9]{1,9}(ms|s|m|h)?")
 # a path may hold anything but what ends or escapes a quoted nginx string or starts a variable
 _PATH_BAD = re.compile(r'["\\$;{}\x00-\x1f\x7f]')
 
@@ -59,7 +60,7 @@ def _bad(kind: str, value: object, hint: str) -> InvalidArgument:
 
 def app_name(value: object) -> Safe:
     """An app name: lowercase letters, digits, ``-`` and ``_`` (also used in file names)."""
-    if not isinstance(value, str) or not _APP_RE.match(value):
+    if not isinstance(value, str) or not _APP_RE.fullmatch(value):
         raise _bad("app name", value, "use lowercase letters, digits, '-' and '_' (max 63)")
     return Safe(value)
 
@@ -70,7 +71,7 @@ def domain(value: object) -> Safe:
         raise _bad("domain", value, "use a host name like app.example.com")
     name = value.lower().removesuffix(".")
     labels = name.removeprefix("*.").split(".")
-    if (len(name) > 253 or not all(_LABEL_RE.match(label) for label in labels)
+    if (len(name) > 253 or not all(_LABEL_RE.fullmatch(label) for label in labels)
             or name.count("*") > (1 if name.startswith("*.") else 0)):
         raise _bad("domain", value, "use a host name like app.example.com or *.example.com")
     return Safe(name)
@@ -103,14 +104,14 @@ def port(value: object) -> Safe:
 
 def size(value: object) -> Safe:
     """An nginx size: digits with an optional k, m or g suffix (``1m``, ``512k``, ``0``)."""
-    if not isinstance(value, str) or not _SIZE_RE.match(value.lower()):
+    if not isinstance(value, str) or not _SIZE_RE.fullmatch(value.lower()):
         raise _bad("size", value, "use digits with an optional k, m or g suffix, e.g. 10m")
     return Safe(value.lower())
 
 
 def time(value: object) -> Safe:
     """An nginx time: digits with an optional ms, s, m or h suffix (``60s``, ``500ms``)."""
-    if not isinstance(value, str) or not _TIME_RE.match(value):
+    if not isinstance(value, str) or not _TIME_RE.fullmatch(value):
         raise _bad("time", value, "use digits with an optional ms, s, m or h suffix, e.g. 60s")
     return Safe(value)
 
