@@ -169,6 +169,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (app, type, key)
     );
     """,
+    # 8: deploy locks set by apps:lock (paas/deploy/locks.py)
+    """
+    CREATE TABLE app_locks (
+        app TEXT PRIMARY KEY REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        locked_by TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL
+    );
+    """,
 )
 
 
