@@ -116,6 +116,20 @@ def time(value: object) -> Safe:
     return Safe(value)
 
 
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_MIN_BUFFER, _MAX_BUFFER = 1 << 10, 16 << 20
+
+
+def _buffer_size(value: object) -> Safe:
+    """A proxy buffer size, 1k to 16m: nginx refuses a config whose buffers do not fit
+    its other limits (busy buffers, temp files), and each connection takes 8 of them."""
+    checked = size(value)
+    number, unit = (checked[:-1], checked[-1]) if checked[-1] in _UNITS else (checked, "")
+    if not _MIN_BUFFER <= int(number) * _UNITS[unit] <= _MAX_BUFFER:
+        raise _bad("buffer size", value, "use a size from 1k to 16m, e.g. 8k")
+    return checked
+
+
 def onoff(value: object) -> Safe:
     if value not in ("on", "off"):
         raise _bad("flag", value, "use on or off")
@@ -166,7 +180,7 @@ def join(values: object) -> Safe:
 NGINX_SETTINGS: Mapping[str, Callable[[object], Safe]] = {
     "client-max-body-size": size,
     "proxy-buffering": onoff,
-    "proxy-buffer-size": size,
+    "proxy-buffer-size": _buffer_size,
     "proxy-connect-timeout": time,
     "proxy-read-timeout": time,
     "proxy-send-timeout": time,

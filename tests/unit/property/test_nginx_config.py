@@ -240,3 +240,10 @@ def test_app_template_expressions_are_bounded() -> None:
             assert err.message.startswith("the nginx template of app web failed:"), err.message
         else:
             raise AssertionError(f"{template} was rendered")
+
+
+def test_proxy_buffer_size_is_one_nginx_accepts() -> None:
+    for ok in ("1k", "1024", "8k", "16m", "16M"):
+        assert safe.validate_setting("proxy-buffer-size", ok) == ok.lower()
+    for bad in ("0", "1000", "17m", "1g", "999999999"):
+        assert _accepted(lambda v: safe.validate_setting("proxy-buffer-size", v), bad) is None
