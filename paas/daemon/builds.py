@@ -12,6 +12,8 @@ Not here: the build itself (``paas.build``), the CLI's rendering (``paas.cli.bui
 from __future__ import annotations
 
 import importlib
+import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["install", "request_from_json"]
 
+BUILD_NICE = 10
 _STR = ("context", "dockerfile", "target", "network", "stack", "cache_name")
 _BOOL = ("no_cache", "buildpack")
 
@@ -73,6 +76,9 @@ def install(router: Router, daemon: Daemon) -> None:
             from ..image.store import ImageStore
             from ..runtime.lifecycle import Runtime
 
+            # a build must not starve the apps it will replace (they serve meanwhile):
+            # this thread, and the build containers it starts, yield the CPU
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BUILD_NICE)
             conn = connect(daemon.ctx.paths.db)
             try:
                 # the caller's SOURCE_DATE_EPOCH, not paasd's: reproducible builds

@@ -205,3 +205,13 @@ def test_add_of_a_url_is_refused(engine: Any, tmp_path: Path) -> None:
     err = _error(engine("image:build", "-t", "url:1", str(ctx), check=False, timeout=300))
     assert "URL" in err and "Dockerfile:2" in err, err
     assert "url:1" not in _tags(engine)
+
+
+def test_run_steps_get_a_low_cpu_weight(engine: Any, tmp_path: Path) -> None:
+    """Apps serving during a deploy come first: build containers have a quarter of the
+    default cpu.shares (cgroup v1 on this host; the v2 equivalent is cpu.weight)."""
+    ctx = _context(tmp_path, "FROM debian:bookworm\n"
+                   "RUN cat /sys/fs/cgroup/cpu/cpu.shares || cat /sys/fs/cgroup/cpu.weight\n")
+    res = engine("image:build", "--no-cache", "--progress", "plain", str(ctx), timeout=300)
+    lines = [ln.strip() for ln in res.stdout.splitlines()]
+    assert "256" in lines or "10" in lines, res.stdout  # cpu.shares 256 is cpu.weight 10
