@@ -115,12 +115,15 @@ def _app_info(app: App, a: argparse.Namespace) -> int:
     validate_app_name(a.app)
     store = _store(app)
     info = _info(store, store.get(a.app))
+    from .locks import lock_fields, lock_info
+
+    info["deploy_lock"] = lock_info(app, a.app)
     if a.format == "json":
         emit_json(info)
         return 0
     fields = [("App name", info["name"]), ("Created", info["created"]),
               ("Domains", " ".join(info["domains"])), ("Deploy branch", info["deploy_branch"]),
-              ("Config vars", str(info["config_vars"]))]
+              ("Config vars", str(info["config_vars"])), *lock_fields(info["deploy_lock"])]
     print("\n".join(report_lines(f"{a.app} app information", fields)))
     return 0
 

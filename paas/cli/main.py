@@ -68,6 +68,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apps:create": ("paas.cli.apps", "Create an app"),
     "apps:list": ("paas.cli.apps", "List apps"),
     "apps:info": ("paas.cli.apps", "Show an app's domains, deploy branch and config count"),
+    "apps:lock": ("paas.cli.locks", "Refuse deploys of an app until apps:unlock"),
+    "apps:unlock": ("paas.cli.locks", "Allow deploys of a locked app again"),
     "config": ("paas.cli.apps", "Show an app's config vars (--format shell|json)"),
     "config:show": ("paas.cli.apps", "Show an app's config vars (same as config)"),
     "config:get": ("paas.cli.apps", "Print the value of one config var"),

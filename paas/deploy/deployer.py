@@ -15,7 +15,6 @@ the app registry (``paas.apps``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import tempfile
@@ -27,7 +26,7 @@ from ..build.builder import Builder
 from ..build.procfile import parse_procfile, processes_of
 from ..build.progress import BuildEvent, render_plain
 from ..config import Context
-from ..errors import CommandFailed, Conflict, InvalidArgument, NotFound
+from ..errors import CommandFailed, InvalidArgument, NotFound
 from ..image.store import ImageStore
 from ..model import BuildRequest, Image, Release, Route, Upstream
 from ..runtime.lifecycle import Runtime
@@ -35,6 +34,7 @@ from .checkout import checkout
 from .cutover import Cutover, Plan
 from .health import checks_from_app_json
 from .hooks import run_hooks
+from .locks import DeployLock, refuse_if_locked
 from .processes import web_port
 from .releases import DEFAULT_KEEP, ReleaseStore, image_tag
 
@@ -63,25 +63,16 @@ class Deployer:
 
     # -- locking ---------------------------------------------------------------
     @contextlib.contextmanager
-    def locked(self, app: str, wait: bool = True) -> Iterator[None]:
-        """The app's deploy lock: one deploy/config change/scale at a time per app."""
-        lock_dir = os.path.join(self.ctx.paths.root, "locks")
-        os.makedirs(lock_dir, mode=0o700, exist_ok=True)
-        fd = os.open(os.path.join(lock_dir, f"{app}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not wait:
-                    raise Conflict(f"another deploy of {app} is running", "try again when it ends")
-                self.progress(f"-----> Waiting for another deploy of {app} to finish")
-                fcntl.flock(fd, fcntl.LOCK_EX)
+    def locked(self, app: str, wait: bool = True, what: str = "") -> Iterator[None]:
+        """The app's deploy lock: one deploy/config change/scale at a time per app
+        (``locks.DeployLock``: released when its holder dies; ``what`` is shown to waiters)."""
+        with DeployLock(self.ctx.paths.root).hold(app, wait=wait, what=what,
+                                                  progress=self.progress):
             yield
-        finally:
-            os.close(fd)
 
     # -- a push --------------------------------------------------------------------
     def deploy(self, app: str, repo: str, sha: str, pusher: str = "") -> Release:
+        refuse_if_locked(self.rt.conn, app)
         started = time.monotonic()
         work = tempfile.mkdtemp(prefix=f"deploy-{app}-", dir=self.ctx.paths.tmp)
         try:
@@ -145,6 +136,7 @@ class Deployer:
         current = self.releases.current(app)
         if current is None:
             raise NotFound(f"{app} has no release yet", "there is nothing to roll back")
+        refuse_if_locked(self.rt.conn, app)
         if version is None:
             version = current.version - 1
         target = self.releases.get(app, version)

@@ -71,9 +71,12 @@ def deploy_push(ctx: Context, push: Push, progress: Callable[[str], None]) -> No
                  f"(paas git:set {push.app} deploy-branch BRANCH)")
         return
     from .hooks import run_hooks
+    from .locks import refuse_if_locked
 
+    refuse_if_locked(apps.conn, push.app)  # before waiting for a running deploy
     deployer = make_deployer(ctx, progress)
-    with deployer.locked(push.app):
+    by = f" by {push.pusher}" if push.pusher else ""
+    with deployer.locked(push.app, what=f"git push{by} ({push.new[:7]})"):
         run_hooks(ctx, "pre-receive", [push.app, push.ref, push.old, push.new], push.app,
                   progress)
         deployer.deploy(push.app, push.repo, push.new, pusher=push.pusher)
