@@ -240,7 +240,8 @@ def _load_one(r: _Reader, d: Descriptor) -> LoadedImage:
                 "only uncompressed layers are supported; re-export without compression",
             )
     config = r.read_json(config_desc, "config")
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(config, dict) else None
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if diff_ids != [layer.digest for layer in layers]:
         raise InvalidArgument(
             f"{where}: the config's rootfs.diff_ids do not match the manifest's layers"

@@ -52,17 +52,19 @@ def extract_layer(
     dest_dir: str,
     *,
     idmap: IdMap | None = None,
-    limits: Limits = Limits(),  # noqa: B008 (frozen, so sharing it is safe)
+    limits: Limits | None = None,
     expected_diff_id: str | None = None,
 ) -> str:
     """Safely extract layer ``tar`` into empty ``dest_dir`` in overlay form; return its DiffID.
 
     Raises ``InvalidArgument`` (and leaves nothing usable in ``dest_dir``: the
     caller removes it) for absolute or ``..`` paths, links escaping the root,
-    paths through symlinks, hardlinks to unknown files, limits exceeded, or a
-    DiffID mismatch. A gzip-compressed ``tar`` is decompressed transparently;
+    paths through symlinks, hardlinks to unknown files, limits exceeded (default:
+    ``Limits.from_env()``), or a DiffID mismatch. With ``idmap``, device nodes other
+    than the harmless ones every container has (null, zero, tty...) are skipped. A gzip-compressed ``tar`` is decompressed transparently;
     the DiffID is then that of the uncompressed stream.
     """
     return extract_stream(
-        tar, dest_dir, idmap=idmap, limits=limits, expected_diff_id=expected_diff_id
+        tar, dest_dir, idmap=idmap, limits=limits or Limits.from_env(),
+        expected_diff_id=expected_diff_id,
     )

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import errno
 import gzip
+import logging
 import os
 import stat
 import tarfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -43,6 +45,13 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
 _HOST_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE)
+# The character devices every container gets anyway (runc's defaults), world-usable on
+# the host too; with 0/0, overlay's whiteout. In an id-shifted store any other device
+# node is skipped, as Docker does in a user namespace: snapshot directories are
+# traversable, so a block device or /dev/mem there would be open to host users.
+_HARMLESS_DEVICES = frozenset({(0, 0), (1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1),
+                               (5, 2)})
+log = logging.getLogger(__name__)
 
 
 class HeaderTooLarge(Exception):
@@ -74,10 +83,49 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
 @dataclass(frozen=True)
 class Limits:
-    """Refuse layers bigger than this (a tar bomb is a bad input, not a full disk)."""
+    """Refuse layers bigger than this (a tar bomb is a bad input, not a full disk).
+
+    ``max_bytes`` bounds the files' content, ``max_stream_bytes`` the whole
+    uncompressed tar (headers, padding and anything after its end too), so a small
+    gzip layer cannot expand without bound. ``from_env``: ``PAAS_LAYER_MAX_BYTES``.
+    """
 
     max_bytes: int = 16 * 1024**3
     max_entries: int = 1_000_000
+    max_stream_bytes: int = 20 * 1024**3
+    # deeper or longer names extract (through dir fds), but then break every tool that
+    # walks the tree by path or recursion: the layer writer, rmtree of a snapshot
+    max_depth: int = 256
+    max_name_bytes: int = 3072
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
+        """``PAAS_LAYER_MAX_BYTES`` (bytes of content; the stream may be 25% more)."""
+        text = (os.environ if env is None else env).get("PAAS_LAYER_MAX_BYTES", "")
+        if not text:
+            return cls()
+        if not text.isdigit() or int(text) <= 0:
+            raise InvalidArgument(f"PAAS_LAYER_MAX_BYTES={text!r} is not a number of bytes",
+                                  "set it to a positive whole number, e.g. 17179869184 (16 GiB)")
+        return cls(max_bytes=int(text), max_stream_bytes=int(text) * 5 // 4 + (1 << 20))
+
+
+class _StreamTooLarge(Exception):
+    """The uncompressed tar is bigger than ``Limits.max_stream_bytes``."""
+
+
+class _Capped:
+    """Reads ``src`` and refuses to go past ``limit`` bytes."""
+
+    def __init__(self, src: Readable, limit: int) -> None:
+        self._src, self._limit, self._count = src, limit, 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._src.read(size)
+        self._count += len(data)
+        if self._count > self._limit:
+            raise _StreamTooLarge()
+        return data
 
 
 def _why(err: Exception) -> str:
@@ -144,6 +192,12 @@ class _Extractor:
 
     def _entry(self, m: tarfile.TarInfo) -> None:
         parts = split_path(m.name)
+        if len(parts) > self.limits.max_depth:
+            raise _bad(m.name[:200] + "...", f"is nested deeper than {self.limits.max_depth} "
+                       "directories")
+        if len(m.name.encode("utf-8", "surrogateescape")) > self.limits.max_name_bytes:
+            raise _bad(m.name[:200] + "...", f"has a name longer than "
+                       f"{self.limits.max_name_bytes} bytes")
         if not parts:
             if not m.isdir():
                 raise _bad(m.name, "has no name")
@@ -239,6 +293,11 @@ class _Extractor:
 
     def _special(self, m: tarfile.TarInfo, parts: tuple[str, ...], pfd: int) -> None:
         kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
+        if (self.idmap is not None and kind != stat.S_IFIFO
+                and (kind == stat.S_IFBLK or (m.devmajor, m.devminor) not in _HARMLESS_DEVICES)):
+            log.warning("layer entry %r: device %d:%d skipped (id-shifted store)",
+                        m.name, m.devmajor, m.devminor)
+            return
         self.tree.clear(pfd, parts[-1], keep_dir=False)
         os.mknod(parts[-1], kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
         self._apply_at(pfd, parts[-1], self._meta(m), chmod=True)
@@ -304,7 +363,7 @@ def extract_stream(
     expected_diff_id: str | None,
 ) -> str:
     """Extract the (maybe gzip) tar ``src`` into ``dest_dir``; return its DiffID."""
-    reader = HashingReader(open_maybe_gzip(src))
+    reader = HashingReader(_Capped(open_maybe_gzip(src), limits.max_stream_bytes))
     owner = (idmap.to_host(0), idmap.to_host(0)) if idmap else (0, 0)
     try:
         tree = SafeTree(dest_dir, parent_owner=owner)
@@ -321,6 +380,11 @@ def extract_stream(
         reader.drain()
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, HeaderTooLarge) as err:
         raise InvalidArgument(f"layer tar is corrupt: {err}", _HINT) from err
+    except _StreamTooLarge as err:
+        raise InvalidArgument(
+            f"layer tar is larger than {limits.max_stream_bytes} bytes uncompressed",
+            "a decompression bomb, or a layer bigger than this host accepts "
+            "(PAAS_LAYER_MAX_BYTES raises the limit)") from err
     finally:
         tree.close()
     digest = reader.digest()

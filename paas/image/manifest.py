@@ -251,6 +251,9 @@ def descriptor_from_json(obj: Any) -> Descriptor:
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise InvalidArgument(f"malformed descriptor: bad size {size!r}")
     ann = obj.get("annotations") or {}
+    if not isinstance(ann, dict):
+        raise InvalidArgument("malformed descriptor: annotations is not an object",
+                              "the image index or manifest is corrupt; export it again")
     return Descriptor(
         media_type=str(obj.get("mediaType") or ""),
         digest=validate_digest(obj.get("digest", "")),
