@@ -166,7 +166,9 @@ class Runtime:
         oom = bundle.oom_killed()
         proc.run(self.runc.delete(cid, force=True), check=False)
         bundle.unmount_rootfs()
-        self.net.detach(cid, c.config, wait=False)  # the kernel reaps the veth with the netns
+        # the network attachment (netns, veth, address) stays until the container is
+        # removed: a restart (by its policy, or container:start) keeps its address, so
+        # whatever points at it (an app's service address) stays right
         # recorded last: whoever sees "exited" (container:rm) finds the cleanup done
         self.store.set_exited(cid, exit_code, oom_killed=oom)
         if c.config.auto_remove:
