@@ -178,6 +178,11 @@ MIGRATIONS: tuple[str, ...] = (
         created REAL NOT NULL
     );
     """,
+    # 9: a release is live once its cutover switched traffic (paas/deploy/releases.py);
+    # one whose deploy died before that is never the current one
+    """
+    ALTER TABLE releases ADD COLUMN live INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 
 
