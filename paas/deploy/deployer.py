@@ -26,7 +26,7 @@ from ..build.builder import Builder
 from ..build.procfile import parse_procfile, processes_of
 from ..build.progress import BuildEvent, render_plain
 from ..config import Context
-from ..errors import CommandFailed, InvalidArgument, NotFound
+from ..errors import CommandFailed, InvalidArgument, NotFound, PaasError
 from ..image.store import ImageStore
 from ..model import BuildRequest, Image, Release, Route, Upstream
 from ..runtime.lifecycle import Runtime
@@ -233,6 +233,7 @@ class Deployer:
         self.progress(f"-----> Deploying {app} (v{release.version})")
         Cutover(self.rt, self.client, self.proxy, self.progress).run(release, plan)
         self._expire(app)
+        self._prune()
         run_hooks(self.ctx, "post-deploy", [app, str(release.version)], app, self.progress)
 
     def _settings(self, app: str) -> dict[str, str]:
@@ -250,9 +251,23 @@ class Deployer:
     def _expire(self, app: str) -> None:
         """Untag the images of releases older than keep-releases (image:prune frees them)."""
         keep = int(self.apps.setting(app, "keep-releases", str(DEFAULT_KEEP)) or DEFAULT_KEEP)
+        in_use = {c.config.image_id: c.name for c in self.rt.store.list_all()}
         for r in self.releases.list(app)[keep:]:
-            with contextlib.suppress(NotFound):
-                self.images.remove(image_tag(app, r.version), force=True)
+            with contextlib.suppress(NotFound):  # in use (a one-off): untagged, kept
+                self.images.remove(image_tag(app, r.version), force=True, in_use=in_use)
+
+    def _prune(self) -> None:
+        """What no container, kept release, tag or the build cache (within its cap) needs
+        (``gc``); a failure is reported, the deploy stands."""
+        from .prune import auto_prune
+
+        try:
+            line = auto_prune(self.rt)
+        except (PaasError, OSError) as err:
+            self.progress(f" !     Pruning after the deploy failed: {err}")
+            return
+        if line:
+            self.progress(f"-----> {line}")
 
 
 def _formation(processes: Mapping[str, str], current: Release | None) -> dict[str, int]:
