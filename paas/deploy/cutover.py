@@ -9,7 +9,8 @@
 5. stop the old release's containers (SIGTERM, then SIGKILL after the stop timeout).
 
 Any failure before the switch removes the new containers and re-raises: users keep
-being served by the old release. Nothing after the switch can take the new one down.
+being served by the old release. Nothing after the switch can take the new one down;
+right after it, ``switched`` marks the release live.
 
 Not here: building, release records (``deployer``).
 """
@@ -51,11 +52,13 @@ class Plan:
 
 
 class Cutover:
-    def __init__(self, rt: Runtime, client: DaemonClient, proxy: Proxy, progress: Progress) -> None:
+    def __init__(self, rt: Runtime, client: DaemonClient, proxy: Proxy, progress: Progress,
+                 switched: Callable[[], None] = lambda: None) -> None:
         self.rt = rt
         self.client = client
         self.proxy = proxy
         self.progress = progress
+        self.switched = switched  # called once traffic goes to the new release
 
     def run(self, release: Release, plan: Plan) -> None:
         old = [p for p in app_containers(self.rt, release.app) if p.version != release.version]
@@ -69,6 +72,7 @@ class Cutover:
                 self.progress("-----> Removing the new containers; the previous release keeps serving")
                 stop_and_remove(self.rt, new, 0)
             raise
+        self.switched()  # the new release is live (it serves: never undone from here)
         if old:
             if any(p.type == "web" for p in old) and plan.drain > 0:
                 self.progress(f"-----> Waiting {plan.drain:g}s for requests to the old containers")

@@ -130,6 +130,8 @@ class Deployer:
             git_sha=current.git_sha, description=description, builder=current.builder)
         if restart:
             self._run(release, self.images.get(release.image_id))
+        else:  # current from now on: the next restart starts it
+            self.releases.mark_live(app, release.version)
         return release
 
     def rollback(self, app: str, version: int | None = None) -> Release:
@@ -138,7 +140,10 @@ class Deployer:
             raise NotFound(f"{app} has no release yet", "there is nothing to roll back")
         refuse_if_locked(self.rt.conn, app)
         if version is None:
-            version = current.version - 1
+            older = self.releases.list(app)[1:2]
+            if not older:
+                raise NotFound(f"{app} has only one release", "there is nothing to roll back to")
+            version = older[0].version
         target = self.releases.get(app, version)
         try:
             image = self.images.get(target.image_id)
@@ -231,10 +236,29 @@ class Deployer:
         run_hooks(self.ctx, "pre-deploy", [app, str(release.version), image.id], app,
                   self.progress)
         self.progress(f"-----> Deploying {app} (v{release.version})")
-        Cutover(self.rt, self.client, self.proxy, self.progress).run(release, plan)
+        self._forget_abandoned(app, release.version)
+        Cutover(self.rt, self.client, self.proxy, self.progress,
+                switched=lambda: self.releases.mark_live(app, release.version)).run(release, plan)
         self._expire(app)
         self._prune()
         run_hooks(self.ctx, "post-deploy", [app, str(release.version)], app, self.progress)
+
+    def _forget_abandoned(self, app: str, version: int) -> None:
+        """Releases whose deploy died before going live (kill -9, a crash): their
+        containers, image tags and records go; they never served."""
+        from .processes import app_containers, stop_and_remove
+
+        dead = [v for v in self.releases.pending(app) if v < version]
+        if not dead:
+            return
+        self.progress(f"-----> Cleaning up after an interrupted deploy: "
+                      f"{', '.join(f'v{v}' for v in dead)}")
+        stop_and_remove(self.rt, [p for p in app_containers(self.rt, app)
+                                  if p.version in dead], 0)
+        for v in dead:
+            self.releases.remove(app, v)
+            with contextlib.suppress(NotFound):
+                self.images.remove(image_tag(app, v), force=True)
 
     def _settings(self, app: str) -> dict[str, str]:
         return self.apps.settings(app)

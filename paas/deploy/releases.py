@@ -1,7 +1,9 @@
 """Releases: numbered records of what an app runs (``Release``), in SQLite.
 
-Every deploy, config change, scale or rollback appends one (v1, v2, ...); the
-newest is the current one. Each release's image is kept by a tag
+Every deploy, config change, scale or rollback appends one (v1, v2, ...). A new
+release is *pending* until its cutover switched traffic to it (``mark_live``);
+the newest live one is the current one. A pending release whose deploy died
+(kill -9, a host crash) is never current; the app's next deploy forgets it. Each release's image is kept by a tag
 ``paas-apps/APP:vN``; tags of releases older than the app's ``keep-releases``
 (default 5) are dropped, so ``image:prune`` can reclaim their images while a
 rollback to any kept release needs no rebuild.
@@ -11,6 +13,7 @@ Not here: starting containers (``processes``/``cutover``), the app registry.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import time
@@ -54,8 +57,8 @@ class ReleaseStore:
             version = int(row[0]) + 1
             self.conn.execute(
                 "INSERT INTO releases (app, version, image_id, processes, config, formation,"
-                " git_sha, description, created, created_by, builder)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " git_sha, description, created, created_by, builder, live)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
                 (app, version, image_id, json.dumps(dict(processes)), json.dumps(dict(config)),
                  json.dumps(dict(formation)), git_sha, description, time.time(), created_by,
                  builder),
@@ -72,15 +75,27 @@ class ReleaseStore:
 
     def current(self, app: str) -> Release | None:
         r = self.conn.execute(
-            "SELECT * FROM releases WHERE app = ? ORDER BY version DESC LIMIT 1", (app,)
+            "SELECT * FROM releases WHERE app = ? AND live ORDER BY version DESC LIMIT 1", (app,)
         ).fetchone()
         return _row(r) if r is not None else None
 
     def list(self, app: str) -> list[Release]:
+        """The live releases, newest first."""
         rows = self.conn.execute(
-            "SELECT * FROM releases WHERE app = ? ORDER BY version DESC", (app,)
+            "SELECT * FROM releases WHERE app = ? AND live ORDER BY version DESC", (app,)
         ).fetchall()
         return [_row(r) for r in rows]
+
+    def mark_live(self, app: str, version: int) -> None:
+        with transaction(self.conn):
+            self.conn.execute("UPDATE releases SET live = 1 WHERE app = ? AND version = ?",
+                              (app, version))
+
+    def pending(self, app: str) -> builtins.list[int]:
+        """Versions of releases that never went live, oldest first."""
+        rows = self.conn.execute(
+            "SELECT version FROM releases WHERE app = ? AND NOT live ORDER BY version", (app,))
+        return [int(r[0]) for r in rows]
 
     def remove(self, app: str, version: int) -> None:
         """Forget a release that never went live (its cutover failed)."""
