@@ -111,9 +111,10 @@ def test_build_cache_over_its_cap_goes_oldest_first() -> None:
     inv = inventory([DEBIAN, step1, step2], cache={"m-s1": OLD, "m-s2": OLD + 10},
                     buildpack={"web": (OLD + 5, 4000), "gone": (OLD + 20, 1)},
                     versions=V[:1])
-    # sizes: s2 owns m-s2, c-s2, l-s2 (3000), s1 owns m-s1, c-s1, l-s1 (3000)
+    # s2, the newest, accounts for m-s2, c-s2, l-s2 and the l-s1 it shares (4000), s1 for
+    # m-s1, c-s1 (2000); the buildpack dirs for 4000 and 1
     assert plan(inv, Policy(now=NOW, build_cache_max=10_001)).images.remove == ()
-    p = plan(inv, Policy(now=NOW, build_cache_max=7001))
+    p = plan(inv, Policy(now=NOW, build_cache_max=8001))
     assert p.images.remove == ("m-s1",)
     assert p.buildpack_caches == ("gone",)  # its app does not exist
     p = plan(inv, Policy(now=NOW, build_cache_max=2000))
@@ -163,7 +164,7 @@ def test_df_rows_split_images_layers_containers_cache_and_logs() -> None:
     # layer (the build step that has it goes with --all); the stack stays
     assert rows["Images"].reclaimable == 6000
     assert (rows["Layers"].total, rows["Layers"].active) == (5, 2)
-    assert rows["Layers"].reclaimable == 500 * 2  # ch-v1, ch-s1
+    assert rows["Layers"].reclaimable == 500 * 3  # ch-v1, ch-deb, ch-s1
     assert (rows["Containers"].total, rows["Containers"].active,
             rows["Containers"].size, rows["Containers"].reclaimable) == (2, 1, 200, 100)
     assert rows["Build cache"].size == 3000 + 4000 and rows["Build cache"].reclaimable == 7000
