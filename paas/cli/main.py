@@ -124,6 +124,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "system:df": ("paas.cli.hygiene", "Show disk usage: images, layers, containers, build cache, logs"),
     "system:prune": ("paas.cli.hygiene",
                      "Remove stopped containers, expired releases' images, unused layers, old cache"),
+    "report": ("paas.cli.doctor", "Check the instance; print each problem with its fix (doctor)"),
+    "doctor": ("paas.cli.doctor", "Same as report"),
     "system:uninstall": ("paas.cli.system",
                          "Remove the instance's containers, paasd, bridge, rules, cgroups"),
     "git:url": ("paas.cli.git", "Print the URL to git push an app to"),

@@ -101,6 +101,11 @@ class UsageCache:
         self._dirty = True
         return size
 
+    def total(self) -> int:
+        """The sum of the cached sizes (as of the last walk; no walking here)."""
+        return sum(v[1] for v in self._data.values()
+                   if isinstance(v, list) and len(v) == 2 and isinstance(v[1], int))
+
     def save(self, keep: set[str] | None = None) -> None:
         """Write the cache (only the ``keep`` keys when given: forget removed trees)."""
         if keep is not None:
