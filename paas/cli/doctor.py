@@ -1,6 +1,7 @@
 """``paas report`` (alias ``paas doctor``): versions, cgroup mode, the bridge and its rules,
 paasd, nginx, git over HTTP, disk and store, in Dokku's ``=====>`` sections; then each
 problem with its fix. Exit status 1 when there is a problem (warnings do not count).
+``--fix`` repairs what it can first: the bridge and its iptables rules.
 
 Not here: the probes (``paas.doctor``).
 """
@@ -8,6 +9,7 @@ Not here: the probes (``paas.doctor``).
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .render import emit_json
@@ -61,8 +63,11 @@ def _json(checks: list[Check], root: str) -> dict[str, Any]:
 
 
 def _report(app: App, a: argparse.Namespace) -> int:
-    from ..doctor.probes import run_probes
+    from ..doctor.probes import repair_network, run_probes
 
+    if a.fix:
+        sys.stderr.write("-----> Setting up the bridge and its iptables rules (again)\n")
+        repair_network(app.ctx, app.conn)
     checks = run_probes(app.ctx, app.conn)
     root = app.ctx.paths.root
     if a.format == "json":
@@ -74,4 +79,6 @@ def _report(app: App, a: argparse.Namespace) -> int:
 
 def configure(name: str, p: Parser) -> Handler:
     p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--fix", action="store_true",
+                   help="first set up the bridge and install its iptables rules again")
     return _report

@@ -20,9 +20,10 @@ from ..config import Context
 from ..errors import PaasError
 from .checks import Check, cgroup_mode, disk_check, first_version, git_http_port
 
-__all__ = ["run_probes"]
+__all__ = ["repair_network", "run_probes"]
 
-FIX_DAEMON = "start it with 'paas daemon:start' (it sets up the bridge and its rules too)"
+FIX_DAEMON = "start it with 'paas daemon:start'"
+FIX_NETWORK = "run 'paas report --fix' (sets up the bridge and installs its rules again)"
 
 
 def _tool_version(argv: list[str]) -> str:
@@ -36,15 +37,15 @@ def _tool_version(argv: list[str]) -> str:
 def versions(ctx: Context) -> list[Check]:
     from ..proxy.params import params_from_env
 
-    out = [Check("versions", "paas", __version__),
-           Check("versions", "python", platform.python_version()),
-           Check("versions", "kernel", platform.release())]
+    out = [Check("versions", "paas version", __version__),
+           Check("versions", "python version", platform.python_version()),
+           Check("versions", "kernel version", platform.release())]
     runc = _tool_version([ctx.runc, "--version"])
-    out.append(Check("versions", "runc", runc or "missing",
+    out.append(Check("versions", "runc version", runc or "missing",
                      "" if runc else f"runc ({ctx.runc}) does not run",
                      "install it: apt-get install runc (or run ./install.sh)"))
     nginx = _tool_version([params_from_env(ctx).nginx, "-v"])
-    out.append(Check("versions", "nginx", nginx or "missing",
+    out.append(Check("versions", "nginx version", nginx or "missing",
                      "" if nginx else "nginx is not installed",
                      "install it: apt-get install nginx-light (or run ./install.sh)"))
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
@@ -65,16 +66,16 @@ def network(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
     stored = net.ipam.get("subnet")
     if not stored:
         return [Check("network", "bridge", f"{br} (never set up)",
-                      "the instance's bridge was never set up", FIX_DAEMON)]
+                      "the instance's bridge was never set up (the first container sets it up)",
+                      FIX_NETWORK)]
     subnet = ipaddress.IPv4Network(stored)
     if not links.interface_exists(br):
         return [Check("network", "bridge", f"{br} missing ({subnet})",
-                      f"bridge {br} does not exist", FIX_DAEMON)]
+                      f"bridge {br} does not exist", FIX_NETWORK)]
     want = f"{next(subnet.hosts())}/{subnet.prefixlen}"
     out = [Check("network", "bridge", f"{br} {want}",
                  "" if want in links.link_addresses(br) and links.is_up(br)
-                 else f"bridge {br} is down or lacks its address {want}",
-                 "restart paasd: 'paas daemon:stop' then 'paas daemon:start'")]
+                 else f"bridge {br} is down or lacks its address {want}", FIX_NETWORK)]
     res = proc.run(["iptables-save"], check=False, timeout=10, what="read iptables")
     if res.returncode != 0:
         out.append(Check("network", "rules", "unreadable", "iptables-save failed: "
@@ -87,9 +88,15 @@ def network(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
                      "ok" if not missing else f"{len(missing)} change(s) needed",
                      "" if not missing else "the bridge's iptables rules are missing or "
                      "changed (containers lose their network or published ports)",
-                     "restart paasd ('paas daemon:stop', 'paas daemon:start'): it installs "
-                     "them again"))
+                     FIX_NETWORK))
     return out
+
+
+def repair_network(ctx: Context, conn: sqlite3.Connection) -> None:
+    """``report --fix``: the bridge, its address, sysctls and iptables rules (again)."""
+    from ..network.bridge import BridgeNetwork
+
+    BridgeNetwork(ctx, conn).ensure(force=True)
 
 
 def services(ctx: Context) -> list[Check]:
