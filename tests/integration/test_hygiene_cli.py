@@ -151,6 +151,7 @@ def test_report_finds_problems_and_their_fixes(engine: Any) -> None:
     engine.env["PAAS_HTTP_PORT"] = str(free_port())
     engine.env["PAAS_HTTP_ADDR"] = "127.0.0.1"
     engine("nginx:stop", check=False)
+    engine("container:run", "--rm", "debian:bookworm", "true")  # the bridge is set up
     started = time.monotonic()
     code, doc = _report(engine)
     assert time.monotonic() - started < 3  # < 1 s of its own, plus the interpreter's start
