@@ -1,5 +1,8 @@
 """The build cache: (parent image, step key) -> the image the step made; and build logs.
 
+An entry's ``created`` is when it was last recorded or hit (``system:prune``'s size
+cap evicts the least recently used entries first).
+
 Like Docker's classic builder, every step's result is an image (intermediate
 images share their layers with the final one), so the cache's entries are GC
 roots and blobs stay referenced; removing an image removes its entries and log
@@ -38,7 +41,12 @@ class BuildCache:
         row = self.conn.execute(
             "SELECT manifest_digest FROM build_cache WHERE parent = ? AND key = ?", (parent, key)
         ).fetchone()
-        return str(row[0]) if row else None
+        if row is None:
+            return None
+        with transaction(self.conn):  # a hit is a use: the size cap evicts least recently used
+            self.conn.execute("UPDATE build_cache SET created = ? WHERE parent = ? AND key = ?",
+                              (time.time(), parent, key))
+        return str(row[0])
 
     def record(self, parent: str, key: str, manifest_digest: str) -> None:
         with transaction(self.conn):
