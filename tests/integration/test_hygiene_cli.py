@@ -204,3 +204,30 @@ def test_df_of_a_fresh_instance(tmp_path: Path, cli: Any) -> None:
                                          "Logs"]
     assert all(r["SizeBytes"] == 0 for r in rows)
     assert cli("system:prune", "-f").stdout == "Total reclaimed space: 0B\n"
+
+
+def _prune_on_a_terminal(engine: Any, answer: bytes) -> subprocess.CompletedProcess[str]:
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "paas", "system:prune"], env=engine.env,
+                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        os.write(master, answer)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_prune_asks_on_a_terminal(engine: Any) -> None:
+    engine("container:run", "--name", "hyg-asked", "debian:bookworm", "true")
+    no = _prune_on_a_terminal(engine, b"n\n")
+    assert no.returncode == 0, no
+    assert no.stdout.startswith("WARNING! This will remove:\n  - all stopped containers")
+    assert "Are you sure you want to continue? [y/N]" in no.stdout
+    assert "Total reclaimed space" not in no.stdout
+    assert "hyg-asked" in engine("container:ps", "-a").stdout
+    yes = _prune_on_a_terminal(engine, b"y\n")
+    assert yes.returncode == 0 and "Total reclaimed space: " in yes.stdout, yes
+    assert "hyg-asked" not in engine("container:ps", "-a").stdout
