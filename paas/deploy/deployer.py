@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -287,7 +288,8 @@ class Deployer:
 
         try:
             line = auto_prune(self.rt)
-        except (PaasError, OSError) as err:
+        except (PaasError, OSError, sqlite3.Error, ValueError) as err:
+            # the new release is live already: a failed prune must not undo the deploy
             self.progress(f" !     Pruning after the deploy failed: {err}")
             return
         if line:
