@@ -157,19 +157,26 @@ def _ps_restart(app: App, a: argparse.Namespace) -> int:
 
 
 def _ps_restore(app: App, a: argparse.Namespace) -> int:
-    """After a reboot: every app whose current release has no running containers."""
+    """After a reboot: nginx up; every app whose current release has no running
+    containers is started, and every other one rerouted (paasd may have restarted its
+    containers by their policy, with new addresses)."""
     from ..deploy.processes import app_containers
 
     d = _deployer(app)
+    d.proxy.ensure_running()
     for rec in d.apps.list():
         current = d.releases.current(rec.name)
         if current is None:
             continue
-        running = [p for p in app_containers(d.rt, rec.name) if p.running]
-        if not running and any(n for _, n in current.formation):
-            _progress(f"-----> Restoring {rec.name}")
-            with d.locked(rec.name):
+        running = [p for p in app_containers(d.rt, rec.name)
+                   if p.running and p.version == current.version]
+        with d.locked(rec.name):
+            if not running and any(n for _, n in current.formation):
+                _progress(f"-----> Restoring {rec.name}")
                 d.change(rec.name, "Restore")
+            else:
+                _progress(f"-----> Routing {rec.name} to its running containers")
+                d.reroute(rec.name)
     return 0
 
 

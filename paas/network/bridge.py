@@ -233,7 +233,9 @@ class BridgeNetwork:
                                "detach it before publishing different ports")
             if self._complete(row):
                 return self.ipam.to_attachment(row, self.subnet())
-            self.detach(cid)  # half-made by a crash: start over
+            replumbed = self._replumb(row, idmap)
+            if replumbed is not None:
+                return replumbed
         self.check_ports(ports)
         self.ensure()
         subnet = self.subnet()
@@ -241,6 +243,30 @@ class BridgeNetwork:
         if spare is not None:
             return spare
         return self._attach_new(cid, tuple(ports), idmap, subnet)
+
+    def _replumb(self, row: AttachmentRow, idmap: IdMap | None) -> Attachment | None:
+        """An attachment whose netns or veth is gone (made before a reboot, or half-made
+        by a crash) plumbed again with the same address and ports, so whatever routes to
+        the container (an app's service address) stays right; None when its address is
+        not in the subnet any more (then it is detached, and the caller starts over)."""
+        self.ensure()
+        subnet = self.subnet()
+        if ipaddress.IPv4Address(row.ip) not in subnet:
+            self.detach(row.container_id)
+            return None
+        links.remove_netns(row.netns_path)
+        links.remove_netns(row.netns_path + ".user")
+        if row.ports:  # the old rules, if they survived, would be duplicated
+            with self.locked():
+                dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
+                links.run_all(plan_remove_container(dump, self.names, row.container_id),
+                              what="remove published ports")
+        try:
+            self._plumb(row, subnet, idmap)
+        except BaseException:
+            self.detach(row.container_id)
+            raise
+        return self.ipam.to_attachment(row, subnet)
 
     def _attach_new(self, cid: str, ports: tuple[PortMapping, ...], idmap: IdMap | None,
                     subnet: ipaddress.IPv4Network) -> Attachment:

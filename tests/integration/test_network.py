@@ -385,3 +385,22 @@ def test_spare_attachments_are_handed_out_and_cleaned(net_env: Env) -> None:
     assert net.ipam.spares() == []
     left = os.listdir(net.names.netns_dir) if os.path.isdir(net.names.netns_dir) else []
     assert left == []
+
+
+def test_an_attachment_lost_in_a_reboot_comes_back_with_its_address(net_env: Env) -> None:
+    net = net_env.net
+    a = net.attach(cid("a"), [parse_publish("127.0.0.1::5000")])
+    # the "reboot": the netns mounts and the veth are gone, the state DB is not
+    for path in (a.netns_path + ".user", a.netns_path):
+        subprocess.run(["umount", "-l", path], check=False)
+    row = net.ipam.get_row(a.container_id)
+    assert row is not None
+    subprocess.run(["ip", "link", "del", row.host_veth], check=False)
+    again = net.attach(a.container_id)
+    assert (again.ip, again.ports) == (a.ip, a.ports)  # what routes to it stays right
+    net_env.serve(again, "A")
+    assert ask(again.ip, 5000) == f"A {net.gateway}"
+    port = again.ports[0].host_port
+    assert ask("127.0.0.1", port).startswith("A ")
+    save = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    assert save.count(f"--dport {port} ") == 1  # published once, not twice
