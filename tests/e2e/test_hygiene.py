@@ -131,14 +131,18 @@ def test_apps_lock_rejects_pushes_until_unlock(platform: Platform,
     assert wait_body(platform, app, "locked").startswith("locked ")
 
 
-def _holder(platform: Platform, app: str, timeout: float = 60) -> dict[str, Any]:
+def _holder(platform: Platform, app: str, push: BackgroundPush,
+            timeout: float = 60) -> dict[str, Any]:
+    """The holder of the app's deploy lock once ``push`` is building."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and push.proc.poll() is None:
         info = json.loads(platform.cli("apps:info", app, "--format", "json").stdout)
-        if info["deploy_lock"]["deploying"]:
+        if info["deploy_lock"]["deploying"] and "Building" in push.output:
             return dict(info["deploy_lock"]["deploying"])
         time.sleep(0.05)
-    raise AssertionError(f"nobody took the deploy lock of {app} within {timeout}s")
+    push.wait()
+    raise AssertionError(f"the push never built while holding the deploy lock of {app} "
+                         f"(exit {push.proc.returncode}):\n{push.output}")
 
 
 def test_a_killed_deploy_does_not_block_the_next(platform: Platform,
@@ -148,8 +152,7 @@ def test_a_killed_deploy_does_not_block_the_next(platform: Platform,
     deploy(platform, repo, app)
     repo.commit("to be killed", VERSION="killed\n")
     push = BackgroundPush(repo, platform.ssh_url(app), env=platform.ssh_git_env())
-    push.wait_for("Building")
-    holder = _holder(platform, app)
+    holder = _holder(platform, app, push)
     assert "git push" in holder["command"], holder
     os.kill(int(holder["pid"]), signal.SIGKILL)
     push.wait()
