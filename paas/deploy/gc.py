@@ -7,7 +7,8 @@ of each app's releases within its keep-releases, tagged images (all of them unle
 kept image contains anyway), build cache images within the size cap (none with
 ``--all``), and images added in the last ``grace`` seconds (a build in progress has
 not tagged its image yet). Tags ``paas-apps/APP:vN`` of releases beyond keep-releases
-(or of apps that are gone) are no roots and are removed.
+(or of apps that are gone) are no roots and are removed; tags newer than an app's
+current release belong to a deploy in progress and stay.
 
 Containers: stopped ones, except those paasd will start again (their restart policy
 says so) and the process containers of an app's current release (``ps`` shows why
@@ -29,6 +30,7 @@ from ..runtime.restart import parse_restart_policy, should_restart
 from .inventory import Inventory
 
 __all__ = ["DEFAULT_BUILD_CACHE_MAX", "GcPlan", "Policy", "cache_entries", "image_roots",
+           "kept_release_tags",
            "plan", "prunable_containers", "stale_nginx_logs"]
 
 DEFAULT_BUILD_CACHE_MAX = 5 * 1000**3
@@ -102,6 +104,20 @@ def cache_entries(inv: Inventory, others: Collection[ImageNode]) -> list[CacheEn
     return entries
 
 
+def kept_release_tags(inv: Inventory, tags: Collection[str]) -> set[str]:
+    """Release tags to keep: those of kept releases, and those newer than an app's current
+    release (a deploy in progress tags its image before it goes live)."""
+    kept: set[str] = set()
+    for a in inv.apps:
+        kept |= a.kept_tags()
+    current = {a.app: a.current or 0 for a in inv.apps}
+    for t in tags:
+        m = RELEASE_TAG.match(t)
+        if m and m.group(1) in current and int(m.group(2)) > current[m.group(1)]:
+            kept.add(t)
+    return kept
+
+
 def image_roots(inv: Inventory, containers: Collection[Container], policy: Policy,
                 dropped_cache: Collection[str]) -> set[str]:
     """Manifests of the images to keep (see the module docstring)."""
@@ -111,9 +127,8 @@ def image_roots(inv: Inventory, containers: Collection[Container], policy: Polic
     keep: set[str] = set()
     for c in containers:
         keep |= by_id.get(c.config.image_id, set())
-    kept_tags: set[str] = set()
+    kept_tags = kept_release_tags(inv, [t for n in inv.images for t in n.tags])
     for a in inv.apps:
-        kept_tags |= a.kept_tags()
         for _v, image_id in a.kept:
             keep |= by_id.get(image_id, set())
     for n in inv.images:
@@ -150,7 +165,7 @@ def plan(inv: Inventory, policy: Policy) -> GcPlan:
     dropped -= {f"dir:{a}" for a in policy.busy_apps}
     keep = image_roots(inv, remaining, policy, dropped)
     images = plan_images(inv.images, keep)
-    kept_tags = set().union(*(a.kept_tags() for a in inv.apps)) if inv.apps else set()
+    kept_tags = kept_release_tags(inv, [t for n in inv.images for t in n.tags])
     untag = tuple(t for n in inv.images if n.manifest in keep for t in n.tags
                   if RELEASE_TAG.match(t) and t not in kept_tags)
     referenced = {b for n in inv.images for b in n.blobs}

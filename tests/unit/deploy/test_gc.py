@@ -170,3 +170,12 @@ def test_df_rows_split_images_layers_containers_cache_and_logs() -> None:
     assert rows["Build cache"].size == 3000 + 4000 and rows["Build cache"].reclaimable == 7000
     assert rows["Logs"].size == 20 + 13 and rows["Logs"].reclaimable == 10 + 7
     assert replace(rows["Logs"], size=0).type == "Logs"
+
+
+def test_the_tag_of_a_deploy_in_progress_stays() -> None:
+    """v5 is tagged but not live yet (its cutover runs): neither untagged nor removed,
+    even once its image is older than the grace period."""
+    inv = inventory([STACK, *(release(v) for v in (1, 2, 3, 4, 5))], versions=V)
+    p = plan(inv, Policy(now=NOW, grace=0))
+    assert "m-v5" not in p.images.remove and "paas-apps/web:v5" not in p.untag
+    assert set(p.images.remove) == {"m-v1", "m-v2"}
