@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["free_port", "stop", "wait_port"]
@@ -44,3 +45,30 @@ def stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait(5)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # stragglers in the group (gunicorn workers, sshd)
+
+
+@contextlib.contextmanager
+def sshd_privsep_dir() -> Iterator[None]:
+    """/run/sshd, sshd's privilege separation dir (systemd makes it on a real host):
+    made when missing, and removed afterwards only when no other sshd still runs (a
+    concurrent test session's sshd needs it too)."""
+    made = not os.path.isdir("/run/sshd")
+    if made:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    try:
+        yield
+    finally:
+        if made and not _sshd_running():
+            with contextlib.suppress(OSError):
+                os.rmdir("/run/sshd")
+
+
+def _sshd_running() -> bool:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "sshd":
+                    return True
+        except OSError:
+            continue
+    return False

@@ -210,12 +210,13 @@ class Deployer:
         self.proxy.apply(self.route(app, upstreams))
 
     def _run(self, release: Release, image: Image, files: Mapping[str, str] | None = None) -> None:
-        """Cut over to ``release``; if that fails, the release is forgotten (the previous one
-        stays current) and ``files`` (app.json, nginx.conf.j2 of a push) are not kept."""
+        """Cut over to ``release``; if that fails, the release stays pending (never current;
+        the next deploy forgets it, and its number is not reused, so no container name
+        of it can clash with a later release's) and ``files`` (app.json, nginx.conf.j2 of
+        a push) are not kept."""
         try:
             self._cutover(release, image, files)
         except BaseException:
-            self.releases.remove(release.app, release.version)
             with contextlib.suppress(NotFound):
                 self.images.remove(image_tag(release.app, release.version), force=True)
             raise
@@ -245,17 +246,18 @@ class Deployer:
         run_hooks(self.ctx, "post-deploy", [app, str(release.version)], app, self.progress)
 
     def _forget_abandoned(self, app: str, version: int) -> None:
-        """Releases whose deploy died before going live (kill -9, a crash): their
-        containers, image tags and records go; they never served."""
+        """Releases that never went live (their cutover failed, or their deploy died: kill
+        -9, a crash): their containers, image tags and records go; they never served."""
         from .processes import app_containers, stop_and_remove
 
         dead = [v for v in self.releases.pending(app) if v < version]
         if not dead:
             return
-        self.progress(f"-----> Cleaning up after an interrupted deploy: "
-                      f"{', '.join(f'v{v}' for v in dead)}")
-        stop_and_remove(self.rt, [p for p in app_containers(self.rt, app)
-                                  if p.version in dead], 0)
+        left = [p for p in app_containers(self.rt, app) if p.version in dead]
+        if left:
+            self.progress(f"-----> Cleaning up after an interrupted deploy: "
+                          f"{', '.join(sorted({f'v{p.version}' for p in left}))}")
+            stop_and_remove(self.rt, left, 0)
         for v in dead:
             self.releases.remove(app, v)
             with contextlib.suppress(NotFound):

@@ -20,7 +20,6 @@ details (tests/integration/proxy).
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ from e2e_helpers import (
     processes_mentioning,
 )
 from prereq import require
-from procs import free_port, stop, wait_port
+from procs import free_port, sshd_privsep_dir, stop, wait_port
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,7 +52,7 @@ def platform(instance_tools: Any, rootfs_tar: Path, stack_tar: Path,
     http_port = free_port()
     logs = tmp_path_factory.mktemp("e2e-servers")
     started: list[subprocess.Popen[Any]] = []
-    made_privsep = False
+    privsep = contextlib.ExitStack()
     root = ""
     with paas_instance() as env:
         root = env["PAAS_ROOT"]
@@ -75,9 +74,7 @@ def platform(instance_tools: Any, rootfs_tar: Path, stack_tar: Path,
             started.append(proc)
             wait_port(git_http_port, proc, "paas git:http-serve")
 
-            if not os.path.isdir("/run/sshd"):  # privilege separation dir (systemd makes it)
-                os.makedirs("/run/sshd", mode=0o755)
-                made_privsep = True
+            privsep.enter_context(sshd_privsep_dir())
             keydir = logs / "ssh"
             keydir.mkdir()
             for name in ("host_key", "id_e2e"):
@@ -104,9 +101,7 @@ def platform(instance_tools: Any, rootfs_tar: Path, stack_tar: Path,
         finally:
             for proc in reversed(started):
                 stop(proc)
-            if made_privsep:
-                with contextlib.suppress(OSError):
-                    os.rmdir("/run/sshd")
+            privsep.close()
     # the instance is uninstalled: nothing of it may still run (nginx included)
     left = processes_mentioning(root, f"127.0.0.1:{http_port}") if root else []
     assert not left, "processes of the instance survived its teardown:\n  " + "\n  ".join(left)

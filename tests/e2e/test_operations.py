@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from e2e_helpers import AppRepo, Platform
 from test_deploy import Poller, deploy, wait_body
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from prereq import require
-from procs import free_port, stop, wait_port
+from procs import free_port, sshd_privsep_dir, stop, wait_port
 from receive_helpers import (
     HERE,
     SSHD,
@@ -45,13 +45,11 @@ def instance(instance_tools: Any) -> Iterator[Instance]:
 @pytest.fixture(scope="module")
 def sshd(instance: Instance) -> Iterator[Sshd]:
     require(SSHD, "ssh", "ssh-keygen")
+    privsep = contextlib.ExitStack()
     work = Path(tempfile.mkdtemp(prefix="paas-sshd-"))
-    made_privsep = False
     proc = None
     try:
-        if not os.path.isdir("/run/sshd"):  # privilege separation dir (systemd makes it)
-            os.makedirs("/run/sshd", mode=0o755)
-            made_privsep = True
+        privsep.enter_context(sshd_privsep_dir())
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                         str(work / "host_key")], check=True)
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester",
@@ -73,9 +71,7 @@ def sshd(instance: Instance) -> Iterator[Sshd]:
         if proc is not None:
             stop(proc)
         shutil.rmtree(work, ignore_errors=True)
-        if made_privsep:
-            with contextlib.suppress(OSError):
-                os.rmdir("/run/sshd")
+        privsep.close()
 
 
 @pytest.fixture(scope="module")
