@@ -50,7 +50,7 @@ def test_df_and_prune(engine: Any) -> None:
     assert len(first) == 1 and len(second) == 1
     started = time.monotonic()
     df = _df(engine)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10
     assert df["Containers"]["TotalCount"] >= 3 and df["Containers"]["Active"] >= 2
     # the stopped container's 3 MB file is its writable layer (real blocks, not lengths)
     assert df["Containers"]["ReclaimableBytes"] >= 3 * 1024 * 1024
@@ -152,9 +152,7 @@ def test_report_finds_problems_and_their_fixes(engine: Any) -> None:
     engine.env["PAAS_HTTP_ADDR"] = "127.0.0.1"
     engine("nginx:stop", check=False)
     engine("container:run", "--rm", "debian:bookworm", "true")  # the bridge is set up
-    started = time.monotonic()
     code, doc = _report(engine)
-    assert time.monotonic() - started < 3  # < 1 s of its own, plus the interpreter's start
     assert code == 1 and doc["problems"] >= 1
     nginx = _check(doc, "nginx")
     assert not nginx["ok"] and nginx["fix"] == "run 'paas nginx:start'"
@@ -189,13 +187,20 @@ def test_report_finds_problems_and_their_fixes(engine: Any) -> None:
         engine("nginx:stop")
 
 
-def test_report_does_not_import_pyroute2(engine: Any) -> None:
-    code = ("import sys, io, contextlib\nfrom paas.cli.main import main\n"
+def test_report_is_fast_and_does_not_import_pyroute2(engine: Any) -> None:
+    engine("container:run", "--rm", "debian:bookworm", "true")  # the bridge is set up
+    code = ("import sys, io, contextlib, time\nfrom paas.cli.main import main\n"
+            "t = time.monotonic()\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['report'])\n"
+            "print(time.monotonic() - t)\n"
             "print([m for m in sys.modules if m.startswith('pyroute2')])\n")
     res = subprocess.run([sys.executable, "-c", code], env=engine.env, capture_output=True,
                          text=True, check=True, timeout=60)
-    assert res.stdout.strip() == "[]", res
+    seconds, modules = res.stdout.splitlines()
+    assert modules == "[]", res
+    # ~0.15 s on an idle host (nginx -t and iptables-save included); 2x the 1 s goal
+    # leaves room for a loaded CI machine
+    assert float(seconds) < 2.0, seconds
 
 
 def test_df_of_a_fresh_instance(tmp_path: Path, cli: Any) -> None:
