@@ -12,6 +12,7 @@ are per thread); the on-exit and timer threads keep one each.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from .janitor import Janitor
 from .restarts import Restarts, Scheduler
 from .router import Response, Router
 from .spares import Spares
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..runtime.lifecycle import Runtime
@@ -145,5 +148,19 @@ def install(router: Router, daemon: Daemon) -> None:
     from .adopt import adopt_all
 
     with pooled() as rt:
+        _restore_network(rt)
         adopt_all(rt, daemon.supervisor, daemon.keeper, on_exit, restarts)
         rt.collect_garbage()
+
+
+def _restore_network(rt: Runtime) -> None:
+    """At paasd's start, the bridge and every rule of the instance (the apps' service
+    addresses included) are checked and put back: a firewall reload or a hand may have
+    removed them. Nothing when the instance never used its bridge."""
+    bridge = rt.net.bridge
+    if bridge.ipam.get("subnet") is None:
+        return
+    try:
+        bridge.ensure(force=True)
+    except PaasError as err:  # containers without the bridge can still run
+        log.warning("could not restore the bridge network: %s", err.render())
