@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from ..config import Context
 from ..runtime.bundle import Bundle
 from ..runtime.lifecycle import Runtime
-from ..runtime.logs import LogEntry, read_logs
+from ..runtime.logs import LogEntry, LogTail, read_logs
 from .processes import ProcessContainer, app_containers
 
 __all__ = ["show_logs"]
@@ -45,19 +45,26 @@ def show_logs(ctx: Context, conn: sqlite3.Connection, app: str, *, follow: bool 
     out.flush()
     if not follow:
         return 0
-    seen = {p.container.id for p in procs}
-    offsets = {p.container.id: len(list(read_logs(Bundle(rt.ctx, p.container.id).log_path)))
-               for p in procs}
-    while True:  # poll: containers come and go with every release
-        time.sleep(0.25)
-        for p in app_containers(rt, app):
-            if ptype is not None and p.type != ptype:
-                continue
-            cid = p.container.id
-            entries = list(read_logs(Bundle(rt.ctx, cid).log_path))
-            start = offsets.get(cid, 0) if cid in seen else 0
-            seen.add(cid)
-            for e in entries[start:]:
-                out.write(f"{e.time} {app}[{p.type}.{p.index}]: {_text(e)}")
-            offsets[cid] = len(entries)
-        out.flush()
+    # one open handle per container, reading only what is new; containers come and go
+    # with every release, so the list is looked at again each round
+    tails = {p.container.id: LogTail(Bundle(rt.ctx, p.container.id).log_path, from_start=False)
+             for p in procs}
+    labels = {p.container.id: f"{p.type}.{p.index}" for p in procs}
+    try:
+        while True:
+            time.sleep(0.25)
+            current = {p.container.id: p for p in app_containers(rt, app)
+                       if ptype is None or p.type == ptype}
+            for cid, p in current.items():
+                if cid not in tails:
+                    tails[cid] = LogTail(Bundle(rt.ctx, cid).log_path, from_start=True)
+                    labels[cid] = f"{p.type}.{p.index}"
+            for cid in list(tails):
+                for e in tails[cid].read():  # a removed container's last lines too
+                    out.write(f"{e.time} {app}[{labels[cid]}]: {_text(e)}")
+                if cid not in current:
+                    tails.pop(cid).close()
+            out.flush()
+    finally:
+        for t in tails.values():
+            t.close()

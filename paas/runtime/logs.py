@@ -33,8 +33,8 @@ from .logwriter import (
     log_files,
 )
 
-__all__ = ["DEFAULT_MAX_BYTES", "PARTIAL_LIMIT", "STREAMS", "LogEntry", "LogWriter", "format_time",
-           "log_files", "read_logs"]
+__all__ = ["DEFAULT_MAX_BYTES", "PARTIAL_LIMIT", "STREAMS", "LogEntry", "LogTail", "LogWriter",
+           "format_time", "log_files", "read_logs"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,34 @@ def _existing(path: str, tail: int | None) -> Iterator[LogEntry]:
         entry = _parse(raw)
         if entry:
             yield entry
+
+
+class LogTail:
+    """Follow one log without blocking: each ``read()`` returns the entries written since
+    the last one (across rotations), from one open handle (for merging several logs, as
+    ``paas logs -f`` does, where a blocking ``read_logs(follow=True)`` per file cannot)."""
+
+    def __init__(self, path: str, *, from_start: bool) -> None:
+        self._f = _Follower(path, 0.05, lambda: True)
+        existing = list(self._f.existing(None if from_start else 0))
+        self._pending = existing if from_start else []
+
+    def read(self) -> list[LogEntry]:
+        out, self._pending = self._pending, []
+        f = self._f
+        if f.file is None:
+            if not os.path.exists(f.path):
+                return out
+            f.file = open(f.path, "rb")  # noqa: SIM115 - long-lived handle
+        out += f._entries(f._read_lines())
+        if f._rotated():  # what was written before the rename is still in our file
+            out += f._entries(f._read_lines())
+            f._switch()
+            out += f._entries(f._read_lines())
+        return out
+
+    def close(self) -> None:
+        self._f._close()
 
 
 class _Follower:

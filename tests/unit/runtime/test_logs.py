@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from paas.runtime.logs import PARTIAL_LIMIT, LogWriter, format_time, log_files, read_logs
+from paas.runtime.logs import (
+    PARTIAL_LIMIT,
+    LogTail,
+    LogWriter,
+    format_time,
+    log_files,
+    read_logs,
+)
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
@@ -186,3 +193,29 @@ def test_follow_waits_for_file_to_appear(tmp_path: Path) -> None:
     stop.set()
     t.join(5)
     assert got == ["hello\n"]
+
+
+def test_log_tail_reads_only_what_is_new_across_rotations(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    w = LogWriter(str(path), max_bytes=2000, max_files=3)  # ~28 lines per file
+    for i in range(5):
+        w.write("stdout", f"old {i}\n".encode())
+    everything = LogTail(str(path), from_start=True)
+    new_only = LogTail(str(path), from_start=False)
+    assert [e.text for e in everything.read()] == [f"old {i}\n" for i in range(5)]
+    assert new_only.read() == [] and everything.read() == []
+    got: list[str] = []
+    for i in range(60):  # past a rotation between two reads, not two
+        w.write("stdout", f"new {i:02d}\n".encode())
+        if i % 20 == 19:
+            got += [e.text for e in new_only.read()]
+    w.close()
+    got += [e.text for e in new_only.read()]
+    assert got == [f"new {i:02d}\n" for i in range(60)]
+    assert len(log_files(str(path))) > 1
+    missing = LogTail(str(tmp_path / "later.log"), from_start=True)
+    assert missing.read() == []
+    LogWriter(str(tmp_path / "later.log")).write("stderr", b"hello\n")
+    assert [e.text for e in missing.read()] == ["hello\n"]
+    for t in (everything, new_only, missing):
+        t.close()
