@@ -14,11 +14,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import InvalidArgument
 from ..model import Limits
 from ..runtime.options import parse_resources
 from ..state import transaction
-from .validate import validate_app_name, validate_process_type
+from .store import need_app
+from .validate import validate_process_type
 
 __all__ = ["DEFAULT_TYPE", "KEYS", "ResourceStore", "limits_for", "parse_limits"]
 
@@ -61,9 +62,7 @@ class ResourceStore:
         self.conn = conn
 
     def _need(self, app: str) -> None:
-        validate_app_name(app)
-        if self.conn.execute("SELECT 1 FROM apps WHERE name = ?", (app,)).fetchone() is None:
-            raise NotFound(f"app {app} does not exist", "list apps with: paas apps:list")
+        need_app(self.conn, app)
 
     def limits(self, app: str) -> dict[str, Limits]:
         """Process type ("" = default) -> its explicitly set limits, sorted by type."""

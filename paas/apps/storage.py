@@ -26,7 +26,7 @@ from ..errors import AlreadyExists, InvalidArgument, NotFound
 from ..model import BindMount, IdMap
 from ..paths import Paths
 from ..state import transaction
-from .validate import validate_app_name
+from .store import need_app
 
 __all__ = ["APP_UID", "CHOWN_UIDS", "StorageStore", "check_host_dir", "format_mount",
            "host_uid", "parse_mount", "storage_dir", "validate_storage_name"]
@@ -122,9 +122,7 @@ class StorageStore:
         self.conn = conn
 
     def _need(self, app: str) -> None:
-        validate_app_name(app)
-        if self.conn.execute("SELECT 1 FROM apps WHERE name = ?", (app,)).fetchone() is None:
-            raise NotFound(f"app {app} does not exist", "list apps with: paas apps:list")
+        need_app(self.conn, app)
 
     def list(self, app: str) -> list[BindMount]:
         """The app's mounts, in the order they were added."""

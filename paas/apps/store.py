@@ -30,7 +30,7 @@ from .validate import (
     validate_process_type,
 )
 
-__all__ = ["DEFAULT_DOMAIN", "MAX_SCALE", "SETTINGS", "AppRecord", "AppStore"]
+__all__ = ["DEFAULT_DOMAIN", "MAX_SCALE", "SETTINGS", "AppRecord", "AppStore", "need_app"]
 
 DEFAULT_DOMAIN = "localhost"  # apps get APP.localhost without a global domain
 MAX_SCALE = 100
@@ -50,6 +50,14 @@ class AppRecord:
             if k == key:
                 return v
         return SETTINGS[key].default if key in SETTINGS else ""
+
+
+def need_app(conn: sqlite3.Connection, name: str) -> str:
+    """``name``, validated and existing; InvalidArgument or NotFound otherwise."""
+    validate_app_name(name)
+    if conn.execute("SELECT 1 FROM apps WHERE name = ?", (name,)).fetchone() is None:
+        raise NotFound(f"app {name} does not exist", "list apps with: paas apps:list")
+    return name
 
 
 class AppStore:
@@ -73,10 +81,7 @@ class AppStore:
         self.conn.execute("RELEASE apps")
 
     def _need(self, name: str) -> str:
-        validate_app_name(name)
-        if not self.exists(name):
-            raise NotFound(f"app {name} does not exist", "list apps with: paas apps:list")
-        return name
+        return need_app(self.conn, name)
 
     # -- apps ------------------------------------------------------------------------
     def exists(self, name: str) -> bool:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-import sqlite3
-from collections.abc import Iterator, Sequence
 
 import pytest
+from test_net_ipam_subnet import _no_pick, ipam
 
 from paas.errors import Conflict
 from paas.network.ipam import Ipam, ServiceRow
-from paas.network.ports import PortMapping
 from paas.network.rules import parse_save
 from paas.network.services import restore_text, service_rules
 from paas.network.settings import Names
-from paas.state.db import MIGRATIONS
 
 N = Names("t1", "pb-t1", "/r/run")
 NET = ipaddress.IPv4Network("10.77.0.0/24")
+__all__ = ["ipam"]  # the fixture, shared with the IPAM tests
 
 
 def test_rules_spread_new_connections_evenly() -> None:
@@ -44,19 +42,6 @@ def test_restore_text_replaces_the_whole_chain_in_one_commit() -> None:
     assert chain[0][-1] == "10.77.0.2:5000"
     # no apps: only the jump on to the published ports stays
     assert len(parse_save(restore_text(N, []))["nat"].rules_of("PAAS-T1-SVC")) == 1
-
-
-@pytest.fixture
-def ipam() -> Iterator[Ipam]:
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    for migration in MIGRATIONS:
-        conn.executescript(migration)
-    yield Ipam(conn)
-    conn.close()
-
-
-def _no_pick(p: PortMapping, taken: Sequence[PortMapping]) -> int:
-    raise AssertionError("no random port expected")
 
 
 def test_service_addresses_come_from_the_top_and_are_stable(ipam: Ipam) -> None:
