@@ -26,14 +26,6 @@ MTIME = 1_600_000_000
 
 
 @pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    d = tmp_path / "outside"
-    d.mkdir()
-    (d / "victim").write_text("original")
-    return d
-
-
-@pytest.fixture
 def ctx_dir(tmp_path: Path) -> Path:
     ctx = tmp_path / "ctx"
     for rel, text in {

@@ -49,15 +49,6 @@ def _root() -> None:
         unavailable("the layer tests need root (chown, mknod)")
 
 
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    """The sentinel: a directory next to the store that no layer may touch."""
-    d = tmp_path / "outside"
-    d.mkdir()
-    (d / "victim").write_text("original")
-    return d
-
-
 def snapshot(path: Path) -> dict[str, tuple[int, int, bytes | str]]:
     """Every entry under ``path``: mode, size and content (link target for symlinks)."""
     out: dict[str, tuple[int, int, bytes | str]] = {}

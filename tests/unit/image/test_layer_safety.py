@@ -22,15 +22,6 @@ from paas.image.layer import Limits
 HINT = "the layer tar is corrupt or malicious; re-create it"
 
 
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    """A directory next to the destination holding a victim file that must stay intact."""
-    d = tmp_path / "outside"
-    d.mkdir()
-    (d / "victim").write_text("original")
-    return d
-
-
 def assert_rejected(data: bytes, dest: Path, *fragments: str, limits: Limits = Limits()) -> None:  # noqa: B008
     with pytest.raises(InvalidArgument) as info:
         extract_bytes(data, dest, limits=limits)
