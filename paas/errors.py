@@ -18,6 +18,7 @@ __all__ = [
     "NotFound",
     "PaasError",
     "exit_code_for",
+    "from_environment",
 ]
 
 
@@ -65,6 +66,27 @@ class CommandFailed(PaasError):
         super().__init__(message, hint)
         self.returncode = returncode
         self.stderr = stderr
+
+
+def from_environment(err: BaseException) -> PaasError | None:
+    """The one-line error for what the host refused outside paas's own checks (a full
+    disk, a read-only or vanished filesystem); None for anything else (a bug: let its
+    traceback be seen)."""
+    import errno
+
+    # sqlite3's errors are matched by name: importing sqlite3 here would slow every command
+    full = type(err).__module__ == "sqlite3" and "disk is full" in str(err)
+    if full or (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)):
+        where = f" writing {err.filename}" if isinstance(err, OSError) and err.filename else ""
+        return FailedPrecondition(
+            f"no space left on device{where}",
+            "free disk space under PAAS_ROOT ('paas system:df', 'paas system:prune'), "
+            "then try again; nothing was changed")
+    if isinstance(err, OSError) and err.errno in (errno.EROFS, errno.EIO):
+        return FailedPrecondition(f"the filesystem refused a write: {err.strerror}"
+                                  + (f" ({err.filename})" if err.filename else ""),
+                                  "check the disk under PAAS_ROOT (dmesg), then try again")
+    return None
 
 
 # kind (class name) -> class, for paasd's client to rebuild an error sent over the API

@@ -248,14 +248,16 @@ def cleanup_instance(root: Path, instance: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def paas_instance() -> Iterator[dict[str, str]]:
+def paas_instance(root: Path | None = None) -> Iterator[dict[str, str]]:
     """A fresh, unique paas instance as the environment for its subprocesses.
 
     The root lives directly in the temp dir (not pytest's deep tmp_path) so socket
-    paths under it stay well below the 108-byte AF_UNIX limit.
+    paths under it stay well below the 108-byte AF_UNIX limit; ``root``: an empty
+    directory to use instead (e.g. a small filesystem's mount point), emptied and
+    unmounted at the end.
     """
     instance = "t" + secrets.token_hex(3)
-    root = Path(tempfile.mkdtemp(prefix=f"paas-{instance}-"))
+    root = root or Path(tempfile.mkdtemp(prefix=f"paas-{instance}-"))
     root.chmod(0o755)  # mkdtemp's 0700 would lock out containers' mapped uids
     env = dict(os.environ)
     env.update(PAAS_ROOT=str(root), PAAS_INSTANCE=instance)

@@ -236,10 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = configure(name, parser)
     args = parser.parse_args(argv[1:])
 
-    from ..errors import PaasError, exit_code_for
+    from ..errors import PaasError, exit_code_for, from_environment
 
     try:
-        return handler(App(), args)
+        try:
+            return handler(App(), args)
+        except Exception as err:  # a full disk is the operator's to fix, not a traceback
+            known = from_environment(err)
+            if known is None:
+                raise
+            raise known from err
     except PaasError as err:
         sys.stderr.write(f"error: {err.render()}\n")
         return getattr(args, "_error_exit", None) or exit_code_for(err)

@@ -16,7 +16,8 @@ import socket
 import socketserver
 from typing import Any
 
-from .router import Router, Stream, error_body
+from ..errors import PaasError, from_environment
+from .router import Router, Stream, error_body, status_for
 from .sockpath import unix_address
 
 __all__ = ["MAX_BODY", "UnixHTTPServer", "bind_unix_socket"]
@@ -63,17 +64,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             status, obj = self.server.router.dispatch(self.command, self.path, body)
         except Exception as err:  # a handler bug must not kill the connection thread silently
-            log.exception("handler for %s %s failed", self.command, self.path)
-            status, obj = 500, {"message": f"internal error in paasd: {err}",
-                                "hint": "see paasd.log in the instance's run directory"}
+            known = from_environment(err)  # e.g. a full disk: said as such
+            if known is not None:
+                status, obj = status_for(known), error_body(known)
+            else:
+                log.exception("handler for %s %s failed", self.command, self.path)
+                status, obj = 500, {"message": f"internal error in paasd: {err}",
+                                    "hint": "see paasd.log in the instance's run directory"}
         if isinstance(obj, Stream):
             self._send_stream(obj)
         else:
             self._send_json(status, obj)
 
     def _send_stream(self, stream: Stream) -> None:
-        from ..errors import PaasError
-
         self.close_connection = True  # the end of the stream is the end of the connection
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
@@ -92,9 +95,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             log.info("client of %s %s went away", self.command, self.path)
             return
         except Exception as err:
-            log.exception("streamed handler for %s %s failed", self.command, self.path)
-            last = {"error": {"message": f"internal error in paasd: {err}",
-                              "hint": "see paasd.log in the instance's run directory"}}
+            known = from_environment(err)  # e.g. a full disk: said as such
+            if known is not None:
+                last = {"error": error_body(known)}
+            else:
+                log.exception("streamed handler for %s %s failed", self.command, self.path)
+                last = {"error": {"message": f"internal error in paasd: {err}",
+                                  "hint": "see paasd.log in the instance's run directory"}}
         try:
             emit(last)
         except OSError:

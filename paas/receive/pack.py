@@ -29,7 +29,7 @@ from dulwich.repo import Repo
 from dulwich.server import BackendRepo, DictBackend, ReceivePackHandler, UploadPackHandler
 
 from ..config import Context
-from ..errors import NotFound, PaasError
+from ..errors import NotFound, PaasError, from_environment
 from ..model import Push
 from . import UpdateHook
 from .locks import file_lock
@@ -135,6 +135,12 @@ class _UpdateHookAdapter(Hook):
                 self.progress(f"hint: {err.hint}")
             raise HookError(_one_line(err.message) or "deploy failed") from err
         except Exception as err:
+            known = from_environment(err)
+            if known is not None:  # e.g. a full disk: the pusher is told what and what to do
+                log.info("push of %s to %s rejected: %s", ref, self.app, known.render())
+                self.progress(f" !     {known.message}")
+                self.progress(f"hint: {known.hint}")
+                raise HookError(known.message) from err
             log.exception("update hook failed for %s of %s", ref, self.app)
             raise HookError("deploy failed") from err
         return None, None

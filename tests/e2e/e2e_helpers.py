@@ -4,18 +4,23 @@ test modules import these names, and ``conftest`` is ambiguous on sys.path."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from prereq import require
+from procs import free_port, sshd_privsep_dir, stop, wait_port
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
@@ -190,3 +195,67 @@ class BackgroundPush:
         code = self.proc.wait(timeout)
         self._reader.join(10)
         return code, self.lines[-1][0] if self.lines else time.monotonic()
+@contextlib.contextmanager
+def start_platform(instance_tools: Any, rootfs_tar: Path, stack_tar: Path, logs: Path,
+                   root_dir: Path | None = None) -> Iterator[Platform]:
+    """The whole stack of ``platform`` (``root_dir``: the instance's root, e.g. a small
+    filesystem's mount point)."""
+    require("git", "nginx", "runc", SSHD, "ssh", "ssh-keygen", root=True)
+    paas_instance, cli_for = instance_tools
+    http_port = free_port()
+    started: list[subprocess.Popen[Any]] = []
+    privsep = contextlib.ExitStack()
+    root = ""
+    with paas_instance(root_dir) as env:
+        root = env["PAAS_ROOT"]
+        env.update(PAAS_HTTP_PORT=str(http_port), PAAS_HTTP_ADDR="127.0.0.1",
+                   PAAS_DRAIN_SECONDS="0.5")
+        cli = cli_for(env)
+        try:
+            cli("image:import", str(rootfs_tar), "debian:bookworm", timeout=300)
+            cli("image:import", str(stack_tar), "paas/stack:bookworm", timeout=300)
+            cli("daemon:start")
+            token = cli("auth:add", "pusher").stdout.strip()
+
+            git_http_port = free_port()
+            with open(logs / "gunicorn.log", "wb") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "paas", "git:http-serve", "--bind",
+                     f"127.0.0.1:{git_http_port}"], env=env, stdout=log, stderr=log,
+                    start_new_session=True)
+            started.append(proc)
+            wait_port(git_http_port, proc, "paas git:http-serve")
+
+            privsep.enter_context(sshd_privsep_dir())
+            keydir = logs / "ssh"
+            keydir.mkdir()
+            for name in ("host_key", "id_e2e"):
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e",
+                                "-f", str(keydir / name)], check=True)
+            cli("ssh-keys:add", "e2e", str(keydir / "id_e2e.pub"))
+            ssh_port = free_port()
+            (keydir / "sshd_config").write_text(
+                f"Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {keydir / 'host_key'}\n"
+                f"PidFile {keydir / 'sshd.pid'}\n"
+                f"AuthorizedKeysFile {Path(root) / 'ssh' / 'authorized_keys'}\n"
+                "PermitRootLogin forced-commands-only\nPubkeyAuthentication yes\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+                "StrictModes no\nPrintMotd no\nLogLevel VERBOSE\n")
+            with open(logs / "sshd.log", "wb") as log:
+                proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(keydir / "sshd_config")],
+                                        stdout=log, stderr=log, start_new_session=True)
+            started.append(proc)
+            wait_port(ssh_port, proc, "sshd")
+
+            yield Platform(env=env, cli=cli, root=Path(root), http_port=http_port,
+                           git_http_port=git_http_port, token=token, ssh_port=ssh_port,
+                           ssh_key=keydir / "id_e2e")
+        finally:
+            for proc in reversed(started):
+                stop(proc)
+            privsep.close()
+    # the instance is uninstalled: nothing of it may still run (nginx included)
+    left = processes_mentioning(root, f"127.0.0.1:{http_port}") if root else []
+    assert not left, "processes of the instance survived its teardown:\n  " + "\n  ".join(left)
+
+
