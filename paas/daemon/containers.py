@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Context
 from ..errors import InvalidArgument, PaasError
+from ..model import ContainerState
 from ..state import connect
 from .janitor import Janitor
 from .restarts import Restarts, Scheduler
@@ -128,9 +129,15 @@ def install(router: Router, daemon: Daemon) -> None:
             return 200, {"ok": True}
 
     def finish(params: dict[str, str], body: dict[str, Any]) -> Response:
-        """An attached container exited: record it, release runc state, mounts, network."""
+        """An attached container exited: record it, release runc state, mounts, network.
+        With ``pid``, a start not reported yet (the command ended at once) is recorded
+        first (its StartedAt), unless the container goes with its exit (``--rm``)."""
         with pooled() as rt:
-            rt.finish(rt.store.get(params["id"]).id, _int(body, "exit_code"))
+            c = rt.store.get(params["id"])
+            if ("pid" in body and c.state == ContainerState.CREATED
+                    and not c.config.auto_remove):
+                rt.store.set_running(c.id, _int(body, "pid"), None)  # already reaped
+            rt.finish(c.id, _int(body, "exit_code"))
             return 200, {"ok": True}
 
     def listing(params: dict[str, str], body: dict[str, Any]) -> Response:

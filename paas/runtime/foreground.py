@@ -19,6 +19,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 
 from .. import proc
 from ..errors import CommandFailed
@@ -29,6 +30,7 @@ from .logwriter import LogWriter
 __all__ = ["run_attached"]
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+_QUICK_EXIT = 0.02  # s: an exit within this is reported with the start, in one request
 
 
 TYPE_CHECKING = False  # not typing's: ~3 ms of CLI start
@@ -76,13 +78,18 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
                             f"{runc.returncode})", "see the runc error above")
     with open(pid_file) as f:
         pid = int(f.read().strip())
-    started = notify(f"/containers/{cid}/started", {"pid": pid})  # answered while it runs
     kill = list(plan["kill_argv"])
     previous = {s: signal.signal(s, lambda n, _f: _forward(kill, n)) for s in _FORWARDED}
+    started: Callable[[], object] | None = None
     try:
         pidfd = os.pidfd_open(pid)
         pump.watch_exit(pidfd)
-        pump.until(lambda: pump.exited)
+        # a command that ends at once (`true`, a failing one) is reported in one request
+        # with its exit; a longer one is reported running first (answered while it runs)
+        pump.until(lambda: pump.exited, timeout=_QUICK_EXIT)
+        if not pump.exited:
+            started = notify(f"/containers/{cid}/started", {"pid": pid})
+            pump.until(lambda: pump.exited)
         os.close(pidfd)
         pump.drain()
         _, status = os.waitpid(pid, 0)
@@ -91,8 +98,9 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
             signal.signal(s, h)
         log.close()
     code = exit_code_from_status(status)
-    started()
-    notify(f"/containers/{cid}/finish", {"exit_code": code})()
+    if started is not None:
+        started()
+    notify(f"/containers/{cid}/finish", {"exit_code": code, "pid": pid})()
     return code
 
 
@@ -132,9 +140,14 @@ class _Pump:
         self.log.write(stream, data)
         return True
 
-    def until(self, done: Any) -> None:
+    def until(self, done: Any, timeout: float | None = None) -> None:
+        """Pump until ``done()``, or ``timeout`` seconds passed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while not done():
-            for key, _ in self.sel.select():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            for key, _ in self.sel.select(left):
                 fd = int(key.fd)  # type: ignore[arg-type]
                 if fd == self._pidfd:
                     self.sel.unregister(fd)
