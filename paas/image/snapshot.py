@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 MAX_MOUNT_OPTIONS = 4095
 
 
+def _same_file(fd: int, path: str) -> bool:
+    """Whether the open ``fd`` is still the file at ``path`` (not unlinked meanwhile)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
 def idmap_key(idmap: IdMap | None) -> str:
     return idmap.key if idmap is not None else "host"
 
@@ -85,15 +93,53 @@ class Snapshotter:
 
     @contextlib.contextmanager
     def lock(self, key: str, chain_id: str) -> Iterator[None]:
-        """Exclusive per-(mapping, ChainID) lock across processes."""
+        """Exclusive per-(mapping, ChainID) lock across processes.
+
+        ``remove_unneeded`` deletes lock files of chains without a snapshot (one per
+        build would pile up otherwise), so the file locked must still be the one at the
+        path: if it was unlinked while we waited, lock the new one."""
         d = os.path.join(self.key_dir(key), "locks")
         os.makedirs(d, exist_ok=True)
-        fd = os.open(os.path.join(d, chain_id.split(":", 1)[1]), os.O_RDWR | os.O_CREAT, 0o600)
+        path = os.path.join(d, chain_id.split(":", 1)[1])
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if _same_file(fd, path):
+                    break
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
+
+    def _drop_stale_locks(self) -> int:
+        """Delete the lock files of chains with no snapshot that nobody holds; how many."""
+        dropped = 0
+        for key in os.listdir(self.root) if os.path.isdir(self.root) else []:
+            d = os.path.join(self.root, key, "locks")
+            names = os.listdir(d) if os.path.isdir(d) else []
+            for name in names:
+                if self.lookup(key, f"sha256:{name}") is not None:
+                    continue
+                path = os.path.join(d, name)
+                try:
+                    fd = os.open(path, os.O_RDWR)
+                except FileNotFoundError:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    if _same_file(fd, path):  # a waiter re-checks and makes a new one
+                        os.unlink(path)
+                        dropped += 1
+                except BlockingIOError:
+                    pass  # being unpacked right now
+                finally:
+                    os.close(fd)
+        return dropped
 
     # -- queries -------------------------------------------------------------
     def lookup(self, key: str, chain_id: str) -> int | None:
@@ -195,6 +241,7 @@ class Snapshotter:
             path = os.path.join(self.root, key, str(sid))
             if os.path.exists(path):
                 shutil.rmtree(path)
+        self._drop_stale_locks()
         return len(doomed)
 
     def remove_stale_staging(self, max_age: float = 24 * 3600.0, now: float | None = None) -> int:
