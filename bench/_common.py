@@ -53,6 +53,7 @@ __all__ = [
     "free_subnet_24",
     "link_names",
     "paas_command",
+    "percentile",
     "processes_with_env",
     "quiet",
     "remove_cgroups",
@@ -61,6 +62,7 @@ __all__ = [
     "sysctl_snapshot",
     "timed_push",
     "unmount_under",
+    "wait_conntrack",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,6 +92,14 @@ class Result:
 def p90(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[math.ceil(0.9 * len(ordered)) - 1]  # nearest rank
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank ``q``-th percentile (0 for no samples)."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 # --- processes ----------------------------------------------------------------
@@ -614,6 +624,22 @@ def conntrack_stats() -> dict[str, int]:
     return out
 
 
+def wait_conntrack(limit: float = 0.25, timeout: float = 150) -> None:
+    """Wait until the host's conntrack table is at most ``limit`` full: every proxied
+    request is a new connection to the container (gunicorn's sync workers close it)
+    whose entry stays 120 s in TIME_WAIT, so a load run fills much of the table and the
+    next would start with a table about to drop packets."""
+    ct = conntrack_stats()
+    if not ct.get("max") or ct["count"] <= limit * ct["max"]:
+        return
+    print(f"-----> Waiting for the host's conntrack table to drain ({ct['count']} of "
+          f"{ct['max']} entries)", flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and ct["count"] > limit * ct["max"]:
+        time.sleep(2)
+        ct = conntrack_stats()
+
+
 class DeployInstance:
     """A throwaway paas instance for deploys: ``PAAS_ROOT`` under ``tmp``, its own
     ``PAAS_INSTANCE``, nginx on a free port of 127.0.0.1 (``PAAS_HTTP_PORT``), paasd,
@@ -701,6 +727,9 @@ class DeployInstance:
             if res.returncode != 0:
                 self.bugs.append(f"paas system:uninstall --purge --yes exited {res.returncode}: "
                                  f"{(res.stderr or res.stdout).strip()[-500:]}")
+            elif self.root.exists():
+                files = sum(len(f) for _, _, f in os.walk(self.root))
+                self.bugs.append(f"system:uninstall --purge left {self.root} ({files} files)")
         nginx_left = [p for p in nginx_before if _alive(p)]
         if nginx_left:
             self.bugs.append(f"system:uninstall left the instance's nginx running "
