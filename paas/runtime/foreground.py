@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import selectors
 import signal
-import subprocess
 import sys
 import time
 
@@ -47,7 +46,7 @@ def run_attached(plan: dict[str, Any], notify: Notify, *, stdin: bool, tty: bool
     stdio; ``notify(path, body)`` reports the start and the exit back to paasd."""
     cid = str(plan["id"])
     if tty:
-        code = proc.spawn(list(plan["argv"])).wait()
+        code = proc.spawn_light(list(plan["argv"])).wait()
         notify(f"/containers/{cid}/finish", {"exit_code": code})()
         return code
     return _run_piped(plan, notify, stdin)
@@ -58,12 +57,14 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
     set_child_subreaper()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    stdin: Any = sys.stdin.fileno() if open_stdin else subprocess.DEVNULL
+    stdin = sys.stdin.fileno() if open_stdin else os.open(os.devnull, os.O_RDONLY)
     try:
-        runc = proc.spawn(list(plan["argv"]), stdin=stdin, stdout=out_w, stderr=err_w)
+        runc = proc.spawn_light(list(plan["argv"]), stdin=stdin, stdout=out_w, stderr=err_w)
     finally:
         os.close(out_w)
         os.close(err_w)
+        if not open_stdin:
+            os.close(stdin)
     log = LogWriter(str(plan["log_path"]))
     pump = _Pump(log, {out_r: ("stdout", sys.stdout.buffer), err_r: ("stderr", sys.stderr.buffer)})
     runc_fd = os.pidfd_open(runc.pid)
