@@ -285,11 +285,14 @@ class Deployer:
 
     def _prune(self) -> None:
         """What no container, kept release, tag or the build cache (within its cap) needs
-        (``gc``); a failure is reported, the deploy stands."""
+        (``gc``), and nginx logs over ``PAAS_NGINX_LOG_MAX`` (default 100m) rotated; a
+        failure is reported, the deploy stands."""
+        from ..runtime.options import parse_size
         from .prune import auto_prune
 
         try:
             line = auto_prune(self.rt)
+            self.proxy.rotate_logs(parse_size(os.environ.get("PAAS_NGINX_LOG_MAX") or "100m"))
         except (PaasError, OSError, sqlite3.Error, ValueError) as err:
             # the new release is live already: a failed prune must not undo the deploy
             self.progress(f" !     Pruning after the deploy failed: {err}")

@@ -176,6 +176,25 @@ class Proxy:
             self._prepare()
             self._reload_or_start()
 
+    def rotate_logs(self, max_bytes: int) -> list[str]:
+        """Every log of the instance's nginx larger than ``max_bytes`` moves to ``NAME.1``
+        (replacing the previous one) and nginx reopens its logs: disk use stays bounded
+        however much traffic comes. The names rotated."""
+        rotated = []
+        with self._locked():
+            try:
+                names = sorted(os.listdir(self.params.logs_dir))
+            except FileNotFoundError:
+                return []
+            for name in names:
+                path = os.path.join(self.params.logs_dir, name)
+                if name.endswith(".log") and os.path.getsize(path) > max_bytes:
+                    os.replace(path, path + ".1")
+                    rotated.append(name)
+            if rotated and self.is_running():
+                proc.run(nginx.signal_argv(self.params, "reopen"), what="reopen nginx's logs")
+        return rotated
+
     def stop(self, *, keep_config: bool = False, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the master (graceful quit, then TERM, then KILL of the master and its
         workers) and, unless ``keep_config``, delete ``PAAS_ROOT/nginx``."""

@@ -336,3 +336,26 @@ def test_cli(env: dict[str, str], proxy: Proxy, backends: Callable[[str], Backen
     assert proxy.show("alpha")  # configs stay for the next start
     assert "started" in cli("nginx:reload").stdout
     assert get(proxy, "alpha.test")[0] == 200
+
+
+def test_logs_over_the_cap_are_rotated_and_nginx_writes_new_ones(
+        proxy: Proxy, backends: Callable[[str], Backend]) -> None:
+    a = backends("a")
+    proxy.apply(Route("alpha", ("alpha.test",), (a.upstream,)))
+    for _ in range(20):
+        assert get(proxy, "alpha.test")[0] == 200
+    logs = Path(proxy.params.logs_dir)
+    access = logs / "alpha-access.log"
+    lines = access.read_text().count("\n")
+    assert lines == 20
+    assert proxy.rotate_logs(access.stat().st_size + 1) == []  # under the cap: kept
+    rotated = proxy.rotate_logs(100)
+    assert "alpha-access.log" in rotated
+    assert (logs / "alpha-access.log.1").read_text().count("\n") == lines
+    assert get(proxy, "alpha.test")[0] == 200
+    deadline = time.monotonic() + 5  # nginx reopens in its workers asynchronously
+    while not (access.exists() and access.read_text().count("\n") >= 1):
+        assert time.monotonic() < deadline, "nginx did not reopen its access log"
+        assert get(proxy, "alpha.test")[0] == 200
+        time.sleep(0.05)
+    assert (logs / "alpha-access.log.1").read_text().count("\n") == lines
