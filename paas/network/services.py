@@ -1,7 +1,8 @@
 """Per-app service addresses: what nginx proxies to, switched without reloading nginx.
 
 Each app gets a stable address from the bridge's subnet (its *service address*,
-kept in the state DB; no interface has it). nginx's upstream is that address;
+kept in the state DB; no interface has it). nginx's upstream is its loopback twin
+(``front_address``: 10.89.255.254 -> 127.89.255.254);
 an iptables ``nat OUTPUT`` rule DNATs each new connection to it to one of the
 app's current web containers, spread at random (kube-proxy's ClusterIP in
 iptables mode). A deploy switches traffic by rewriting the instance's SVC chain
@@ -31,9 +32,22 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .bridge import BridgeNetwork
 
-__all__ = ["SERVICE_PORT", "AppServices", "restore_text", "service_rules", "sync_rules"]
+__all__ = ["SERVICE_PORT", "AppServices", "front_address", "restore_text", "service_rules",
+           "sync_rules"]
 
 SERVICE_PORT = 80
+
+
+def front_address(vip: str) -> str:
+    """The loopback address nginx connects to for the service address ``vip``:
+    ``10.89.255.254`` -> ``127.89.255.254`` (instances' subnets never overlap, so neither
+    do these). On loopback the kernel may reuse a TIME_WAIT port for a new connection
+    (``tcp_tw_reuse``'s default); on the bridge it may not, and every upstream connection
+    a gunicorn-style server closes would hold one of the ~28k ephemeral ports for 60 s,
+    capping an app at ~470 new connections/s. ``route_localnet`` on the bridge and the
+    ``127.0.0.0/8 -> bridge`` MASQUERADE rule (made for ports published on 127.0.0.1)
+    carry the DNAT-ed packets."""
+    return "127." + vip.split(".", 1)[1]
 
 
 def service_rules(names: Names, services: Sequence[ServiceRow]) -> list[Args]:
@@ -45,7 +59,7 @@ def service_rules(names: Names, services: Sequence[ServiceRow]) -> list[Args]:
         for i, (ip, port) in enumerate(s.endpoints):
             chance: Args = () if i == n - 1 else (
                 "-m", "statistic", "--mode", "random", "--probability", f"{1 / (n - i):.11f}")
-            out.append(("-d", f"{s.vip}/32", "-p", "tcp", "-m", "tcp",
+            out.append(("-d", f"{front_address(s.vip)}/32", "-p", "tcp", "-m", "tcp",
                         "--dport", str(SERVICE_PORT),
                         "-m", "comment", "--comment", f"{names.svc_comment_prefix}{s.app}",
                         *chance, "-j", "DNAT", "--to-destination", f"{ip}:{port}"))
@@ -82,7 +96,7 @@ class AppServices:
     def front(self, app: str) -> tuple[Upstream, ...]:
         """What nginx proxies ``app`` to (its service address, allocated on first use)."""
         row = self.net.ipam.ensure_service(app, self.net.subnet())
-        return (Upstream(row.vip, SERVICE_PORT),) * self.TRIES
+        return (Upstream(front_address(row.vip), SERVICE_PORT),) * self.TRIES
 
     def switch(self, app: str, endpoints: Sequence[Upstream]) -> None:
         """From now on, new connections to ``app``'s address go to ``endpoints`` only."""

@@ -10,7 +10,7 @@ from test_net_ipam_subnet import _no_pick, ipam
 from paas.errors import Conflict
 from paas.network.ipam import Ipam, ServiceRow
 from paas.network.rules import parse_save
-from paas.network.services import restore_text, service_rules
+from paas.network.services import front_address, restore_text, service_rules
 from paas.network.settings import Names
 
 N = Names("t1", "pb-t1", "/r/run")
@@ -26,7 +26,9 @@ def test_rules_spread_new_connections_evenly() -> None:
     assert len(rules) == 4
     chances = [r[r.index("--probability") + 1] if "--probability" in r else None for r in rules]
     assert chances == ["0.33333333333", "0.50000000000", None, None]
-    assert rules[0][:8] == ("-d", "10.77.0.254/32", "-p", "tcp", "-m", "tcp", "--dport", "80")
+    # nginx's side is the loopback twin of the address (TIME_WAIT ports reusable there)
+    assert rules[0][:8] == ("-d", "127.77.0.254/32", "-p", "tcp", "-m", "tcp", "--dport", "80")
+    assert front_address("10.89.255.253") == "127.89.255.253"
     assert rules[0][-3:] == ("DNAT", "--to-destination", "10.77.0.2:5000")
     assert rules[3][-1] == "10.77.0.9:8080" and "paas-t1:svc:api" in rules[3]
     assert service_rules(N, [ServiceRow("idle", "10.77.0.252")]) == []
