@@ -90,16 +90,19 @@ def test_kill_9_of_the_deploy_at_each_stage(platform: Platform,
     platform.cli("apps:destroy", app, "--force")
 
 
-def test_kill_9_of_paasd_while_a_deploy_starts_containers(
-        platform: Platform, app_repo: Callable[..., AppRepo]) -> None:
-    app = "kill-paasd"
+@pytest.mark.parametrize("marker", ["-----> Building", "-----> Starting web.1",
+                                    "-----> Checking web.1"],
+                         ids=["build", "start", "health-check"])
+def test_kill_9_of_paasd_at_each_stage(platform: Platform, app_repo: Callable[..., AppRepo],
+                                       marker: str) -> None:
+    app = f"kill-paasd-{marker.split()[1].lower()}"
     repo = app_repo()
     deploy(platform, repo, app)
     repo.commit("paasd dies", VERSION="v2\n")
     status = json.loads(platform.cli("daemon:status", "--format", "json").stdout)
     with Poller(platform, app) as poll:
         push = BackgroundPush(repo, platform.http_url(app))
-        push.wait_for("-----> Starting web.1")
+        push.wait_for(marker)
         os.kill(int(status["pid"]), signal.SIGKILL)
         code, _ = push.wait()
     # whether paasd died before or after it started v2's container, v1 kept serving;
