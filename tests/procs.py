@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 __all__ = ["free_port", "stop", "wait_port"]
@@ -72,3 +73,21 @@ def _sshd_running() -> bool:
         except OSError:
             continue
     return False
+
+
+def start_sshd(sshd: str, workdir: Path, port: int, host_key: Path,
+               authorized_keys: Path) -> subprocess.Popen[bytes]:
+    """Debian's sshd on 127.0.0.1:``port`` in the foreground (its log in
+    ``workdir/sshd.log``), accepting only ``authorized_keys``' forced commands; returns
+    once it listens."""
+    (workdir / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+        f"PidFile {workdir / 'sshd.pid'}\nAuthorizedKeysFile {authorized_keys}\n"
+        "PermitRootLogin forced-commands-only\nPubkeyAuthentication yes\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+        "StrictModes no\nPrintMotd no\nLogLevel VERBOSE\n")
+    with open(workdir / "sshd.log", "wb") as log:
+        proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(workdir / "sshd_config")],
+                                stdout=log, stderr=log, start_new_session=True)
+    wait_port(port, proc, "sshd")
+    return proc

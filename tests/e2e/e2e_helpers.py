@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from prereq import require
-from procs import free_port, sshd_privsep_dir, stop, wait_port
+from procs import free_port, sshd_privsep_dir, start_sshd, stop, wait_port
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
@@ -234,18 +234,8 @@ def start_platform(instance_tools: Any, rootfs_tar: Path, stack_tar: Path, logs:
                                 "-f", str(keydir / name)], check=True)
             cli("ssh-keys:add", "e2e", str(keydir / "id_e2e.pub"))
             ssh_port = free_port()
-            (keydir / "sshd_config").write_text(
-                f"Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {keydir / 'host_key'}\n"
-                f"PidFile {keydir / 'sshd.pid'}\n"
-                f"AuthorizedKeysFile {Path(root) / 'ssh' / 'authorized_keys'}\n"
-                "PermitRootLogin forced-commands-only\nPubkeyAuthentication yes\n"
-                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-                "StrictModes no\nPrintMotd no\nLogLevel VERBOSE\n")
-            with open(logs / "sshd.log", "wb") as log:
-                proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(keydir / "sshd_config")],
-                                        stdout=log, stderr=log, start_new_session=True)
-            started.append(proc)
-            wait_port(ssh_port, proc, "sshd")
+            started.append(start_sshd(SSHD, keydir, ssh_port, keydir / "host_key",
+                                      Path(root) / "ssh" / "authorized_keys"))
 
             yield Platform(env=env, cli=cli, root=Path(root), http_port=http_port,
                            git_http_port=git_http_port, token=token, ssh_port=ssh_port,

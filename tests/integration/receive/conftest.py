@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from prereq import require
-from procs import free_port, sshd_privsep_dir, stop, wait_port
+from procs import free_port, sshd_privsep_dir, start_sshd, stop, wait_port
 from receive_helpers import (
     HERE,
     SSHD,
@@ -56,16 +56,7 @@ def sshd(instance: Instance) -> Iterator[Sshd]:
                         "-f", str(work / "id_test")], check=True)
         port = free_port()
         keys = instance.root / "ssh" / "authorized_keys"
-        (work / "sshd_config").write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {work / 'host_key'}\n"
-            f"PidFile {work / 'sshd.pid'}\nAuthorizedKeysFile {keys}\n"
-            "PermitRootLogin forced-commands-only\nPubkeyAuthentication yes\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-            "StrictModes no\nPrintMotd no\nLogLevel VERBOSE\n")
-        with open(work / "sshd.log", "wb") as log:
-            proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(work / "sshd_config")],
-                                    stdout=log, stderr=log, start_new_session=True)
-        wait_port(port, proc, "sshd")
+        proc = start_sshd(SSHD, work, port, work / "host_key", keys)
         yield Sshd(port=port, key=work / "id_test", workdir=work)
     finally:
         if proc is not None:
