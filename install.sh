@@ -145,8 +145,8 @@ write_launcher() {
     "# written by install.sh: python -S skips site; its paths are listed here" \
     "import sys" \
     "sys.path[1:1] = [$(printf "'%s', '%s'" "$REPO" "$purelib")]" \
-    "from paas.cli.main import main" \
-    "sys.exit(main())")
+    "from paas.cli.main import entry" \
+    "entry()")
   if [[ ! -f $VENV/bin/paas || $(<"$VENV/bin/paas") != "$want" ]]; then
     printf '%s\n' "$want" >"$VENV/bin/paas.tmp"
     chmod 755 "$VENV/bin/paas.tmp"

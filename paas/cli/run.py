@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
     from .main import App, Handler, Parser
 
-__all__ = ["add_run_flags", "configure"]
+__all__ = ["QUICK_EXIT", "add_run_flags", "configure"]
+
+# paas.cli.main.entry may skip Python's shutdown: this command leaves nothing to it
+QUICK_EXIT = True
 
 def add_run_flags(p: Parser) -> None:
     """The flags of ``container:run``; their dests are the keys of ``RUN_FLAGS``."""

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .. import proc
@@ -361,10 +362,12 @@ class Runtime:
         pid_file = bundle.path("init.pid")
         if os.path.exists(pid_file):
             os.unlink(pid_file)
+        argv = self.runc.run(c.id, bundle.dir, detach=not c.config.tty, pid_file=pid_file)
+        argv[0] = _on_path(argv[0])  # spares the CLI a walk of its PATH
         return {
             "id": c.id,
             "name": c.name,
-            "argv": self.runc.run(c.id, bundle.dir, detach=not c.config.tty, pid_file=pid_file),
+            "argv": argv,
             "pid_file": pid_file,
             "log_path": bundle.log_path,
             "kill_argv": self.runc.kill(c.id, "")[:-1],
@@ -398,3 +401,11 @@ class Runtime:
         start = pid_start_time(pid)
         if start is not None:
             self.store.set_running(cid, pid, start)
+
+
+@lru_cache(maxsize=4)
+def _on_path(binary: str) -> str:
+    """``binary`` as an absolute path when found on PATH, else as given."""
+    import shutil
+
+    return shutil.which(binary) or binary
