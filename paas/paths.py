@@ -8,7 +8,10 @@ the daemon socket's path without paying for ``paas.config``'s imports.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+
+TYPE_CHECKING = False  # not typing's: ~3 ms of CLI start
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["DEFAULT_ROOT", "Paths", "paths_from_env"]
 

@@ -20,19 +20,19 @@ code  meaning
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
 
 # not typing.TYPE_CHECKING: importing typing costs ~3 ms on every CLI call
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     import sqlite3
     from collections.abc import Callable, Sequence
-    from typing import Any, NoReturn
+    from typing import NoReturn
 
     from ..config import Context
+    from .parser import Parser
 
     Handler = Callable[["App", argparse.Namespace], int]
 
@@ -139,37 +139,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "auth:remove": ("paas.cli.keys", "Remove a token"),
 }
 
-def _columns() -> int:
-    """The terminal's width as ``shutil.get_terminal_size`` finds it ($COLUMNS first)."""
-    cols = os.environ.get("COLUMNS", "")
-    if cols.isdigit() and int(cols) > 0:
-        return int(cols)
-    try:
-        return os.get_terminal_size(1).columns
-    except OSError:
-        return 80
-
-
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter given its width, so it does not ``import shutil`` (~3 ms of
-    every command's start: argparse makes a formatter in ``add_argument``)."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, width=_columns() - 2)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: what is wrong and where to look."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
-        sys.exit(2)
-
-
 class App:
     """Lazily opened instance handles, shared by one command invocation.
 
@@ -180,6 +149,9 @@ class App:
         from ..paths import paths_from_env
 
         self.paths = paths_from_env()
+        # the exit code of a PaasError instead of its kind's (container:run: 125 until
+        # the container runs, like docker run)
+        self.error_exit: int | None = None
         self._ctx: Context | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -230,18 +202,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         sys.stderr.write(f"error: unknown command '{name}' (run 'paas --help' to list commands)\n")
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
+    __import__(COMMANDS[name][0])  # not importlib.import_module: importlib is ~1 ms of imports
+    module = sys.modules[COMMANDS[name][0]]
     _quick_exit[0] = bool(getattr(module, "QUICK_EXIT", False))
+    app = App()
+    run_argv: Callable[[App, list[str]], int] | None = getattr(module, "run_argv", None)
+    if run_argv is not None:  # parses its own arguments (container:run: paasd parses them)
+        return _handled(lambda: run_argv(app, argv[1:]), app)
+    from .parser import Parser
+
     configure: Callable[[str, Parser], Handler] = module.configure
     parser = Parser(prog=f"paas {name}", description=COMMANDS[name][1])
     handler = configure(name, parser)
     args = parser.parse_args(argv[1:])
+    return _handled(lambda: handler(app, args), app)
 
+
+def _handled(command: Callable[[], int], app: App) -> int:
+    """Run a command; a ``PaasError`` becomes its one-line message and exit code."""
     from ..errors import PaasError, exit_code_for, from_environment
 
     try:
         try:
-            return handler(App(), args)
+            return command()
         except Exception as err:  # a full disk is the operator's to fix, not a traceback
             known = from_environment(err)
             if known is None:
@@ -249,13 +232,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise known from err
     except PaasError as err:
         sys.stderr.write(f"error: {err.render()}\n")
-        return getattr(args, "_error_exit", None) or exit_code_for(err)
+        return app.error_exit or exit_code_for(err)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error worth a trace
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def __getattr__(name: str) -> object:
+    """``Parser`` lives in ``paas.cli.parser`` (argparse is imported only when needed)."""
+    if name == "Parser":
+        from .parser import Parser
+
+        return Parser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # set by main() from the command module's QUICK_EXIT

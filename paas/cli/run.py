@@ -1,89 +1,85 @@
 """``container:run``: the hottest CLI path, kept thin.
 
-The CLI sends the raw flags to paasd, which validates them
-(``paas.runtime.options``), creates the container (image, rootfs, network,
-state) and, for ``-d``, starts it. Attached runs come back as a plan: this
-process runs runc itself (so the container has our terminal or pipes) and
-reports the start and the exit. Imports here stay light: no ``paas.model``,
-no ``paas.config``, no dataclasses.
+The CLI sends its raw arguments to paasd, which parses them
+(``paas.runtime.options.flags_from_argv``), validates them, creates the
+container (image, rootfs, network, state) and, for ``-d``, starts it.
+Attached runs come back as a plan: this process runs runc itself (so the
+container has our terminal or pipes) and reports the start and the exit.
+
+Imports here stay light: no argparse (paasd parses), no ``paas.model``, no
+``paas.config``, no dataclasses. Only an argv with ``-h``/``--help`` in it is
+parsed here, with the same flags, since the help may be asked for while
+paasd is down (and ``--help`` after the image belongs to the command).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..errors import InvalidArgument
 
 TYPE_CHECKING = False  # typing costs ~3 ms of CLI start
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
     from typing import Any
 
     from .main import App, Handler, Parser
 
-__all__ = ["QUICK_EXIT", "add_run_flags", "configure"]
+__all__ = ["QUICK_EXIT", "configure", "run_argv"]
 
 # paas.cli.main.entry may skip Python's shutdown: this command leaves nothing to it
 QUICK_EXIT = True
 
-def add_run_flags(p: Parser) -> None:
-    """The flags of ``container:run``; their dests are the keys of ``RUN_FLAGS``."""
-    p.add_argument("-d", "--detach", action="store_true", help="run in the background under paasd")
-    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("--name", help="container name (unique)")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
-    p.add_argument("-v", "--volume", action="append", default=[], metavar="HOSTDIR:DIR[:ro]")
-    p.add_argument("-w", "--workdir", metavar="DIR")
-    p.add_argument("-u", "--user", metavar="USER[:GROUP]")
-    p.add_argument("--entrypoint", metavar="CMD")
-    p.add_argument("--hostname", metavar="H")
-    p.add_argument("--memory", "-m", metavar="SIZE", help="memory limit, e.g. 256m")
-    p.add_argument("--cpus", metavar="N", help="CPU quota, e.g. 0.5")
-    p.add_argument("--cpu-shares", metavar="N")
-    p.add_argument("--pids-limit", metavar="N")
-    p.add_argument("--network", default="bridge", help="bridge (default), none or host")
-    p.add_argument("-p", "--publish", action="append", default=[],
-                   metavar="[HOSTIP:]HOSTPORT:CONTAINERPORT[/udp]")
-    p.add_argument("-P", "--publish-all", action="store_true",
-                   help="publish every EXPOSEd port on a random host port")
-    p.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]",
-                   help="expose a port (published with -P) in addition to the image's")
-    p.add_argument("--userns", default="", help="'host' runs without a user namespace")
-    p.add_argument("--restart", default="no", metavar="POLICY",
-                   help="no (default), on-failure[:N], always or unless-stopped")
-    p.add_argument("image")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+_HELP = ("-h", "--help")
 
 
-def _run(app: App, a: argparse.Namespace) -> int:
-    a._error_exit = 125  # failures before the container runs exit 125, like docker run
+def run_argv(app: App, argv: list[str]) -> int:
+    """``paas container:run ARGV...``: paasd parses ``argv``."""
+    if any(a in _HELP for a in argv):
+        return _parse_here(app, argv)
+    return _run(app, {"argv": argv, "stdin_tty": sys.stdin.isatty()})
+
+
+def _parse_here(app: App, argv: list[str]) -> int:
+    from .parser import Parser
+
+    parser = Parser(prog="paas container:run", description="Run a command in a new container")
+    _run_flags = configure("container:run", parser)
+    return _run_flags(app, parser.parse_args(argv))
+
+
+def _run_parsed(app: App, a: argparse.Namespace) -> int:
     if a.tty and not a.detach and not sys.stdin.isatty():
         raise InvalidArgument("the input device is not a TTY", "drop -t, or run from a terminal")
+    return _run(app, {"flags": {k: v for k, v in vars(a).items() if not k.startswith("_")}})
+
+
+def _run(app: App, body: dict[str, Any]) -> int:
+    app.error_exit = 125  # failures before the container runs exit 125, like docker run
     from ..daemon.client import DaemonClient
 
     client = DaemonClient(app.paths)
-    flags = {k: v for k, v in vars(a).items() if not k.startswith("_")}
     # no paasd: the client raises "paasd is not running ... start it with daemon:start"
-    reply = client.begin("POST", "/containers", {"flags": flags, "start": a.detach})
-    if not a.detach:
-        # imported while paasd creates the container (~5 ms of each overlap)
-        from ..runtime.foreground import run_attached
+    reply = client.begin("POST", "/containers", body)
+    # imported while paasd creates the container (~5 ms of each overlap)
+    from ..runtime.foreground import run_attached
+
     plan = reply()
-    if a.detach:
+    if plan.get("detached"):
         sys.stdout.write(plan["id"] + "\n")
         return 0
-
-    a._error_exit = None
+    app.error_exit = None
 
     def notify(path: str, body: dict[str, Any]) -> Callable[[], object]:
         return client.begin("POST", path, body)
 
-    return run_attached(plan, notify, stdin=a.interactive, tty=a.tty)
+    return run_attached(plan, notify, stdin=bool(plan["stdin"]), tty=bool(plan["tty"]))
 
 
 def configure(name: str, p: Parser) -> Handler:
+    """The argparse form, for ``--help`` (``run_argv`` is the command's entry)."""
+    from ..runtime.options import add_run_flags
+
     add_run_flags(p)
-    return _run
+    return _run_parsed

@@ -1,4 +1,6 @@
-"""Client of paasd's JSON API over its unix socket (used on the CLI's hot path: stdlib only).
+"""Client of paasd's JSON API over its unix socket (used on the CLI's hot path: stdlib only,
+and of that only C modules: ``_socket`` and ``paas.jsonc``; ``socket`` and ``json`` import
+``enum`` and ``re``, ~10 ms of every CLI call).
 
 ``DaemonClient(ctx).request("POST", "/containers/abc/start", {...})`` returns
 the decoded JSON reply, or raises the daemon-side ``PaasError`` class with its
@@ -8,9 +10,9 @@ message and hint. A missing or refusing socket is ``FailedPrecondition``
 
 from __future__ import annotations
 
-import json
-import socket
+import _socket
 
+from .. import jsonc
 from ..errors import (
     ERROR_KINDS,
     CommandFailed,
@@ -45,13 +47,13 @@ class _ProtocolError(Exception):
     """paasd's reply was not the HTTP/1.1 we speak."""
 
 
-def _send(path: str, method: str, target: str, data: bytes, timeout: float) -> socket.socket:
+def _send(path: str, method: str, target: str, data: bytes, timeout: float) -> _socket.socket:
     """Connect and send one HTTP/1.1 request over a unix socket; the socket to read from.
 
     Hand-written instead of ``http.client``: that module pulls in the ``email``
     package, ~25 ms of imports on every CLI call.
     """
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         with unix_address(path) as addr:
@@ -65,7 +67,7 @@ def _send(path: str, method: str, target: str, data: bytes, timeout: float) -> s
     return sock
 
 
-def _read_head(sock: socket.socket) -> tuple[int, list[str], bytes]:
+def _read_head(sock: _socket.socket) -> tuple[int, list[str], bytes]:
     """Read up to the end of the reply headers: (status, header lines, what came after)."""
     buf = b""
     while b"\r\n\r\n" not in buf:
@@ -81,7 +83,7 @@ def _read_head(sock: socket.socket) -> tuple[int, list[str], bytes]:
     return int(parts[1]), lines[1:], rest
 
 
-def _receive(sock: socket.socket) -> tuple[int, bytes]:
+def _receive(sock: _socket.socket) -> tuple[int, bytes]:
     """Read the reply to the request sent on ``sock``, then close it; (status, body)."""
     try:
         status, headers, body = _read_head(sock)
@@ -124,7 +126,7 @@ class DaemonClient:
               timeout: float | None = None) -> Callable[[], Any]:
         """Send a request now; call the result for its decoded reply (so the caller can
         do other work while paasd handles it)."""
-        data = json.dumps(body).encode() if body is not None else b""
+        data = jsonc.dumps(body).encode() if body is not None else b""
         wait = timeout or self.timeout
         sock = self._guard(method, path, wait,
                            lambda: _send(self.paths.daemon_socket, method, path, data, wait))
@@ -134,7 +136,7 @@ class DaemonClient:
                on_line: Callable[[dict[str, Any]], None], *, timeout: float | None = None) -> Any:
         """A request whose reply is streamed (``router.Stream``): ``on_line`` gets each JSON
         line as it arrives; returns the final result, or raises the error paasd sent."""
-        data = json.dumps(body).encode()
+        data = jsonc.dumps(body).encode()
         wait = timeout or self.timeout
         sock = self._guard(method, path, wait,
                            lambda: _send(self.paths.daemon_socket, method, path, data, wait))
@@ -167,7 +169,7 @@ class DaemonClient:
         return reply if isinstance(reply, dict) else None
 
 
-def _read_stream(sock: socket.socket, on_line: Callable[[dict[str, Any]], None]) -> Any:
+def _read_stream(sock: _socket.socket, on_line: Callable[[dict[str, Any]], None]) -> Any:
     status, _headers, buf = _read_head(sock)
     if status != 200:  # an ordinary JSON error reply (bad request, not found...)
         while chunk := sock.recv(65536):
@@ -176,7 +178,7 @@ def _read_stream(sock: socket.socket, on_line: Callable[[dict[str, Any]], None])
     while True:
         while b"\n" in buf:
             line, _, buf = buf.partition(b"\n")
-            obj = json.loads(line)
+            obj = jsonc.loads(line)
             if "result" in obj:
                 return obj["result"]
             if "error" in obj:
@@ -190,7 +192,7 @@ def _read_stream(sock: socket.socket, on_line: Callable[[dict[str, Any]], None])
 
 def _decode(status: int, raw: bytes) -> Any:
     try:
-        obj = json.loads(raw) if raw else {}
+        obj = jsonc.loads(raw) if raw else {}
     except ValueError as err:
         raise PaasError(f"paasd sent a reply that is not JSON (HTTP {status})",
                         "paasd and the CLI may be of different versions") from err

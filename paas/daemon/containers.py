@@ -98,19 +98,29 @@ def install(router: Router, daemon: Daemon) -> None:
     router.add("POST", "/containers/{id}/start", start)
 
     def create(params: dict[str, str], body: dict[str, Any]) -> Response:
-        """``{"flags": container:run's flags, "start": bool}``: a detached container is
-        started here; otherwise the reply is the plan the CLI needs to run it attached."""
-        from ..runtime.options import options_from_flags
+        """``{"argv": container:run's arguments, "stdin_tty": bool}`` (or, from a CLI that
+        parsed them, ``{"flags": ..., "start": bool}``): a detached container is started
+        here; otherwise the reply is the plan the CLI needs to run it attached."""
+        from ..runtime.options import flags_from_argv, options_from_flags
 
-        opts = options_from_flags(body.get("flags"))
+        flags: object
+        if "argv" in body:
+            flags = flags_from_argv(body["argv"])
+            detach = bool(flags["detach"])
+            if flags["tty"] and not detach and not body.get("stdin_tty"):
+                raise InvalidArgument("the input device is not a TTY",
+                                      "drop -t, or run from a terminal")
+        else:
+            flags, detach = body.get("flags"), bool(body.get("start"))
+        opts = options_from_flags(flags)
         with pooled() as rt:
             c = rt.create(opts)
             if c.config.network == "bridge":
                 spares.kick()
             try:
-                if body.get("start"):
+                if detach:
                     c = rt.start_supervised(c, daemon.supervisor.launch, on_exit)
-                    return 201, {"id": c.id, "name": c.name, "state": c.state}
+                    return 201, {"id": c.id, "name": c.name, "state": c.state, "detached": True}
                 return 201, rt.attach_plan(c)
             except BaseException:
                 rt.remove(rt.store.get(c.id), force=True)

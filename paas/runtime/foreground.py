@@ -15,8 +15,7 @@ Not here: detached containers (paasd's supervisor owns those).
 from __future__ import annotations
 
 import os
-import selectors
-import signal
+import select
 import sys
 import time
 
@@ -28,10 +27,6 @@ from .logwriter import LogWriter
 
 __all__ = ["run_attached"]
 
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-_QUICK_EXIT = 0.02  # s: an exit within this is reported with the start, in one request
-
-
 TYPE_CHECKING = False  # not typing's: ~3 ms of CLI start
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,6 +34,15 @@ if TYPE_CHECKING:
 
     # notify(path, body) sends a request to paasd and returns a function that waits for its reply
     Notify = Callable[[str, dict[str, Any]], Callable[[], object]]
+
+# _signal and select.epoll, not signal and selectors: those import enum, ~4 ms of every run
+if TYPE_CHECKING:
+    import signal as _signal  # _signal has no stubs; signal re-exports it with enums
+else:
+    import _signal
+
+_FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
+_QUICK_EXIT = 0.02  # s: an exit within this is reported with the start, in one request
 
 
 def run_attached(plan: dict[str, Any], notify: Notify, *, stdin: bool, tty: bool) -> int:
@@ -80,7 +84,7 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
     with open(pid_file) as f:
         pid = int(f.read().strip())
     kill = list(plan["kill_argv"])
-    previous = {s: signal.signal(s, lambda n, _f: _forward(kill, n)) for s in _FORWARDED}
+    previous = {s: _signal.signal(s, lambda n, _f: _forward(kill, n)) for s in _FORWARDED}
     started: Callable[[], object] | None = None
     try:
         pidfd = os.pidfd_open(pid)
@@ -96,7 +100,7 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
         _, status = os.waitpid(pid, 0)
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            _signal.signal(s, h)
         log.close()
     code = exit_code_from_status(status)
     if started is not None:
@@ -116,9 +120,9 @@ class _Pump:
     def __init__(self, log: LogWriter, fds: dict[int, tuple[str, Any]]) -> None:
         self.log = log
         self.fds = dict(fds)
-        self.sel = selectors.DefaultSelector()
+        self.sel = select.epoll()
         for fd in fds:
-            self.sel.register(fd, selectors.EVENT_READ)
+            self.sel.register(fd, select.EPOLLIN)
         self.exited = False
         self._pidfd = -1
 
@@ -126,7 +130,7 @@ class _Pump:
         """Stop ``until(lambda: pump.exited)`` when the process behind ``pidfd`` exits."""
         self._pidfd = pidfd
         self.exited = False
-        self.sel.register(pidfd, selectors.EVENT_READ)
+        self.sel.register(pidfd, select.EPOLLIN)
 
     def _read(self, fd: int) -> bool:
         data = os.read(fd, 65536)
@@ -148,8 +152,7 @@ class _Pump:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return
-            for key, _ in self.sel.select(left):
-                fd = int(key.fd)  # type: ignore[arg-type]
+            for fd, _ in self.sel.poll(-1 if left is None else left):
                 if fd == self._pidfd:
                     self.sel.unregister(fd)
                     self._pidfd = -1
@@ -161,14 +164,14 @@ class _Pump:
         """Read what is left; pipes reach EOF once every container process is gone.
         Stops after a quiet second: a leaked process outside the container may hold a pipe."""
         while self.fds:
-            events = self.sel.select(1.0)
+            events = self.sel.poll(1.0)
             if not events:
                 break
-            for key, _ in events:
-                fd = int(key.fd)  # type: ignore[arg-type]
+            for fd, _ in events:
                 if fd in self.fds:
                     self._read(fd)
         for fd in list(self.fds):
             self.sel.unregister(fd)
             os.close(fd)
         self.fds.clear()
+        self.sel.close()

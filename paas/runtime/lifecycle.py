@@ -368,6 +368,8 @@ class Runtime:
             "id": c.id,
             "name": c.name,
             "argv": argv,
+            "stdin": c.config.stdin,
+            "tty": c.config.tty,
             "pid_file": pid_file,
             "log_path": bundle.log_path,
             "kill_argv": self.runc.kill(c.id, "")[:-1],

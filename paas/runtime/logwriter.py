@@ -8,9 +8,10 @@ One JSON object per line, ``{"log": "text\\n", "stream": "stdout", "time": "...Z
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import time
+
+from .. import jsonc
 
 TYPE_CHECKING = False  # not typing's: ~3 ms of CLI start
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class LogWriter:
 
     def _emit(self, stream: str, text: str) -> None:
         record = {"log": text, "stream": stream, "time": format_time()}
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (jsonc.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         if self._size > 0 and self._size + len(line) > self.max_bytes:
             self._rotate()
         self._file.write(line)

@@ -1,19 +1,22 @@
 """``container:run``'s flags -> validated ``RunOptions``: pure parsing, no I/O.
 
-The CLI ships the raw flags to paasd (``POST /containers``), which calls
+The CLI ships its raw argv to paasd (``POST /containers``), which parses it
+with ``flags_from_argv`` (the flags of ``add_run_flags``) and validates it with
 ``options_from_flags``; so every check lives here once, and the CLI's run path
-imports nothing heavy. ``RUN_FLAGS`` is the schema of that request body.
+imports nothing heavy (not even argparse). ``RUN_FLAGS`` is the schema of the
+flags (the request body of a CLI that parsed them itself: ``--help`` in argv).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from typing import Any, NoReturn
 
 from ..errors import InvalidArgument
 from ..model import BindMount, Resources, RunOptions
 
-__all__ = ["RUN_FLAGS", "options_from_flags", "parse_bind", "parse_resources", "parse_run_options",
+__all__ = ["RUN_FLAGS", "add_run_flags", "flags_from_argv", "options_from_flags", "parse_bind", "parse_resources", "parse_run_options",
            "parse_size"]
 
 # flag name (argparse dest) -> JSON type of its value
@@ -26,6 +29,58 @@ RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
     "pids_limit": (str, type(None)), "network": str, "publish": list, "publish_all": bool,
     "expose": list, "userns": str, "restart": str,
 }
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of ``container:run``; their dests are the keys of ``RUN_FLAGS``."""
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background under paasd")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--name", help="container name (unique)")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="HOSTDIR:DIR[:ro]")
+    p.add_argument("-w", "--workdir", metavar="DIR")
+    p.add_argument("-u", "--user", metavar="USER[:GROUP]")
+    p.add_argument("--entrypoint", metavar="CMD")
+    p.add_argument("--hostname", metavar="H")
+    p.add_argument("--memory", "-m", metavar="SIZE", help="memory limit, e.g. 256m")
+    p.add_argument("--cpus", metavar="N", help="CPU quota, e.g. 0.5")
+    p.add_argument("--cpu-shares", metavar="N")
+    p.add_argument("--pids-limit", metavar="N")
+    p.add_argument("--network", default="bridge", help="bridge (default), none or host")
+    p.add_argument("-p", "--publish", action="append", default=[],
+                   metavar="[HOSTIP:]HOSTPORT:CONTAINERPORT[/udp]")
+    p.add_argument("-P", "--publish-all", action="store_true",
+                   help="publish every EXPOSEd port on a random host port")
+    p.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]",
+                   help="expose a port (published with -P) in addition to the image's")
+    p.add_argument("--userns", default="", help="'host' runs without a user namespace")
+    p.add_argument("--restart", default="no", metavar="POLICY",
+                   help="no (default), on-failure[:N], always or unless-stopped")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+class _ArgvParser(argparse.ArgumentParser):
+    """argparse for paasd: a usage error is an ``InvalidArgument``, never an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InvalidArgument(message, "see 'paas container:run --help'")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise InvalidArgument((message or "").strip() or "container:run's flags ended the parse",
+                              "see 'paas container:run --help'")
+
+
+def flags_from_argv(argv: object) -> dict[str, Any]:
+    """``container:run``'s flags (the keys of ``RUN_FLAGS``) from its argv; InvalidArgument
+    for a usage error, worded as argparse words it."""
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise InvalidArgument("argv must be a list of strings", "send container:run's arguments")
+    parser = _ArgvParser(prog="paas container:run", add_help=False)
+    add_run_flags(parser)
+    return dict(vars(parser.parse_args(argv)))
 
 
 def options_from_flags(flags: object) -> RunOptions:

@@ -74,8 +74,8 @@ def test_backoff_doubles_caps_and_resets_after_a_long_run() -> None:
 
 
 def _args(**kw: object) -> argparse.Namespace:
-    from paas.cli.main import Parser
-    from paas.cli.run import add_run_flags
+    from paas.cli.parser import Parser
+    from paas.runtime.options import add_run_flags
 
     parser = Parser(prog="paas container:run")
     add_run_flags(parser)
