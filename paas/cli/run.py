@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import InvalidArgument
+from ..errors import CommandFailed, InvalidArgument
 
 TYPE_CHECKING = False  # typing costs ~3 ms of CLI start
 if TYPE_CHECKING:
@@ -63,9 +63,13 @@ def _run(app: App, body: dict[str, Any]) -> int:
     # no paasd: the client raises "paasd is not running ... start it with daemon:start"
     reply = client.begin("POST", "/containers", body)
     # imported while paasd creates the container (~5 ms of each overlap)
-    from ..runtime.foreground import run_attached
+    from ..runtime.foreground import StartFailed, run_attached, start_exit_code
 
-    plan = reply()
+    try:
+        plan = reply()
+    except CommandFailed as err:  # -d: runc could not start it (127 for a missing command)
+        app.error_exit = start_exit_code(err.stderr)
+        raise
     if plan.get("detached"):
         sys.stdout.write(plan["id"] + "\n")
         return 0
@@ -74,7 +78,11 @@ def _run(app: App, body: dict[str, Any]) -> int:
     def notify(path: str, body: dict[str, Any]) -> Callable[[], object]:
         return client.begin("POST", path, body)
 
-    return run_attached(plan, notify, stdin=bool(plan["stdin"]), tty=bool(plan["tty"]))
+    try:
+        return run_attached(plan, notify, stdin=bool(plan["stdin"]), tty=bool(plan["tty"]))
+    except StartFailed as err:
+        app.error_exit = err.returncode
+        raise
 
 
 def configure(name: str, p: Parser) -> Handler:

@@ -25,7 +25,7 @@ from ..linux import set_child_subreaper
 from ..proc import exit_code_from_status
 from .logwriter import LogWriter
 
-__all__ = ["run_attached"]
+__all__ = ["StartFailed", "run_attached", "start_exit_code"]
 
 TYPE_CHECKING = False  # not typing's: ~3 ms of CLI start
 if TYPE_CHECKING:
@@ -43,6 +43,21 @@ else:
 
 _FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
 _QUICK_EXIT = 0.02  # s: an exit within this is reported with the start, in one request
+
+
+class StartFailed(CommandFailed):
+    """runc could not start the container: ``returncode`` is ``start_exit_code`` of its
+    error text, ``stderr``."""
+
+
+def start_exit_code(runc_error: str) -> int:
+    """docker run's exit status for a container that did not start, from runc's error:
+    127 when the command is not found, 126 when it cannot be executed, else 125."""
+    if "executable file not found" in runc_error or "no such file or directory" in runc_error:
+        return 127
+    if "permission denied" in runc_error:
+        return 126
+    return 125
 
 
 def run_attached(plan: dict[str, Any], notify: Notify, *, stdin: bool, tty: bool) -> int:
@@ -78,9 +93,12 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
     if runc.wait() != 0:
         pump.drain()
         log.close()
-        notify(f"/containers/{cid}/finish", {"exit_code": 125})()
-        raise CommandFailed(f"container {plan['name']} failed to start (runc exit "
-                            f"{runc.returncode})", "see the runc error above")
+        error = pump.stderr_tail()
+        code = start_exit_code(error)
+        notify(f"/containers/{cid}/finish", {"exit_code": code})()
+        raise StartFailed(f"container {plan['name']} failed to start (runc exit "
+                          f"{runc.returncode})", "see the runc error above",
+                          returncode=code, stderr=error)
     with open(pid_file) as f:
         pid = int(f.read().strip())
     kill = list(plan["kill_argv"])
@@ -125,6 +143,7 @@ class _Pump:
             self.sel.register(fd, select.EPOLLIN)
         self.exited = False
         self._pidfd = -1
+        self._err_tail = b""
 
     def watch_exit(self, pidfd: int) -> None:
         """Stop ``until(lambda: pump.exited)`` when the process behind ``pidfd`` exits."""
@@ -143,7 +162,13 @@ class _Pump:
         out.write(data)
         out.flush()
         self.log.write(stream, data)
+        if stream == "stderr":
+            self._err_tail = (self._err_tail + data)[-4096:]
         return True
+
+    def stderr_tail(self) -> str:
+        """The last 4 KiB read from stderr (runc's error, when it failed to start)."""
+        return self._err_tail.decode("utf-8", "replace")
 
     def until(self, done: Any, timeout: float | None = None) -> None:
         """Pump until ``done()``, or ``timeout`` seconds passed."""

@@ -27,6 +27,40 @@ def test_run_prints_output_and_passes_exit_code(engine) -> None:
     assert _ids(engine) == set()  # --rm removed it
 
 
+def test_a_command_that_cannot_start_exits_like_docker_run(engine) -> None:
+    """127: not found, 126: not executable (docker run's codes), attached and with -d;
+    the container records the same code, and --rm still removes it."""
+    for args, code in ((["nosuchcmd"], 127), (["/nonexistent/x"], 127), (["/etc/passwd"], 126)):
+        res = engine("container:run", "--rm", "debian:bookworm", *args, check=False)
+        assert res.returncode == code, (args, res.stderr)
+        assert "failed to start" in res.stderr
+    assert _ids(engine) == set()
+    res = engine("container:run", "--name", "nostart", "debian:bookworm", "nosuchcmd", check=False)
+    assert res.returncode == 127
+    row = json.loads(engine("container:ps", "-a", "--format", "json").stdout)[0]
+    assert row["Names"] == "nostart" and "Exited (127)" in row["Status"]
+    engine("container:rm", "nostart")
+    detached = engine("container:run", "-d", "--rm", "debian:bookworm", "nosuchcmd", check=False)
+    assert detached.returncode == 127, detached.stderr
+    assert "executable file not found" in detached.stderr
+    for cid in _ids(engine):
+        engine("container:rm", "-f", cid)
+
+
+def test_usage_errors_of_run_come_from_paasd_in_one_line(engine) -> None:
+    """container:run's flags are parsed by paasd; a usage error is one line, exit 125."""
+    res = engine("container:run", "--bogus", "debian:bookworm", "true", check=False)
+    assert res.returncode == 125
+    assert res.stderr == ("error: unrecognized arguments: --bogus "
+                          "(see 'paas container:run --help')\n")
+    assert _ids(engine) == set()
+    helped = engine("container:run", "--help")
+    assert helped.stdout.startswith("usage: paas container:run")
+    # after the image, --help is the command's
+    echoed = engine("container:run", "--rm", "debian:bookworm", "sh", "-c", 'echo "$0"', "--help")
+    assert echoed.stdout == "--help\n"
+
+
 def _bundles(engine) -> set[str]:
     return set(os.listdir(os.path.join(engine.env["PAAS_ROOT"], "containers")))
 
