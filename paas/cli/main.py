@@ -13,6 +13,8 @@ code  meaning
 5     failed precondition (daemon down, tool missing, not root)
 6     an external command failed
 125   ``container:run`` failed before the container started
+126   ``container:run``: the command cannot be executed
+127   ``container:run``: the command was not found
 ====  ==========================================================
 
 ``container:run``/``exec`` otherwise exit with the container process's status.
