@@ -12,12 +12,11 @@ Not here: the build itself (``paas.build``), the CLI's rendering (``paas.cli.bui
 from __future__ import annotations
 
 import importlib
-import os
-import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument
 from ..model import BuildRequest
+from ..sched import background_priority
 from ..state import connect
 from .router import Response, Router, Stream
 
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["install", "request_from_json"]
 
-BUILD_NICE = 10
 _STR = ("context", "dockerfile", "target", "network", "stack", "cache_name")
 _BOOL = ("no_cache", "buildpack")
 
@@ -78,20 +76,23 @@ def install(router: Router, daemon: Daemon) -> None:
 
             # a build must not starve the apps it will replace (they serve meanwhile):
             # this thread, and the build containers it starts, yield the CPU
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BUILD_NICE)
-            conn = connect(daemon.ctx.paths.db)
-            try:
-                # the caller's SOURCE_DATE_EPOCH, not paasd's: reproducible builds
-                images = ImageStore(daemon.ctx, conn, env={"SOURCE_DATE_EPOCH": sde} if sde else {})
+            with background_priority():
+                conn = connect(daemon.ctx.paths.db)
+                try:
+                    # the caller's SOURCE_DATE_EPOCH, not paasd's: reproducible builds
+                    images = ImageStore(daemon.ctx, conn,
+                                        env={"SOURCE_DATE_EPOCH": sde} if sde else {})
 
-                def progress(e: BuildEvent) -> None:
-                    emit({"event": e.to_json()})
+                    def progress(e: BuildEvent) -> None:
+                        emit({"event": e.to_json()})
 
-                builder = Builder(daemon.ctx, Runtime(daemon.ctx, conn, images), images, progress)
-                result = builder.build(req)
-                return {"image": result.image.id, "steps": result.steps, "cached": result.cached}
-            finally:
-                conn.close()
+                    builder = Builder(daemon.ctx, Runtime(daemon.ctx, conn, images), images,
+                                      progress)
+                    result = builder.build(req)
+                    return {"image": result.image.id, "steps": result.steps,
+                            "cached": result.cached}
+                finally:
+                    conn.close()
 
         return 200, Stream(produce)
 

@@ -31,6 +31,7 @@ from ..errors import CommandFailed, InvalidArgument, NotFound, PaasError
 from ..image.store import ImageStore
 from ..model import BuildRequest, Image, Release, Route, Upstream
 from ..runtime.lifecycle import Runtime
+from ..sched import background_priority
 from .checkout import checkout
 from .cutover import Cutover, Plan
 from .health import checks_from_app_json
@@ -68,7 +69,8 @@ class Deployer:
         """The app's deploy lock: one deploy/config change/scale at a time per app
         (``locks.DeployLock``: released when its holder dies; ``what`` is shown to waiters)."""
         with DeployLock(self.ctx.paths.root).hold(app, wait=wait, what=what,
-                                                  progress=self.progress):
+                                                  progress=self.progress), \
+                background_priority():  # the apps serving meanwhile come first
             yield
 
     # -- a push --------------------------------------------------------------------

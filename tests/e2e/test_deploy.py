@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -238,6 +239,11 @@ def test_ps_scale(platform: Platform, app_repo: Callable[..., AppRepo]) -> None:
     assert {r["State"] for r in ps} == {"running"}, ps
     dynos = {platform.get("scaly").body.split()[2] for _ in range(12)}
     assert dynos == {"web.1", "web.2"}
+    # the scale ran at background priority (paas.sched); the app it started did not
+    for row in ps:
+        pid = json.loads(platform.cli("container:inspect", row["Name"]).stdout)[0]["State"]["Pid"]
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER, row
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 0, row
     platform.cli("ps:scale", "scaly", "web=1")
     assert [r["Process"] for r in platform.ps("scaly")] == ["web.1"]
     assert {platform.get("scaly").body.split()[2] for _ in range(4)} == {"web.1"}
