@@ -294,12 +294,14 @@ class Runtime:
 
     def remove(self, c: Container, *, force: bool = False) -> None:
         c = self.reconcile(c)
+        if c.state == ContainerState.RUNNING and not force:
+            raise Conflict(
+                f"cannot remove running container {c.name}",
+                f"stop it first with 'paas container:stop {c.name}' or use -f",
+            )
+        # no restart policy may bring it back (and mount its rootfs again) while it goes
+        self.store.set_stopped_by_user(c.id, True)
         if c.state == ContainerState.RUNNING:
-            if not force:
-                raise Conflict(
-                    f"cannot remove running container {c.name}",
-                    f"stop it first with 'paas container:stop {c.name}' or use -f",
-                )
             proc.run(self.runc.kill(c.id, "KILL", all_processes=True), check=False)
             self.wait_exit(c, 10.0)
         proc.run(self.runc.delete(c.id, force=True), check=False)

@@ -30,6 +30,7 @@ def test_run_prints_output_and_passes_exit_code(engine) -> None:
 def test_a_command_that_cannot_start_exits_like_docker_run(engine) -> None:
     """127: not found, 126: not executable (docker run's codes), attached and with -d;
     the container records the same code, and --rm still removes it."""
+    bundles = _bundles(engine)
     for args, code in ((["nosuchcmd"], 127), (["/nonexistent/x"], 127), (["/etc/passwd"], 126)):
         res = engine("container:run", "--rm", "debian:bookworm", *args, check=False)
         assert res.returncode == code, (args, res.stderr)
@@ -45,10 +46,13 @@ def test_a_command_that_cannot_start_exits_like_docker_run(engine) -> None:
     assert "executable file not found" in detached.stderr
     for cid in _ids(engine):
         engine("container:rm", "-f", cid)
+    # --rm bundles go after paasd's reply: gone before the next test counts them
+    assert _wait_for(lambda: _bundles(engine) == bundles), _bundles(engine) ^ bundles
 
 
 def test_usage_errors_of_run_come_from_paasd_in_one_line(engine) -> None:
     """container:run's flags are parsed by paasd; a usage error is one line, exit 125."""
+    bundles = _bundles(engine)
     res = engine("container:run", "--bogus", "debian:bookworm", "true", check=False)
     assert res.returncode == 125
     assert res.stderr == ("error: unrecognized arguments: --bogus "
@@ -59,6 +63,7 @@ def test_usage_errors_of_run_come_from_paasd_in_one_line(engine) -> None:
     # after the image, --help is the command's
     echoed = engine("container:run", "--rm", "debian:bookworm", "sh", "-c", 'echo "$0"', "--help")
     assert echoed.stdout == "--help\n"
+    assert _wait_for(lambda: _bundles(engine) == bundles), _bundles(engine) ^ bundles
 
 
 def _bundles(engine) -> set[str]:
