@@ -29,7 +29,8 @@ from .render import emit_json, human_ago, table
 
 if TYPE_CHECKING:
     from ..apps.store import AppRecord, AppStore
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["config_lines", "configure", "push_hint", "report_lines", "shell_exports",
            "shell_quote"]

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..build.progress import BuildEvent
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure", "parse_build_args"]
 

@@ -16,7 +16,8 @@ from .status import status_text_of
 
 if TYPE_CHECKING:
     from ..runtime.lifecycle import Runtime
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure", "status_text"]
 

@@ -25,7 +25,8 @@ from ..errors import Conflict, FailedPrecondition
 
 if TYPE_CHECKING:
     from ..config import Context
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure"]
 

@@ -20,7 +20,8 @@ from ..errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from ..deploy.deployer import Deployer
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure"]
 

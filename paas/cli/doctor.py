@@ -16,7 +16,8 @@ from .render import emit_json
 
 if TYPE_CHECKING:
     from ..doctor.checks import Check
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure", "report_lines"]
 

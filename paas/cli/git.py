@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, BinaryIO
 from ..errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure"]
 

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from ..deploy.df import UsageRow
     from ..deploy.prune import PruneReport
     from ..runtime.lifecycle import Runtime
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure", "df_rows", "prune_lines"]
 

@@ -18,7 +18,8 @@ from .render import emit_json, human_ago, human_size, table
 
 if TYPE_CHECKING:
     from ..image.store import ImageStore
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure", "history_rows", "image_rows", "inspect_json", "short_id"]
 

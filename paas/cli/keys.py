@@ -19,7 +19,8 @@ from ..errors import InvalidArgument, NotFound
 if TYPE_CHECKING:
     from ..receive.sshkeys import KeyStore
     from ..receive.tokens import TokenStore
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure"]
 

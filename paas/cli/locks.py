@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ..apps.validate import validate_app_name
 
 if TYPE_CHECKING:
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure", "lock_info"]
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     Handler = Callable[["App", argparse.Namespace], int]
 
-__all__ = ["COMMANDS", "App", "Parser", "entry", "main"]
+__all__ = ["COMMANDS", "App", "entry", "main"]
 
 # name -> (module, summary). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -206,7 +206,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     __import__(COMMANDS[name][0])  # not importlib.import_module: importlib is ~1 ms of imports
     module = sys.modules[COMMANDS[name][0]]
-    _quick_exit[0] = bool(getattr(module, "QUICK_EXIT", False))
     app = App()
     run_argv: Callable[[App, list[str]], int] | None = getattr(module, "run_argv", None)
     if run_argv is not None:  # parses its own arguments (container:run: paasd parses them)
@@ -243,19 +242,6 @@ def _handled(command: Callable[[], int], app: App) -> int:
         return 0
 
 
-def __getattr__(name: str) -> object:
-    """``Parser`` lives in ``paas.cli.parser`` (argparse is imported only when needed)."""
-    if name == "Parser":
-        from .parser import Parser
-
-        return Parser
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# set by main() from the command module's QUICK_EXIT
-_quick_exit = [False]
-
-
 def entry() -> NoReturn:
     """The ``paas`` command (install.sh's launcher calls this).
 
@@ -265,7 +251,7 @@ def entry() -> NoReturn:
     shutdown frees every imported module, ~6-9 ms that every ``container:run``
     paid after its container had exited."""
     code = main()
-    if not _quick_exit[0] or _threads_alive():
+    if not _quick_exit() or _threads_alive():
         sys.exit(code)
     try:
         sys.stdout.flush()
@@ -273,6 +259,13 @@ def entry() -> NoReturn:
     except BrokenPipeError:
         os._exit(code)  # the reader went away: nothing more can reach it
     os._exit(code)
+
+
+def _quick_exit() -> bool:
+    """Whether the command that ran (its module is imported by now) set ``QUICK_EXIT``."""
+    name = sys.argv[1] if len(sys.argv) > 1 else ""
+    module = sys.modules.get(COMMANDS[name][0]) if name in COMMANDS else None
+    return bool(getattr(module, "QUICK_EXIT", False))
 
 
 def _threads_alive() -> bool:

@@ -18,7 +18,8 @@ from ..errors import InvalidArgument
 
 if TYPE_CHECKING:
     from ..model import Container, Limits
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure", "format_bytes", "limits_text", "status_text"]
 

@@ -17,7 +17,8 @@ TYPE_CHECKING = False  # typing costs ~3 ms of CLI start
 if TYPE_CHECKING:
     from typing import Any
 
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure", "container_rows"]
 

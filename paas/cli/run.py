@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import CommandFailed, InvalidArgument
+from ..errors import CommandFailed
 
 TYPE_CHECKING = False  # typing costs ~3 ms of CLI start
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
     from typing import Any
 
-    from .main import App, Handler, Parser
+    from .main import App
 
-__all__ = ["QUICK_EXIT", "configure", "run_argv"]
+__all__ = ["QUICK_EXIT", "run_argv"]
 
 # paas.cli.main.entry may skip Python's shutdown: this command leaves nothing to it
 QUICK_EXIT = True
@@ -37,22 +36,20 @@ _HELP = ("-h", "--help")
 def run_argv(app: App, argv: list[str]) -> int:
     """``paas container:run ARGV...``: paasd parses ``argv``."""
     if any(a in _HELP for a in argv):
-        return _parse_here(app, argv)
+        _help_here(argv)
     return _run(app, {"argv": argv, "stdin_tty": sys.stdin.isatty()})
 
 
-def _parse_here(app: App, argv: list[str]) -> int:
+def _help_here(argv: list[str]) -> None:
+    """Print the help and exit when ``-h``/``--help`` is container:run's (before the image);
+    return when it is the command's."""
+    from ..runtime.options import add_run_flags
+    from .main import COMMANDS
     from .parser import Parser
 
-    parser = Parser(prog="paas container:run", description="Run a command in a new container")
-    _run_flags = configure("container:run", parser)
-    return _run_flags(app, parser.parse_args(argv))
-
-
-def _run_parsed(app: App, a: argparse.Namespace) -> int:
-    if a.tty and not a.detach and not sys.stdin.isatty():
-        raise InvalidArgument("the input device is not a TTY", "drop -t, or run from a terminal")
-    return _run(app, {"flags": {k: v for k, v in vars(a).items() if not k.startswith("_")}})
+    parser = Parser(prog="paas container:run", description=COMMANDS["container:run"][1])
+    add_run_flags(parser)
+    parser.parse_args(argv)
 
 
 def _run(app: App, body: dict[str, Any]) -> int:
@@ -83,11 +80,3 @@ def _run(app: App, body: dict[str, Any]) -> int:
     except StartFailed as err:
         app.error_exit = err.returncode
         raise
-
-
-def configure(name: str, p: Parser) -> Handler:
-    """The argparse form, for ``--help`` (``run_argv`` is the command's entry)."""
-    from ..runtime.options import add_run_flags
-
-    add_run_flags(p)
-    return _run_parsed

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidArgument, PaasError
 
 if TYPE_CHECKING:
-    from .main import App, Handler, Parser
+    from .main import App, Handler
+    from .parser import Parser
 
 __all__ = ["configure", "remove_cgroups"]
 

@@ -42,7 +42,7 @@ else:
     import _signal
 
 _FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
-_QUICK_EXIT = 0.02  # s: an exit within this is reported with the start, in one request
+_AT_ONCE = 0.02  # s: an exit within this is reported with the start, in one request
 
 
 class StartFailed(CommandFailed):
@@ -109,7 +109,7 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
         pump.watch_exit(pidfd)
         # a command that ends at once (`true`, a failing one) is reported in one request
         # with its exit; a longer one is reported running first (answered while it runs)
-        pump.until(lambda: pump.exited, timeout=_QUICK_EXIT)
+        pump.until(lambda: pump.exited, timeout=_AT_ONCE)
         if not pump.exited:
             started = notify(f"/containers/{cid}/started", {"pid": pid})
             pump.until(lambda: pump.exited)

@@ -4,7 +4,7 @@ The CLI ships its raw argv to paasd (``POST /containers``), which parses it
 with ``flags_from_argv`` (the flags of ``add_run_flags``) and validates it with
 ``options_from_flags``; so every check lives here once, and the CLI's run path
 imports nothing heavy (not even argparse). ``RUN_FLAGS`` is the schema of the
-flags (the request body of a CLI that parsed them itself: ``--help`` in argv).
+flags, which paas's own callers (a deploy's containers) send instead of argv.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any, NoReturn
 from ..errors import InvalidArgument
 from ..model import BindMount, Resources, RunOptions
 
-__all__ = ["RUN_FLAGS", "add_run_flags", "flags_from_argv", "options_from_flags", "parse_bind", "parse_resources", "parse_run_options",
-           "parse_size"]
+__all__ = ["RUN_FLAGS", "add_run_flags", "flags_from_argv", "options_from_flags", "parse_bind",
+           "parse_resources", "parse_run_options", "parse_size"]
 
 # flag name (argparse dest) -> JSON type of its value
 RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
@@ -68,10 +68,6 @@ class _ArgvParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise InvalidArgument(message, "see 'paas container:run --help'")
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise InvalidArgument((message or "").strip() or "container:run's flags ended the parse",
-                              "see 'paas container:run --help'")
 
 
 def flags_from_argv(argv: object) -> dict[str, Any]:
