@@ -109,10 +109,10 @@ def test_plain_volumes_follow_symlinks_but_never_reach_paas_root(engine: Any,
     (tmp_path / "evil").symlink_to(root)
     for source in (f"{tmp_path}/evil", root, f"{root}/state.db", "/"):
         res = engine("container:run", "--rm", "-v", f"{source}:/h", "debian:bookworm",
-                     "ls", "/h", check=False)
+                     "sh", "-c", "head -c 15 /h/state.db /h/*/state.db", check=False)
         assert res.returncode == 125, (source, res.stdout, res.stderr)
         assert "paas's own state" in res.stderr, res.stderr
-        assert "state.db" not in res.stdout
+        assert "SQLite" not in res.stdout
     # a detached container whose source is swapped after its first start
     d = tmp_path / "d"
     d.mkdir()
