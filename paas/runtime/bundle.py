@@ -148,12 +148,7 @@ class Bundle:
                     continue
                 fd = hostpath.open_checked(b.source, b.policy, guard)
                 try:
-                    os.makedirs(self.path("binds"), mode=0o700, exist_ok=True)
-                    point = os.path.join(self.path("binds"), str(i))
-                    if stat.S_ISDIR(os.fstat(fd).st_mode):
-                        os.mkdir(point, 0o700)
-                    else:
-                        os.close(os.open(point, os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+                    point = self._mount_point(i, stat.S_ISDIR(os.fstat(fd).st_mode))
                     linux.bind_fd(fd, point)
                 finally:
                     os.close(fd)
@@ -163,9 +158,33 @@ class Bundle:
             raise
         return tuple(staged)
 
+    def _mount_point(self, i: int, is_dir: bool) -> str:
+        """``binds/N``, an empty directory or file; kept between starts (an rmdir costs
+        more than the mount itself on a busy disk)."""
+        top = self.path("binds")
+        point = os.path.join(top, str(i))
+        try:
+            mode = os.lstat(point).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode) != is_dir:  # a file bind became a dir
+            if stat.S_ISDIR(mode):
+                os.rmdir(point)
+            else:
+                os.unlink(point)
+            mode = None
+        if mode is None:
+            os.makedirs(top, mode=0o700, exist_ok=True)
+            if is_dir:
+                os.mkdir(point, 0o700)
+            else:
+                os.close(os.open(point, os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        return point
+
     def unstage_binds(self) -> None:
-        """Unmount and remove every ``binds/N`` (never anything under them: an entry
-        still mounted after umount is an error, not a tree to delete)."""
+        """Unmount every ``binds/N`` (the mount points stay, empty). Raises rather than
+        leave one mounted: ``remove`` deletes the bundle, and must never reach into a
+        bind source."""
         top = self.path("binds")
         try:
             names = os.listdir(top)
@@ -180,11 +199,6 @@ class Bundle:
                     if err.returncode == errno.EINVAL:  # not a mount point (any more)
                         break
                     raise
-            if os.path.isdir(point) and not os.path.islink(point):
-                os.rmdir(point)  # fails if still populated: never rmtree a mounted source
-            else:
-                os.unlink(point)
-        os.rmdir(top)
 
     def write_spec(self, spec: dict[str, Any]) -> None:
         tmp = self.path("config.json.tmp")
