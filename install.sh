@@ -19,7 +19,7 @@ readonly BIN_DIR=/usr/local/bin
 readonly BASE_IMAGE=debian:bookworm
 readonly PACKAGES=(
   runc nginx git mmdebstrap iptables iproute2 uidmap skopeo umoci sqlite3
-  python3-venv python3-dev gcc openssh-server ca-certificates gunicorn sudo
+  python3-venv python3-dev gcc openssh-server ca-certificates gunicorn sudo publicsuffix
 )
 
 # --- output, Dokku style ------------------------------------------------------
