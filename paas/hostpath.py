@@ -10,8 +10,9 @@ swapping a path component for a symlink after the check changes nothing. The pol
 - ``strict`` (app storage, ``storage:mount``; ``-v ...:strict``): every component is
   opened with ``O_NOFOLLOW``, so a symlink anywhere in the path is refused, and the
   final one must be a directory. The path may not be, be inside or contain a system
-  directory (``SYSTEM_DIRS``), a protected directory (the ssh user's key directory), the
-  instance's ``PAAS_ROOT`` or the default root (their ``data/storage/NAME`` excepted).
+  directory (``SYSTEM_DIRS``), the instance's ``PAAS_ROOT`` or the default root (their
+  ``data/storage/NAME`` excepted), nor the ssh user's key directory (that of
+  ``PAAS_AUTHORIZED_KEYS``).
 - ``host`` (``container:run -v``): symlinks are followed, as Docker's ``-v`` does, and
   any file type may be mounted; the resolved path may not be in or contain paas's state
   (the same roots, storage excepted). System directories stay the operator's choice.
@@ -42,7 +43,7 @@ from .paths import DEFAULT_ROOT
 
 TYPE_CHECKING = False  # not typing's: ~3 ms of CLI start
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
 __all__ = ["SYSTEM_DIRS", "Guard", "check", "fd_path", "open_checked", "open_path", "refusal"]
 
@@ -70,6 +71,14 @@ class Guard:
 
     def __repr__(self) -> str:
         return f"Guard(roots={self.roots!r}, protected={self.protected!r})"
+
+    @classmethod
+    def for_instance(cls, root: str, env: Mapping[str, str] | None = None) -> Guard:
+        """The instance's guard: its root, and the directory of the ssh user's keys
+        (``PAAS_AUTHORIZED_KEYS``: an app writing there would add keys to sshd)."""
+        env = os.environ if env is None else env
+        keys = env.get("PAAS_AUTHORIZED_KEYS")
+        return cls(root, (os.path.dirname(os.path.abspath(keys)),) if keys else ())
 
 
 def _state_refusal(real: str, guard: Guard) -> tuple[str, str] | None:

@@ -75,7 +75,7 @@ def check_host_dir(paths: Paths, path: str, hint_name: str) -> None:
     a directory reached without any symlink, outside the instance's state
     (``Paths.storage/NAME`` excepted) and the system directories."""
     try:
-        hostpath.check(path, BindPolicy.STRICT, hostpath.Guard(paths.root))
+        hostpath.check(path, BindPolicy.STRICT, hostpath.Guard.for_instance(paths.root))
     except InvalidArgument as err:
         if "does not exist" in err.message:
             raise InvalidArgument(

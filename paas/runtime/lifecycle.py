@@ -53,7 +53,7 @@ class Runtime:
     @property
     def guard(self) -> hostpath.Guard:
         """What bind sources may not reach (``paas.hostpath``)."""
-        return hostpath.Guard(self.ctx.paths.root)
+        return hostpath.Guard.for_instance(self.ctx.paths.root)
 
     @property
     def images(self) -> ImageStore:

@@ -157,3 +157,11 @@ def test_parse_bind_refuses_other_options(spec: str) -> None:
 def test_internal_binds_cannot_be_sent_as_flags() -> None:
     with pytest.raises(InvalidArgument):
         format_bind(BindMount("/var/lib/paas/builds/x", "/app", policy=BindPolicy.INTERNAL))
+
+
+def test_the_ssh_users_key_dir_is_protected(tmp_path: Path) -> None:
+    g = Guard.for_instance(str(tmp_path / "root"),
+                           {"PAAS_AUTHORIZED_KEYS": "/home/paas/.ssh/authorized_keys"})
+    assert refusal("/home/paas/.ssh", STRICT, g) is not None
+    assert refusal("/home/paas", STRICT, g) is not None
+    assert Guard.for_instance("/r", {}).protected == Guard("/r").protected
