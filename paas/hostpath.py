@@ -166,10 +166,18 @@ def open_path(path: str, *, follow: bool) -> int:
     return fd
 
 
+def _refuse(path: str, real: str, policy: str, guard: Guard) -> None:
+    why = refusal(os.path.normpath(real), policy, guard)
+    if why is not None:
+        shown = path if real == path else f"{path} (which is {real})"
+        raise InvalidArgument(f"host path {shown} {why[0]}", why[1])
+
+
 def open_checked(path: str, policy: str, guard: Guard) -> int:
     """``path`` opened per ``policy`` and checked (see the module docstring); an ``O_PATH``
     fd the caller closes. Raises InvalidArgument with one line saying why not."""
     strict = policy == BindPolicy.STRICT
+    _refuse(path, path, policy, guard)  # the name as given first: a missing path of paas's
     fd = open_path(path, follow=not strict)
     try:
         real = fd_path(fd)
@@ -178,10 +186,7 @@ def open_checked(path: str, policy: str, guard: Guard) -> int:
                                   "try again")
         if strict and not stat.S_ISDIR(os.fstat(fd).st_mode):
             raise InvalidArgument(f"host path {path} is not a directory", "mount a directory")
-        why = refusal(real, policy, guard)
-        if why is not None:
-            shown = path if real == path else f"{path} (which is {real})"
-            raise InvalidArgument(f"host path {shown} {why[0]}", why[1])
+        _refuse(path, real, policy, guard)
     except BaseException:
         os.close(fd)
         raise

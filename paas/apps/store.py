@@ -4,7 +4,8 @@ Every input is validated (``validate``, ``settings``) before a row is written, a
 every write is one transaction; when the caller already holds one (deploy wrapping
 several steps), a SAVEPOINT nests inside it instead. Child tables reference
 ``apps(name)`` with ON UPDATE / ON DELETE CASCADE, so ``rename`` is one UPDATE and
-``remove`` one DELETE.
+``remove`` one DELETE. Who owns a domain (added ones, every app's default name) and
+which names nobody may claim: the rules of ``paas.apps.domains``, enforced here.
 
 Not here: anything outside the database (repositories, containers, nginx,
 releases); ``paas.deploy`` does those around these calls.

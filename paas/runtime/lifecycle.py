@@ -410,7 +410,10 @@ class Runtime:
         return self.store.get(c.id)
 
     def record_start(self, cid: str, pid: int) -> None:
-        """Mark running unless the process is already reaped (its exit is being recorded)."""
+        """Mark running unless the process is already reaped (its exit is being recorded).
+        The staged bind sources go now: the container has its own mounts of them, and
+        nothing under PAAS_ROOT should lead into the operator's data while it runs."""
+        Bundle(self.ctx, cid).unstage_binds()
         start = pid_start_time(pid)
         if start is not None:
             self.store.set_running(cid, pid, start)

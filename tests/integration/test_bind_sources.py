@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,33 @@ def test_a_file_source_and_a_source_with_a_submount(engine: Any, tmp_path: Path)
         subprocess.run(["umount", f"{data}/sub"], check=True)
     ids = json.loads(engine("container:ps", "-a", "--format", "json").stdout)
     assert ids == []
+
+
+def test_staged_sources_go_once_the_container_runs(engine: Any, tmp_path: Path) -> None:
+    """Nothing under PAAS_ROOT leads into the operator's data while a container runs:
+    the staged mount goes once runc has started it (the container keeps its own)."""
+    root = engine.env["PAAS_ROOT"]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f").write_text("still here\n")
+    engine("container:run", "-d", "--name", "running1", "-v", f"{data}:/d:strict",
+           "debian:bookworm", "sh", "-c", "sleep 1; cat /d/f; sleep 30")
+    bundle = os.path.join(root, "containers", engine.inspect("running1")["Id"])
+    assert _mounts_under(bundle) == [f"{bundle}/rootfs"]
+    deadline = time.monotonic() + 20
+    while "still here" not in engine("container:logs", "running1").stdout:
+        assert time.monotonic() < deadline, engine("container:logs", "running1")
+        time.sleep(0.1)
+    engine("container:rm", "-f", "running1")
+    # attached: gone at the CLI's "started" report, while the command still runs
+    run = subprocess.Popen([sys.executable, "-m", "paas", "container:run", "--rm", "-v",
+                            f"{data}:/d", "debian:bookworm", "sh", "-c",
+                            "echo up; sleep 2; cat /d/f"], env=engine.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    assert run.stdout.readline() == "up\n"
+    time.sleep(0.5)  # the report follows the first 20 ms of the run
+    staged = [m for m in _mounts_under(os.path.join(root, "containers")) if "/binds/" in m]
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert out == "still here\n" and staged == []
