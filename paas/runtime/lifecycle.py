@@ -119,7 +119,7 @@ class Runtime:
 
         # the host paths of -v and storage mounts are opened and checked now, at every
         # start, and runc gets what was opened (bundle.stage_binds)
-        binds = bundle.stage_binds(c.config.binds, self.guard)
+        binds = bundle.stage_binds(c.config.binds, self.guard) if c.config.binds else ()
         plan = self.net.attach(c.id, c.config)
         etc_mounts = bundle.write_etc(c, ip=plan.ip, resolv=plan.resolv)
         spec = build_spec(
