@@ -19,7 +19,7 @@ readonly BIN_DIR=/usr/local/bin
 readonly BASE_IMAGE=debian:bookworm
 readonly PACKAGES=(
   runc nginx git mmdebstrap iptables iproute2 uidmap skopeo umoci sqlite3
-  python3-venv python3-dev gcc openssh-server ca-certificates gunicorn sudo
+  python3-venv python3-dev gcc openssh-server ca-certificates gunicorn sudo publicsuffix
 )
 
 # --- output, Dokku style ------------------------------------------------------
@@ -284,11 +284,37 @@ write_if_changed() {
   mv -f "$file.tmp" "$file"
 }
 
+# /etc/paas/paas.conf ($PAAS_CONFIG): settings of every paas command on this host,
+# whatever the shell (paas/conffile.py: PAAS_NAME=value lines, the environment
+# overrides them). Each
+# PAAS_NAME=value argument is added when the file does not set that name yet: the
+# operator's own lines and values are kept. False when nothing changed.
+write_paas_conf() {
+  local conf=${PAAS_CONFIG:-/etc/paas/paas.conf} line changed=1
+  [[ -d ${conf%/*} ]] || install -d -m 755 -o root -g root "${conf%/*}"
+  if [[ ! -f $conf ]]; then
+    printf '%s\n' "# paas settings: PAAS_NAME=value, no quotes; the environment overrides them" \
+      "# (written by paas's install.sh, which only adds missing names: edit freely)" \
+      >"$conf.tmp"
+    chmod 644 "$conf.tmp"
+    mv -f "$conf.tmp" "$conf"
+    changed=0
+  fi
+  for line in "$@"; do
+    if ! grep -q "^${line%%=*}=" "$conf"; then
+      printf '%s\n' "$line" >>"$conf"
+      changed=0
+    fi
+  done
+  return $changed
+}
+
 # git push over SSH: sshd logs pushers in as the unprivileged user "paas", whose
 # authorized_keys entries (written by "paas ssh-keys:add") force the command
 # "sudo -n env PAAS_ROOT=... paas git:ssh-command --key NAME"; sudo lets exactly
-# that command run as root (deploys start containers). Root's login shells get the
-# defaults ssh-keys:add needs from /etc/profile.d/paas.sh.
+# that command run as root (deploys start containers). The settings ssh-keys:add needs
+# (which user, which file sshd reads) are in /etc/paas/paas.conf, so a non-login
+# root shell gets them too; sshd's drop-in names the same file for the paas user.
 setup_git_ssh() {
   step "Setting up git push over SSH (user paas)"
   local changed=0 home=/home/paas
@@ -300,10 +326,16 @@ setup_git_ssh() {
   install -d -m 700 -o paas -g paas "$home/.ssh"
   [[ -f $home/.ssh/authorized_keys ]] ||
     install -m 600 -o paas -g paas /dev/null "$home/.ssh/authorized_keys"
-  write_if_changed /etc/profile.d/paas.sh 644 <<PROFILE && changed=1
-# written by paas's install.sh: defaults of "paas ssh-keys:add" on this host
-export PAAS_AUTHORIZED_KEYS=$home/.ssh/authorized_keys PAAS_BIN=$BIN_DIR/paas PAAS_SSH_SUDO=1
-PROFILE
+  write_paas_conf "PAAS_SSH_USER=paas" "PAAS_AUTHORIZED_KEYS=$home/.ssh/authorized_keys" \
+    "PAAS_BIN=$BIN_DIR/paas" "PAAS_SSH_SUDO=1" && changed=1
+  # older installs exported these from login shells only (and the environment would
+  # now override the file): gone
+  if [[ -f /etc/profile.d/paas.sh ]] &&
+    grep -q "^# written by paas's install.sh" /etc/profile.d/paas.sh; then
+    rm -f /etc/profile.d/paas.sh
+    info "removed /etc/profile.d/paas.sh: settings are in /etc/paas/paas.conf (log in again)"
+    changed=1
+  fi
   mkdir -p /etc/sudoers.d
   local rule="paas ALL=(root) NOPASSWD: /usr/bin/env PAAS_ROOT=/var/lib/paas $BIN_DIR/paas git\\:ssh-command --key *"
   if write_if_changed /etc/sudoers.d/paas 440 <<SUDOERS; then
@@ -321,6 +353,7 @@ SUDOERS
   if [[ -d /etc/ssh/sshd_config.d ]] && write_if_changed /etc/ssh/sshd_config.d/paas.conf 644 <<SSHD; then
 # written by paas's install.sh: the paas user only pushes (its keys force the command)
 Match User paas
+    AuthorizedKeysFile $home/.ssh/authorized_keys
     PasswordAuthentication no
     KbdInteractiveAuthentication no
     AuthenticationMethods publickey

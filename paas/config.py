@@ -1,7 +1,10 @@
 """Instance configuration: where state lives and how host objects are named.
 
 Everything comes from the environment with sane defaults, read once into a
-frozen ``Context`` that is passed down explicitly (no module globals):
+frozen ``Context`` that is passed down explicitly (no module globals). Below the
+environment lies the host's settings file, ``/etc/paas/paas.conf`` (``PAAS_CONFIG``):
+the entry points merge it into ``os.environ`` first (``paas.conffile.apply``), so any
+``PAAS_*`` setting, here or read where it is used, may live there:
 
 - ``PAAS_ROOT`` (default ``/var/lib/paas``): all state of the instance.
 - ``PAAS_INSTANCE``: short name used for every kernel object (cgroup parent,

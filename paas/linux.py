@@ -1,7 +1,7 @@
 """Thin wrappers of the few Linux syscalls paas makes directly (via libc and ctypes).
 
-mount(2)/umount2(2) for container root filesystems (an exec of mount(8) costs
-a few ms on every container start) and prctl(PR_SET_CHILD_SUBREAPER).
+mount(2)/umount2(2) for container root filesystems and staged bind sources (an
+exec of mount(8) costs a few ms on every container start) and prctl(PR_SET_CHILD_SUBREAPER).
 Everything else goes through ``paas.proc``.
 """
 
@@ -16,10 +16,11 @@ TYPE_CHECKING = False  # not typing's: importing typing costs ~3 ms of CLI start
 if TYPE_CHECKING:
     from .model import IdMap, Mount
 
-__all__ = ["MNT_DETACH", "mount", "set_child_subreaper", "umount"]
+__all__ = ["MNT_DETACH", "bind_fd", "mount", "set_child_subreaper", "umount"]
 
 MNT_DETACH = 2
 _MS_BIND = 4096
+_MS_REC = 16384
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -80,9 +81,16 @@ def namespaces_with_idmap(user_path: str, net_path: str, idmap: IdMap) -> None:
         os.waitpid(pid, 0)
 
 
-def _bind(source: str, target: str) -> None:
-    if _libc.mount(source.encode(), target.encode(), None, _MS_BIND, None) != 0:
+def _bind(source: str, target: str, flags: int = _MS_BIND) -> None:
+    if _libc.mount(source.encode(), target.encode(), None, flags, None) != 0:
         raise _fail(f"bind mount {source} on {target}")
+
+
+def bind_fd(fd: int, target: str) -> None:
+    """Bind-mount (recursively, like ``-v``) the file open as ``fd`` (``O_PATH`` is
+    enough) on ``target``: the kernel follows ``/proc/self/fd/N`` to that very inode,
+    wherever its name points by now."""
+    _bind(f"/proc/self/fd/{fd}", target, _MS_BIND | _MS_REC)
 
 
 def set_child_subreaper(enabled: bool = True) -> None:

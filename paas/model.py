@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "DEFAULT_RESTART_POLICY",
     "BindMount",
+    "BindPolicy",
     "BuildRequest",
     "BuildResult",
     "Container",
@@ -152,13 +153,25 @@ class Mount:
     options: tuple[str, ...] = ()
 
 
+class BindPolicy:
+    """How the host path of a ``BindMount`` is resolved at each container start
+    (``paas.hostpath``): the values of ``BindMount.policy``."""
+
+    HOST = "host"  # container:run -v: symlinks followed (Docker); paas's state refused
+    STRICT = "strict"  # app storage: no symlink in any component; system dirs refused too
+    INTERNAL = "internal"  # paas's own (build dirs under PAAS_ROOT): used as they are
+
+    ALL = (HOST, STRICT, INTERNAL)
+
+
 @dataclass(frozen=True)
 class BindMount:
-    """A user volume: ``-v HOSTDIR:DIR[:ro]``."""
+    """A user volume: ``-v HOSTDIR:DIR[:ro][,strict]``."""
 
     source: str
     target: str
     readonly: bool = False
+    policy: str = BindPolicy.HOST
 
 
 @dataclass(frozen=True)

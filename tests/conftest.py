@@ -261,6 +261,9 @@ def paas_instance(root: Path | None = None) -> Iterator[dict[str, str]]:
     root.chmod(0o755)  # mkdtemp's 0700 would lock out containers' mapped uids
     env = dict(os.environ)
     env.update(PAAS_ROOT=str(root), PAAS_INSTANCE=instance)
+    # not the host's /etc/paas/paas.conf (install.sh's: the real ssh user's key file...):
+    # a file of the instance's own, absent unless a test writes it
+    env["PAAS_CONFIG"] = str(root / "paas.conf")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     try:
         yield env

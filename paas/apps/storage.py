@@ -2,8 +2,10 @@
 into every process container of its next release.
 
 ``parse_mount`` checks a ``HOSTDIR:CONTAINERDIR[:ro]`` spec without touching the
-host; ``check_host_dir`` then looks at the host directory (it must exist, and may not
-be inside the instance's own state, except ``Paths.storage``, nor contain it);
+host; ``check_host_dir`` then looks at the host directory with the rule every start of
+a container applies again (``paas.hostpath``, policy ``strict``: no symlink in any
+component, not in or holding paas's state, ``Paths.storage/NAME`` excepted, nor a system
+directory);
 ``StorageStore`` keeps the mounts in the ``app_mounts`` table (one per container
 directory). Mounted directories belong to the operator: nothing in paas deletes them
 (``apps:destroy`` drops the rows only, and only removes paths outside ``Paths.storage``).
@@ -19,11 +21,11 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import stat
 import time
 
+from .. import hostpath
 from ..errors import AlreadyExists, InvalidArgument, NotFound
-from ..model import BindMount, IdMap
+from ..model import BindMount, BindPolicy, IdMap
 from ..paths import Paths
 from ..state import transaction
 from .store import need_app
@@ -68,31 +70,18 @@ def format_mount(b: BindMount) -> str:
     return f"{b.source}:{b.target}" + (":ro" if b.readonly else "")
 
 
-def _inside(path: str, top: str) -> bool:
-    return path == top or path.startswith(top.rstrip("/") + "/")
-
-
 def check_host_dir(paths: Paths, path: str, hint_name: str) -> None:
-    """The host directory exists and is a directory (not a symlink to one), outside the
-    instance's state (``Paths.storage`` excepted)."""
-    real = os.path.realpath(path)
-    root, storage = os.path.realpath(paths.root), os.path.realpath(paths.storage)
-    own_state = _inside(real, root) and (real == storage or not _inside(real, storage))
-    if own_state or _inside(root, real):
-        raise InvalidArgument(
-            f"host directory {path} is or holds the state of paas itself ({paths.root})",
-            f"use a directory of its own, e.g.: paas storage:ensure-directory {hint_name}")
+    """The check every container start makes again (``paas.hostpath``, policy ``strict``):
+    a directory reached without any symlink, outside the instance's state
+    (``Paths.storage/NAME`` excepted) and the system directories."""
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        raise InvalidArgument(
-            f"host directory {path} does not exist",
-            f"create it, e.g. with: paas storage:ensure-directory {hint_name}") from None
-    if stat.S_ISLNK(st.st_mode):
-        raise InvalidArgument(f"host directory {path} is a symlink",
-                              f"mount its target instead: {os.path.realpath(path)}")
-    if not stat.S_ISDIR(st.st_mode):
-        raise InvalidArgument(f"{path} is not a directory", "mount a directory")
+        hostpath.check(path, BindPolicy.STRICT, hostpath.Guard.for_instance(paths.root))
+    except InvalidArgument as err:
+        if "does not exist" in err.message:
+            raise InvalidArgument(
+                err.message, f"create it, e.g. with: paas storage:ensure-directory {hint_name}"
+            ) from None
+        raise
 
 
 def validate_storage_name(name: str) -> str:

@@ -4,7 +4,8 @@ Every input is validated (``validate``, ``settings``) before a row is written, a
 every write is one transaction; when the caller already holds one (deploy wrapping
 several steps), a SAVEPOINT nests inside it instead. Child tables reference
 ``apps(name)`` with ON UPDATE / ON DELETE CASCADE, so ``rename`` is one UPDATE and
-``remove`` one DELETE.
+``remove`` one DELETE. Who owns a domain (added ones, every app's default name) and
+which names nobody may claim: the rules of ``paas.apps.domains``, enforced here.
 
 Not here: anything outside the database (repositories, containers, nginx,
 releases); ``paas.deploy`` does those around these calls.
@@ -18,9 +19,11 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from ..state import transaction
+from . import domains as owner_rules
 from .settings import SETTINGS, validate_setting, validate_setting_key
 from .validate import (
     validate_app_name,
@@ -29,6 +32,9 @@ from .validate import (
     validate_domain,
     validate_process_type,
 )
+
+if TYPE_CHECKING:
+    from .publicsuffix import SuffixList
 
 __all__ = ["DEFAULT_DOMAIN", "MAX_SCALE", "SETTINGS", "AppRecord", "AppStore", "need_app"]
 
@@ -61,8 +67,19 @@ def need_app(conn: sqlite3.Connection, name: str) -> str:
 
 
 class AppStore:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, suffixes: SuffixList | None = None) -> None:
+        """``suffixes``: the public suffix list (default: the system's, read when a
+        domain is claimed)."""
         self.conn = conn
+        self._suffixes = suffixes
+
+    @property
+    def suffixes(self) -> SuffixList:
+        if self._suffixes is None:
+            from .publicsuffix import load
+
+            self._suffixes = load()
+        return self._suffixes
 
     # -- plumbing --------------------------------------------------------------------
     @contextlib.contextmanager
@@ -94,6 +111,7 @@ class AppStore:
             if self.exists(name):
                 raise AlreadyExists(f"app {name} already exists",
                                     "pick another name, or see it with: paas apps:info " + name)
+            self._default_free(name, self._global_or_default())
             created = time.time()
             c.execute("INSERT INTO apps (name, created) VALUES (?, ?)", (name, created))
         return AppRecord(name, created)
@@ -121,6 +139,7 @@ class AppStore:
             self._need(old)
             if self.exists(new):
                 raise AlreadyExists(f"app {new} already exists", "pick another name")
+            self._default_free(new, self._global_or_default())
             c.execute("UPDATE apps SET name = ? WHERE name = ?", (new, old))
         return self.get(new)
 
@@ -165,13 +184,50 @@ class AppStore:
                                  (name,)).fetchall()
         return [str(r[0]) for r in rows]
 
+    def _added_by(self, domain: str) -> str | None:
+        row = self.conn.execute("SELECT app FROM app_domains WHERE domain = ?",
+                                (domain,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _default_of(self, domain: str, glob: str) -> str | None:
+        """The existing app whose default name (``APP.glob``) ``domain`` is."""
+        head, dot, tail = domain.partition(".")
+        return head if dot and tail == glob and self.exists(head) else None
+
+    def owner_of(self, domain: str) -> str | None:
+        """The app ``domain`` belongs to: the app it is the default name of (reserved
+        for it, even while off), else the app that added it; None when free."""
+        return self._default_of(domain, self._global_or_default()) or self._added_by(domain)
+
+    def _default_free(self, app: str, glob: str) -> None:
+        """Refuse a new name or global domain under which ``app``'s default name would be
+        a domain another app added (nginx would answer it from that app)."""
+        default = f"{app}.{glob}"
+        other = self._added_by(default)
+        if other is not None and other != app:
+            raise Conflict(
+                f"the default domain {default} of app {app} belongs to app {other}",
+                f"pick another app name, or free it first: paas domains:remove {other} "
+                f"{default}")
+
+    def claims(self) -> dict[str, str]:
+        """Every name some app is served on -> that app."""
+        out = {}
+        for r in self.list():
+            for d in self.effective_domains(r.name):
+                out[d] = r.name
+        return out
+
     def _claim(self, name: str, domains: builtins.list[str]) -> None:
         for d in domains:
-            row = self.conn.execute("SELECT app FROM app_domains WHERE domain = ?",
-                                    (d,)).fetchone()
-            if row is not None and row[0] != name:
-                raise Conflict(f"domain {d} belongs to app {row[0]}",
-                               f"remove it there first: paas domains:remove {row[0]} {d}")
+            owner_rules.check_claimable(d, self.suffixes)
+            owner = self.owner_of(d)
+            if owner is not None and owner != name:
+                if self._added_by(d) == owner:
+                    hint = f"remove it there first: paas domains:remove {owner} {d}"
+                else:
+                    hint = f"it is the default domain of app {owner}; pick another name"
+                raise Conflict(f"domain {d} belongs to app {owner}", hint)
         self.conn.executemany("INSERT OR IGNORE INTO app_domains (domain, app) VALUES (?, ?)",
                               [(d, name) for d in domains])
 
@@ -218,6 +274,8 @@ class AppStore:
         """Set (or with None, clear) the domain apps get ``APP.DOMAIN`` under."""
         if domain is None:
             with self._write() as c:
+                for r in self.list():
+                    self._default_free(r.name, DEFAULT_DOMAIN)
                 c.execute("DELETE FROM global_settings WHERE key = ?", (_GLOBAL_DOMAIN_KEY,))
             return None
         d = validate_domain(domain)
@@ -227,21 +285,32 @@ class AppStore:
         if len(d) > _MAX_GLOBAL_DOMAIN:
             raise InvalidArgument(f"global domain {d[:64]}... is too long",
                                   f"use at most {_MAX_GLOBAL_DOMAIN} characters")
+        owner_rules.check_global(d, self.suffixes)
         with self._write() as c:
+            for r in self.list():
+                self._default_free(r.name, d)
             c.execute("INSERT OR REPLACE INTO global_settings (key, value) VALUES (?, ?)",
                       (_GLOBAL_DOMAIN_KEY, d))
         return d
 
+    def _global_or_default(self) -> str:
+        return self.global_domain() or DEFAULT_DOMAIN
+
     def default_domains(self, name: str) -> builtins.list[str]:
         """``APP.GLOBAL`` with a global domain, else ``APP.localhost`` (like Dokku)."""
         validate_app_name(name)
-        return [f"{name}.{self.global_domain() or DEFAULT_DOMAIN}"]
+        return [f"{name}.{self._global_or_default()}"]
 
     def effective_domains(self, name: str) -> builtins.list[str]:
         """The domains the app is served on: the default one (unless removed, or replaced
-        by ``set_domains``), then its own, like Dokku's app vhosts."""
+        by ``set_domains``), then its own, like Dokku's app vhosts. An added name that is
+        another app's default (a database from before the ownership rules) is left out:
+        one name, one server block."""
         default = self.default_domains(name) if self.setting(name, "default-domain") == "on" else []
-        return default + [d for d in self.domains(name) if d not in default]
+        glob = self._global_or_default()
+        own = [d for d in self.domains(name)
+               if d not in default and self._default_of(d, glob) in (None, name)]
+        return default + own
 
     # -- settings --------------------------------------------------------------------
     def _settings_of(self, name: str) -> tuple[tuple[str, str], ...]:

@@ -29,7 +29,15 @@ import time
 from dataclasses import replace
 
 from ..errors import CommandFailed, InvalidArgument, NotFound
-from ..model import BindMount, BuildRequest, BuildResult, HistoryEntry, Image, RunOptions
+from ..model import (
+    BindMount,
+    BindPolicy,
+    BuildRequest,
+    BuildResult,
+    HistoryEntry,
+    Image,
+    RunOptions,
+)
 from . import imageconfig as ic
 from .context import BuildContext, open_context
 from .copy import copy_sources
@@ -171,15 +179,18 @@ def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: 
         raise InvalidArgument(f"invalid cache name {name!r}", "use an app name")
     cache = _owned_dir(os.path.join(b.ctx.paths.build_cache, name), owner)
     out = _owned_dir(os.path.join(work, "out"), owner)
-    binds = [BindMount(os.path.join(work, "layer", "app"), "/app"),
-             BindMount(cache, "/cache"),
-             BindMount(_env_dir(work, req.build_args, owner), "/env", readonly=True),
-             BindMount(out, "/paas/out"),
-             BindMount(_driver(), "/paas/driver", readonly=True)]
+    # paas's own directories (under PAAS_ROOT, which -v refuses) and the buildpacks it
+    # resolved: internal binds, mounted as they are
+    internal = BindPolicy.INTERNAL
+    binds = [BindMount(os.path.join(work, "layer", "app"), "/app", policy=internal),
+             BindMount(cache, "/cache", policy=internal),
+             BindMount(_env_dir(work, req.build_args, owner), "/env", True, internal),
+             BindMount(out, "/paas/out", policy=internal),
+             BindMount(_driver(), "/paas/driver", True, internal)]
     targets = []
     for i, pack in enumerate(packs):
         targets.append(f"/buildpacks/{i}-{os.path.basename(pack)}")
-        binds.append(BindMount(pack, targets[-1], readonly=True))
+        binds.append(BindMount(pack, targets[-1], True, internal))
     argv = ("/bin/bash", "/paas/driver", "/app", "/cache", "/env", "/paas/out",
             "detect" if detect else "given", *targets)
     env = ("HOME=/app", "TMPDIR=/tmp", "LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin",

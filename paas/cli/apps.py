@@ -176,8 +176,11 @@ def _domains(app: App, a: argparse.Namespace) -> int:
 
 def _domains_change(app: App, a: argparse.Namespace) -> int:
     validate_app_name(a.app)
+    from ..apps.domains import notes
+
     domains = [validate_domain(d) for d in a.domains]
     store = _store(app)
+    before = store.claims() if a.op != "remove" else {}
     if a.op == "add":
         store.add_domains(a.app, domains)
         print(f"-----> Added {' '.join(domains)} to {a.app}")
@@ -187,6 +190,10 @@ def _domains_change(app: App, a: argparse.Namespace) -> int:
     else:
         now = store.set_domains(a.app, domains)
         print(f"-----> Set {' '.join(now) or '(the default domain)'} for {a.app}")
+    for note in notes(a.app, domains, before):
+        print(f"       Note: {note}")
+    # an exact name taken from another app's wildcard changes nothing in that app's
+    # vhost (nginx picks the exact name): only this app's is rewritten
     _reroute(app, [a.app])
     return 0
 

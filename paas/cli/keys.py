@@ -1,9 +1,12 @@
 """``ssh-keys:add|list|remove`` (who may push over ssh) and ``auth:add|list|remove``
 (tokens for pushes over smart HTTP).
 
-Keys go to ``PAAS_AUTHORIZED_KEYS`` (default ``PAAS_ROOT/ssh/authorized_keys``) as
+Keys go to ``PAAS_AUTHORIZED_KEYS`` (default ``PAAS_ROOT/ssh/authorized_keys``;
+install.sh sets the ssh user's file in /etc/paas/paas.conf, so any shell gets it) as
 ``restrict,command="... paas git:ssh-command --key NAME"`` lines; lines paas did not
-write are kept. Tokens are printed once by ``auth:add``; only a salted hash is kept.
+write are kept. ``ssh-keys:list`` shows what sshd really reads for the ssh user
+(``paas.receive.sshd``): paas's keys, flagged when sshd never reads their file, and
+every other key there (one without a forced command is a shell). Tokens are printed once by ``auth:add``; only a salted hash is kept.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ def keys_add(app: App, a: argparse.Namespace) -> int:
         except OSError as err:
             raise InvalidArgument(f"{a.keyfile}: {err.strerror}") from err
     key = parse_public_key(text)
-    command = ssh_command_for(os.environ, app.paths.root, a.name, sys.argv[0], sys.executable)
+    command = ssh_command_for(os.environ, app.paths.root, a.name, sys.argv[0], sys.executable,
+                              from_file=app.file_settings)
     store = _store(app)
     added = store.add(a.name, key, command)
     sys.stdout.write(f"{added.name} {added.fingerprint}\n")
@@ -73,14 +77,26 @@ def keys_add(app: App, a: argparse.Namespace) -> int:
 
 
 def keys_list(app: App, a: argparse.Namespace) -> int:
+    """The keys that let someone in as the ssh user: every line of the files sshd reads
+    for that user (``sshd -T``), and paas's own file, each with a note when it does not
+    work as paas meant."""
+    from ..receive.sshd import audit, query
     from .render import emit_json, table
 
-    keys = _store(app).list()
+    view = query(os.environ)
+    if view.error:
+        sys.stderr.write(f"warning: {view.error}: cannot tell which keys sshd uses\n")
+    elif view.keys_command:
+        sys.stderr.write(f"warning: sshd also asks AuthorizedKeysCommand {view.keys_command}"
+                         " for keys (not listed)\n")
+    lines = audit(view, _store(app).path)
     if a.format == "json":
-        emit_json([{"name": k.name, "fingerprint": k.fingerprint, "type": k.key.type}
-                   for k in keys])
+        emit_json([{"name": k.name, "fingerprint": k.fingerprint, "type": k.type,
+                    "file": k.file, "authenticates": k.authenticates, "note": k.note}
+                   for k in lines])
     else:
-        table(["NAME", "FINGERPRINT"], [[k.name, k.fingerprint] for k in keys])
+        table(["NAME", "FINGERPRINT", "NOTE"],
+              [[k.name or "-", k.fingerprint, k.note] for k in lines])
     return 0
 
 

@@ -147,10 +147,13 @@ class App:
     ``paths`` is cheap; ``ctx`` (full configuration) and ``conn`` (the state DB)
     are loaded on first use, so thin commands never pay for them."""
 
-    def __init__(self) -> None:
+    def __init__(self, file_settings: dict[str, str] | None = None) -> None:
         from ..paths import paths_from_env
 
         self.paths = paths_from_env()
+        # the settings that came from the settings file, not the environment
+        # (paas.conffile): ssh-keys:add keeps them out of the key's forced command
+        self.file_settings = dict(file_settings or {})
         # the exit code of a PaasError instead of its kind's (container:run: 125 until
         # the container runs, like docker run)
         self.error_exit: int | None = None
@@ -186,7 +189,9 @@ def _usage() -> str:
         lines.extend(rows)
         lines.append("")
     lines.append("Run 'paas COMMAND --help' for a command's options.")
-    lines.append("Environment: PAAS_ROOT (default /var/lib/paas) selects the instance.")
+    lines.append("Environment: PAAS_ROOT (default /var/lib/paas) selects the instance; every")
+    lines.append("PAAS_* setting the environment leaves unset comes from /etc/paas/paas.conf")
+    lines.append("(PAAS_CONFIG names another file).")
     return "\n".join(lines) + "\n"
 
 
@@ -204,9 +209,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         sys.stderr.write(f"error: unknown command '{name}' (run 'paas --help' to list commands)\n")
         return 2
+    from .. import conffile
+    from ..errors import PaasError, exit_code_for
+
+    try:  # /etc/paas/paas.conf under the environment, before anything reads a setting
+        file_settings = conffile.apply(os.environ)
+    except PaasError as err:
+        sys.stderr.write(f"error: {err.render()}\n")
+        return exit_code_for(err)
     __import__(COMMANDS[name][0])  # not importlib.import_module: importlib is ~1 ms of imports
     module = sys.modules[COMMANDS[name][0]]
-    app = App()
+    app = App(file_settings)
     run_argv: Callable[[App, list[str]], int] | None = getattr(module, "run_argv", None)
     if run_argv is not None:  # parses its own arguments (container:run: paasd parses them)
         return _handled(lambda: run_argv(app, argv[1:]), app)

@@ -117,6 +117,9 @@ def _keeper(ctx: Context) -> KeeperClient | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run paasd in the foreground for the instance named by ``PAAS_ROOT``."""
     try:
+        from .. import conffile
+
+        conffile.apply(os.environ)  # started by hand or a unit file: settings as the CLI's
         ctx = load_context()
         _setup_logging(ctx)
         daemon = Daemon(ctx, keeper=_keeper(ctx))

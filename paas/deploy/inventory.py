@@ -180,7 +180,8 @@ def load_inventory(rt: Runtime, *, sizes: bool = True) -> Inventory:
         apps=tuple(_apps(rt.conn)), blobs=blobs, blob_mtimes=mtimes,
         snapshots=tuple(snaps), staging=staging,
         buildpack_caches=_dir_sizes(paths.build_cache), build_logs=logs,
-        container_sizes={cid: disk_usage(d, skip_prefix=("container.log",))
+        # binds/: a starting container's bind sources (the operator's data), not its own
+        container_sizes={cid: disk_usage(d, skip_prefix=("container.log",), skip_top=("binds",))
                          for cid, d in bundles.items()},
         container_logs={cid: _logs(d) for cid, d in bundles.items()},
         nginx_logs={n: file_usage(os.path.join(nginx_logs, n))

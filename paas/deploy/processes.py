@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..apps.resources import limits_for
-from ..apps.storage import format_mount
 from ..errors import PaasError
-from ..model import Container, ContainerState, ProcessOptions, Release
+from ..model import BindPolicy, Container, ContainerState, ProcessOptions, Release
 from ..runtime.lifecycle import Runtime
+from ..runtime.options import format_bind
 
 __all__ = ["DEFAULT_PORT", "ProcessContainer", "app_containers", "container_name",
            "process_env", "run_flags", "web_port"]
@@ -99,7 +99,8 @@ def run_flags(release: Release, ptype: str, index: int, port: int,
         "image": release.image_id,
         "command": command if command is not None else command_of(release, ptype),
         "entrypoint": None, "env": process_env(release, ptype, index, port),
-        "volume": [format_mount(b) for b in options.mounts],
+        # strict: each start opens the host dir without following symlinks (paas.hostpath)
+        "volume": [format_bind(replace(b, policy=BindPolicy.STRICT)) for b in options.mounts],
         "workdir": None, "user": None, "hostname": None,
         "name": name or container_name(release.app, ptype, index, release.version),
         "tty": tty, "interactive": tty, "detach": detach, "rm": rm, "memory": limits.memory,

@@ -1,6 +1,6 @@
 """The probes of ``paas report``: each looks at one part of the instance (versions,
 cgroups, the bridge and its iptables rules, paasd and its keeper, nginx and its live
-config, git over HTTP, disk space and the store) and returns ``Check``s, a problem
+config, git over HTTP, sshd and the key file it reads, disk space and the store) and returns ``Check``s, a problem
 always with its fix. Read-only: nothing is created, started or repaired here, and
 nothing imports pyroute2; the whole report takes well under a second.
 
@@ -133,7 +133,39 @@ def services(ctx: Context) -> list[Check]:
                              err.message, "fix or remove the offending vhost "
                              "(paas nginx:show-config APP), then 'paas nginx:validate'"))
     out.append(_git_http())
+    out.append(_sshd(ctx))
     return out
+
+
+def _sshd(ctx: Context) -> Check:
+    """An sshd runs with ``PAAS_SSHD_CONFIG`` and reads, for the ssh user, the file
+    ``ssh-keys:add`` writes (else keys are added, exit 0, and never let anyone in)."""
+    from .. import conffile
+    from ..receive import authorized_keys_path
+    from ..receive.sshd import query, running_configs, ssh_settings
+
+    _sshd_bin, config, user = ssh_settings(os.environ)
+    if os.path.realpath(config) not in running_configs():
+        return Check("services", "sshd", "not running",
+                     f"git push over ssh is unavailable (no sshd runs with {config})",
+                     "start sshd (e.g. service ssh start); pushes over HTTP do not need it",
+                     warning=True)
+    view = query(os.environ)
+    settings = os.environ.get(conffile.ENV) or conffile.DEFAULT_PATH
+    if view.error:
+        return Check("services", "sshd", "running, keys unknown", view.error,
+                     f"run ./install.sh (it creates the ssh user), or set PAAS_SSH_USER in "
+                     f"{settings}")
+    ours = authorized_keys_path(ctx.paths.root)
+    if ours not in view.files:
+        reads = ", ".join(view.files) or "no file"
+        return Check("services", "sshd", f"running, reads {reads}",
+                     f"sshd reads {reads} for user {user}, not {ours}, where ssh-keys:add "
+                     "writes: added keys do not authenticate",
+                     f"set PAAS_AUTHORIZED_KEYS={view.files[0] if view.files else '...'} in "
+                     f"{settings} and add the keys again, or make sshd's AuthorizedKeysFile "
+                     f"for {user} {ours}")
+    return Check("services", "sshd", f"running, {user}'s keys in {ours}")
 
 
 def _git_http() -> Check:

@@ -36,9 +36,11 @@ def file_usage(path: str) -> int:
         return 0
 
 
-def disk_usage(path: str, *, skip_prefix: tuple[str, ...] = ()) -> int:
+def disk_usage(path: str, *, skip_prefix: tuple[str, ...] = (),
+               skip_top: tuple[str, ...] = ()) -> int:
     """Allocated bytes of everything under ``path`` (0 when missing); entries whose
-    name starts with one of ``skip_prefix`` (any depth) are left out."""
+    name starts with one of ``skip_prefix`` (any depth), or is one of ``skip_top``
+    directly under ``path``, are left out."""
     try:
         top = os.lstat(path)
     except FileNotFoundError:
@@ -57,6 +59,8 @@ def disk_usage(path: str, *, skip_prefix: tuple[str, ...] = ()) -> int:
         with it:
             for e in it:
                 if skip_prefix and e.name.startswith(skip_prefix):
+                    continue
+                if skip_top and d == path and e.name in skip_top:
                     continue
                 try:
                     st = e.stat(follow_symlinks=False)

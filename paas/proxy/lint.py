@@ -7,8 +7,9 @@ directive would read or write host files (``include``, ``root``, ``alias``,
 certificates, temp paths, other log files), load code, or listen anywhere but
 the instance's HTTP address. ``nginx -t`` then checks the rest.
 
-Not covered: a template claiming another app's domain (nginx keeps the first
-server of a name and warns) or exhausting resources with its own settings.
+A template claiming another app's domain (nginx keeps the first server of a name
+and only warns) is refused by ``Proxy``'s ``nginx -t`` step, which treats that warning
+as an error. Not covered: exhausting resources with its own settings.
 """
 
 from __future__ import annotations

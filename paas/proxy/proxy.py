@@ -29,6 +29,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -259,13 +260,18 @@ class Proxy:
     def _test_file(self, conf: str, *, what: str,
                    shown: Mapping[str, str] | None = None) -> None:
         res = proc.run(nginx.test_argv(self.params, conf), check=False, what="nginx -t")
-        if res.returncode == 0:
-            return
         output = res.stderr.strip() or res.stdout.strip()
+        # two servers of one name: nginx keeps the first and only warns, so a name would
+        # be answered by an app that does not own it (paas.apps.domains prevents it;
+        # this is the last line, e.g. for an app template's own server_name)
+        conflicts = [ln for ln in output.splitlines() if "conflicting server name" in ln]
+        if res.returncode == 0 and not conflicts:
+            return
         for tmp, real in (shown or {}).items():  # name the file the user knows
             output = output.replace(tmp, real)
         lines = [ln.removeprefix("nginx: ") for ln in output.splitlines()
                  if "[emerg]" in ln or "[alert]" in ln or "[crit]" in ln]
+        lines += [re.sub(r"^.*?\[warn\] (?:[0-9#]+: )?", "", ln) for ln in conflicts]
         raise NginxConfigError(f"{what} is invalid: {'; '.join(lines) or output}",
                                "nothing was changed: the previous config keeps serving",
                                output=output)

@@ -24,7 +24,7 @@ import re
 import shlex
 import struct
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
@@ -316,14 +316,19 @@ def paas_argv(env: Mapping[str, str], argv0: str, executable: str) -> list[str]:
 # settings of ssh-keys:add and git:url that git:ssh-command does not need: kept out of
 # the line, so production lines stay exactly `env PAAS_ROOT=... paas ...` (a sudoers
 # rule has to match them)
-_NOT_EMBEDDED = ("PAAS_BIN", "PAAS_SSH_", "PAAS_HTTP_GIT_", "PAAS_AUTHORIZED_KEYS")
+_NOT_EMBEDDED = ("PAAS_BIN", "PAAS_SSH_", "PAAS_SSHD_", "PAAS_HTTP_GIT_",
+                 "PAAS_AUTHORIZED_KEYS")
 
 
-def command_env(env: Mapping[str, str], root: str) -> dict[str, str]:
+def command_env(env: Mapping[str, str], root: str,
+                from_file: Collection[str] = ()) -> dict[str, str]:
     """The instance's ``PAAS_*`` settings git:ssh-command needs (PAAS_ROOT always, made
-    absolute), and ``PYTHONPATH`` when set (a checkout run without install)."""
+    absolute), and ``PYTHONPATH`` when set (a checkout run without install). Settings
+    that came from the settings file (``from_file``) stay out: git:ssh-command reads
+    that file itself."""
     out = {k: v for k, v in env.items()
-           if k.startswith("PAAS_") and not k.startswith(_NOT_EMBEDDED) and v}
+           if k.startswith("PAAS_") and not k.startswith(_NOT_EMBEDDED) and v
+           and k not in from_file}
     out["PAAS_ROOT"] = root
     if env.get("PYTHONPATH"):
         out["PYTHONPATH"] = env["PYTHONPATH"]
@@ -331,8 +336,9 @@ def command_env(env: Mapping[str, str], root: str) -> dict[str, str]:
 
 
 def ssh_command_for(env: Mapping[str, str], root: str, key_name: str, argv0: str,
-                    executable: str) -> str:
+                    executable: str, from_file: Collection[str] = ()) -> str:
     """The forced command of a key; with ``PAAS_SSH_SUDO=1`` prefixed by ``sudo -n``
     (sshd logs in as an unprivileged ``paas`` user, deploys need root)."""
-    cmd = forced_command(paas_argv(env, argv0, executable), command_env(env, root), key_name)
+    cmd = forced_command(paas_argv(env, argv0, executable),
+                         command_env(env, root, from_file), key_name)
     return f"sudo -n {cmd}" if env.get("PAAS_SSH_SUDO") in ("1", "true", "yes") else cmd

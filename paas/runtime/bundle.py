@@ -6,6 +6,8 @@ Layout under ``<PAAS_ROOT>/containers/<id>/``::
     rootfs/       overlay mount point (mounted while the container runs)
     upper/ work/  the container's writable layer
     hosts hostname resolv.conf   bind-mounted over the container's /etc files
+    binds/N       each -v/storage source, opened and checked at this start, mounted
+                  here by fd (runc binds these; unmounted when the container stops)
     container.log (+ .1, .2)     json-file logs
 
 Mounting and unmounting are direct syscalls (``paas.linux``); nothing here decides
@@ -14,14 +16,18 @@ container state (that is ``lifecycle``).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import stat
+from dataclasses import replace
 from typing import Any
 
-from .. import linux
+from .. import hostpath, linux
 from ..config import Context
-from ..model import Container, IdMap, Mount
+from ..errors import CommandFailed
+from ..model import BindMount, BindPolicy, Container, IdMap, Mount
 
 __all__ = ["Bundle", "hosts_file", "resolv_conf"]
 
@@ -122,8 +128,77 @@ class Bundle:
             linux.mount(m, self.rootfs)
 
     def unmount_rootfs(self) -> None:
+        """The rootfs and the staged bind sources (the container has stopped)."""
+        self.unstage_binds()
         if self.is_mounted():
             linux.umount(self.rootfs)
+
+    def stage_binds(self, binds: tuple[BindMount, ...],
+                    guard: hostpath.Guard) -> tuple[BindMount, ...]:
+        """Open and check every bind source (``paas.hostpath``) and mount the opened
+        directory or file on ``binds/N``: the binds to give runc, whose sources are those
+        mounts, so the container gets exactly what was checked however the host path
+        changes meanwhile. Internal binds stay as they are. All or nothing."""
+        self.unstage_binds()
+        staged = []
+        try:
+            for i, b in enumerate(binds):
+                if b.policy == BindPolicy.INTERNAL:
+                    staged.append(b)
+                    continue
+                fd = hostpath.open_checked(b.source, b.policy, guard)
+                try:
+                    point = self._mount_point(i, stat.S_ISDIR(os.fstat(fd).st_mode))
+                    linux.bind_fd(fd, point)
+                finally:
+                    os.close(fd)
+                staged.append(replace(b, source=point))
+        except BaseException:
+            self.unstage_binds()
+            raise
+        return tuple(staged)
+
+    def _mount_point(self, i: int, is_dir: bool) -> str:
+        """``binds/N``, an empty directory or file; kept between starts (an rmdir costs
+        more than the mount itself on a busy disk)."""
+        top = self.path("binds")
+        point = os.path.join(top, str(i))
+        try:
+            mode = os.lstat(point).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode) != is_dir:  # a file bind became a dir
+            if stat.S_ISDIR(mode):
+                os.rmdir(point)
+            else:
+                os.unlink(point)
+            mode = None
+        if mode is None:
+            os.makedirs(top, mode=0o700, exist_ok=True)
+            if is_dir:
+                os.mkdir(point, 0o700)
+            else:
+                os.close(os.open(point, os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        return point
+
+    def unstage_binds(self) -> None:
+        """Unmount every ``binds/N`` (the mount points stay, empty). Raises rather than
+        leave one mounted: ``remove`` deletes the bundle, and must never reach into a
+        bind source."""
+        top = self.path("binds")
+        try:
+            names = os.listdir(top)
+        except FileNotFoundError:
+            return
+        for name in names:
+            point = os.path.join(top, name)
+            while True:  # a mount may hide an older one (a crash between two starts)
+                try:
+                    linux.umount(point, linux.MNT_DETACH)
+                except CommandFailed as err:
+                    if err.returncode == errno.EINVAL:  # not a mount point (any more)
+                        break
+                    raise
 
     def write_spec(self, spec: dict[str, Any]) -> None:
         tmp = self.path("config.json.tmp")
@@ -147,6 +222,7 @@ class Bundle:
     def remove(self) -> None:
         """Unmount and delete the bundle; the container must not be running."""
         if os.path.isdir(self.dir):
+            self.unstage_binds()  # first: rmtree must never reach into a bind source
             if self.is_mounted():
                 linux.umount(self.rootfs, linux.MNT_DETACH)
             shutil.rmtree(self.dir)

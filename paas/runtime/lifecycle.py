@@ -18,9 +18,9 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .. import proc
+from .. import hostpath, proc
 from ..config import Context
-from ..errors import CommandFailed, Conflict, InvalidArgument, PaasError
+from ..errors import CommandFailed, Conflict, PaasError
 from ..model import Container, ContainerConfig, ContainerState, HistoryEntry, Image, RunOptions
 from .bundle import Bundle
 from .containers import ContainerStore, new_id, validate_name
@@ -51,6 +51,11 @@ class Runtime:
         self.net = ContainerNetwork(ctx, conn)
 
     @property
+    def guard(self) -> hostpath.Guard:
+        """What bind sources may not reach (``paas.hostpath``)."""
+        return hostpath.Guard.for_instance(self.ctx.paths.root)
+
+    @property
     def images(self) -> ImageStore:
         """The image store, opened on first use (listing containers does not need it)."""
         if self._images is None:
@@ -71,11 +76,8 @@ class Runtime:
         if not ref.startswith("sha256:") and len(ref) < 64:
             ref = str(parse_reference(ref))
         cfg = resolve_config(opts, image, ref)
-        for b in cfg.binds:
-            if not os.path.isdir(b.source) and not os.path.isfile(b.source):
-                raise InvalidArgument(
-                    f"volume source {b.source!r} does not exist", "create the host directory first"
-                )
+        for b in cfg.binds:  # a first look, before any work: each start checks again
+            hostpath.check(b.source, b.policy, self.guard)
         self.net.check(cfg)
         cid = new_id()
         bundle = Bundle(self.ctx, cid)
@@ -115,10 +117,13 @@ class Runtime:
     def _write_spec(self, bundle: Bundle, c: Container) -> None:
         from .spec import build_spec
 
+        # the host paths of -v and storage mounts are opened and checked now, at every
+        # start, and runc gets what was opened (bundle.stage_binds)
+        binds = bundle.stage_binds(c.config.binds, self.guard) if c.config.binds else ()
         plan = self.net.attach(c.id, c.config)
         etc_mounts = bundle.write_etc(c, ip=plan.ip, resolv=plan.resolv)
         spec = build_spec(
-            c.config,
+            replace(c.config, binds=binds),
             rootfs=bundle.rootfs,
             cgroups_path=bundle.cgroups_path,
             idmap=self._idmap(c.config),
@@ -144,7 +149,11 @@ class Runtime:
                 and os.path.exists(bundle.path("config.json"))):
             return bundle  # just made by create(): mounted, attached, spec written
         self._mount(bundle, c.config)
-        self._write_spec(bundle, c)
+        try:
+            self._write_spec(bundle, c)  # e.g. a storage mount that became a symlink
+        except BaseException:
+            bundle.unmount_rootfs()
+            raise
         # a stale runc state from an unclean stop would make 'runc run' refuse the id
         if os.path.exists(os.path.join(self.ctx.paths.runc_root, c.id)):
             proc.run(self.runc.delete(c.id, force=True), check=False)
@@ -401,7 +410,10 @@ class Runtime:
         return self.store.get(c.id)
 
     def record_start(self, cid: str, pid: int) -> None:
-        """Mark running unless the process is already reaped (its exit is being recorded)."""
+        """Mark running unless the process is already reaped (its exit is being recorded).
+        The staged bind sources go now: the container has its own mounts of them, and
+        nothing under PAAS_ROOT should lead into the operator's data while it runs."""
+        Bundle(self.ctx, cid).unstage_binds()
         start = pid_start_time(pid)
         if start is not None:
             self.store.set_running(cid, pid, start)

@@ -15,10 +15,10 @@ import threading
 from typing import Any, NoReturn
 
 from ..errors import InvalidArgument
-from ..model import BindMount, Resources, RunOptions
+from ..model import BindMount, BindPolicy, Resources, RunOptions
 
-__all__ = ["RUN_FLAGS", "add_run_flags", "flags_from_argv", "options_from_flags", "parse_bind",
-           "parse_resources", "parse_run_options", "parse_size"]
+__all__ = ["RUN_FLAGS", "add_run_flags", "flags_from_argv", "format_bind", "options_from_flags",
+           "parse_bind", "parse_resources", "parse_run_options", "parse_size"]
 
 # flag name (argparse dest) -> JSON type of its value
 RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
@@ -40,7 +40,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--name", help="container name (unique)")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
-    p.add_argument("-v", "--volume", action="append", default=[], metavar="HOSTDIR:DIR[:ro]")
+    p.add_argument("-v", "--volume", action="append", default=[],
+                   metavar="HOSTDIR:DIR[:ro][,strict]")
     p.add_argument("-w", "--workdir", metavar="DIR")
     p.add_argument("-u", "--user", metavar="USER[:GROUP]")
     p.add_argument("--entrypoint", metavar="CMD")
@@ -106,10 +107,19 @@ def options_from_flags(flags: object) -> RunOptions:
     return parse_run_options(argparse.Namespace(**flags))
 
 
+_BIND_OPTIONS = ("ro", "rw", "strict")
+
+
 def parse_bind(text: str) -> BindMount:
+    """``-v HOST:DIR[:OPTS]``, OPTS a comma list of ``ro``|``rw`` and ``strict`` (the host
+    path resolved without following symlinks, system directories refused: how app storage
+    mounts are applied; see ``paas.hostpath``)."""
     parts = text.split(":")
-    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-        raise InvalidArgument(f"invalid volume spec {text!r}", "use -v /host/dir:/container/dir[:ro]")
+    opts = parts[2].split(",") if len(parts) == 3 else []
+    if (len(parts) not in (2, 3) or any(o not in _BIND_OPTIONS for o in opts)
+            or len(set(opts)) != len(opts) or {"ro", "rw"} <= set(opts)):
+        raise InvalidArgument(f"invalid volume spec {text!r}",
+                              "use -v /host/dir:/container/dir[:ro|rw][,strict]")
     src, dst = parts[0], parts[1]
     if not src.startswith("/"):
         raise InvalidArgument(
@@ -117,7 +127,16 @@ def parse_bind(text: str) -> BindMount:
         )
     if not dst.startswith("/"):
         raise InvalidArgument(f"volume target {dst!r} is not absolute", "use -v /host/dir:/container/dir")
-    return BindMount(os.path.normpath(src), os.path.normpath(dst), readonly=len(parts) == 3 and parts[2] == "ro")
+    return BindMount(os.path.normpath(src), os.path.normpath(dst), readonly="ro" in opts,
+                     policy=BindPolicy.STRICT if "strict" in opts else BindPolicy.HOST)
+
+
+def format_bind(b: BindMount) -> str:
+    """The ``-v`` text of ``b`` (``parse_bind``'s inverse; internal binds have none)."""
+    if b.policy == BindPolicy.INTERNAL:
+        raise InvalidArgument(f"bind {b.source} is paas's own", "it cannot be sent as -v")
+    opts = [o for o, on in (("ro", b.readonly), ("strict", b.policy == BindPolicy.STRICT)) if on]
+    return f"{b.source}:{b.target}" + (":" + ",".join(opts) if opts else "")
 
 
 def _positive_float(text: str, flag: str) -> float:

@@ -236,6 +236,8 @@ def start_platform(instance_tools: Any, rootfs_tar: Path, stack_tar: Path, logs:
             ssh_port = free_port()
             started.append(start_sshd(SSHD, keydir, ssh_port, keydir / "host_key",
                                       Path(root) / "ssh" / "authorized_keys"))
+            # ssh-keys:list and report ask this sshd which file it reads for root
+            env.update(PAAS_SSHD_CONFIG=str(keydir / "sshd_config"), PAAS_SSH_USER="root")
 
             yield Platform(env=env, cli=cli, root=Path(root), http_port=http_port,
                            git_http_port=git_http_port, token=token, ssh_port=ssh_port,

@@ -133,6 +133,52 @@ def test_unmount_takes_effect_at_the_next_restart(platform: Platform,
     platform.cli("apps:destroy", "gone", "--force")
 
 
+def test_a_storage_dir_swapped_for_a_symlink_to_paas_root_is_refused_at_restart(
+        platform: Platform, app_repo: Callable[..., AppRepo], tmp_path: Path) -> None:
+    """Issue 12, item 5: ``storage:mount`` accepts a real directory; its owner later
+    replaces it (or a parent) with a symlink to PAAS_ROOT. Every start opens the path
+    again without following symlinks: ``ps:restart`` and ``paas run`` are refused with
+    one line, the running release keeps serving its old mount, and no container ever
+    sees state.db."""
+    owner = tmp_path / "alice"  # a directory its owner controls (not under PAAS_ROOT)
+    data = owner / "data"
+    data.mkdir(parents=True)
+    os.chown(data, APP_USER, APP_USER)
+    platform.cli("apps:create", "swap")
+    platform.cli("storage:mount", "swap", f"{data}:/data")
+    deploy(platform, app_repo("ops"), "swap")
+    assert get_ok(platform, "swap", "/write/note/before") == "written"
+
+    data.rename(owner / "moved")  # the attack
+    data.symlink_to(platform.root)
+    restart = platform.cli("ps:restart", "swap", check=False)
+    assert restart.returncode != 0
+    err = restart.stderr.strip().splitlines()
+    assert len(err) == 1 and f"{data} is a symlink" in err[0], restart.stderr
+    assert "Traceback" not in restart.stdout + restart.stderr
+    run = platform.cli("run", "swap", "head", "-c", "15", "/data/state.db", check=False)
+    assert run.returncode != 0 and "is a symlink" in run.stderr, run
+    assert "SQLite" not in run.stdout
+    assert platform.get("swap", "/read/state.db").status == 404  # the old mount serves
+    assert get_ok(platform, "swap", "/read/note") == "before"
+
+    data.unlink()  # a parent component instead: alice -> a dir whose data is PAAS_ROOT
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "data").symlink_to(platform.root)
+    owner.rename(tmp_path / "alice-real")
+    owner.symlink_to(tmp_path / "evil")
+    run = platform.cli("run", "swap", "head", "-c", "15", "/data/state.db", check=False)
+    assert run.returncode != 0 and f"{owner} is a symlink" in run.stderr, run
+    assert "SQLite" not in run.stdout
+
+    owner.unlink()  # the real directory back: restarts work again
+    (tmp_path / "alice-real").rename(owner)
+    (owner / "moved").rename(data)
+    platform.cli("ps:restart", "swap")
+    assert get_ok(platform, "swap", "/read/note") == "before"
+    platform.cli("apps:destroy", "swap", "--force")
+
+
 def test_memory_limit_oom_kill_restarts_per_policy_while_another_app_serves(
         platform: Platform, app_repo: Callable[..., AppRepo]) -> None:
     deploy(platform, app_repo("hello"), "calm")

@@ -361,3 +361,27 @@ def test_logs_over_the_cap_are_rotated_and_nginx_writes_new_ones(
         assert get(proxy, "alpha.test")[0] == 200
         time.sleep(0.05)
     assert (logs / "alpha-access.log.1").read_text().count("\n") == lines
+
+
+def test_a_name_two_servers_claim_is_never_installed(proxy: Proxy,
+                                                     backends: Callable[[str], Backend]) -> None:
+    """nginx only warns about "conflicting server name" and answers from the first
+    server: paas refuses such a config (the domain rules keep it from being rendered;
+    this holds for an app template's own server_name too)."""
+    a, b = backends("a"), backends("b")
+    proxy.ensure_running()
+    proxy.apply(Route("alpha", ("alpha.test", "shared.test"), (a.upstream,)))
+    with pytest.raises(NginxConfigError, match='conflicting server name "shared.test"') as err:
+        proxy.apply(Route("beta", ("beta.test", "shared.test"), (b.upstream,)))
+    assert "[warn]" not in err.value.message and "\n" not in err.value.message
+    sneaky = Route("beta", ("beta.test",), (b.upstream,), template=(
+        "server { listen {{ listen }}; server_name beta.test alpha.test;\n"
+        "  location / { return 200 'beta\\n'; } }\n"))
+    with pytest.raises(NginxConfigError, match='conflicting server name "alpha.test"'):
+        proxy.apply(sneaky)
+    assert sorted(os.listdir(proxy.params.apps_dir)) == ["alpha.conf"]
+    assert get(proxy, "shared.test")[2]["backend"] == "a"
+    assert get(proxy, "alpha.test")[2]["backend"] == "a"
+    proxy.apply(Route("beta", ("beta.test",), (b.upstream,)))
+    assert get(proxy, "beta.test")[2]["backend"] == "b"
+    proxy.validate()

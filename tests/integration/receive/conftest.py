@@ -57,6 +57,8 @@ def sshd(instance: Instance) -> Iterator[Sshd]:
         port = free_port()
         keys = instance.root / "ssh" / "authorized_keys"
         proc = start_sshd(SSHD, work, port, work / "host_key", keys)
+        # ssh-keys:list and report ask this sshd which file it reads for root
+        instance.env.update(PAAS_SSHD_CONFIG=str(work / "sshd_config"), PAAS_SSH_USER="root")
         yield Sshd(port=port, key=work / "id_test", workdir=work)
     finally:
         if proc is not None:

@@ -32,9 +32,12 @@ def test_key_management(instance: Instance, sshd: Sshd, key: str) -> None:
     listed = json.loads(instance.cli("ssh-keys:list", "--format", "json").stdout)
     keygen = subprocess.run(["ssh-keygen", "-l", "-f", str(sshd.key) + ".pub"],
                             capture_output=True, text=True, check=True).stdout.split()[1]
-    assert listed == [{"name": "tester", "fingerprint": keygen, "type": "ssh-ed25519"}]
+    keys = str(instance.root / "ssh" / "authorized_keys")
+    assert listed == [{"name": "tester", "fingerprint": keygen, "type": "ssh-ed25519",
+                       "file": keys, "authenticates": True, "note": ""}]
     table = instance.cli("ssh-keys:list").stdout.splitlines()
-    assert table[0].split() == ["NAME", "FINGERPRINT"] and table[1].split() == ["tester", keygen]
+    assert table[0].split() == ["NAME", "FINGERPRINT", "NOTE"]
+    assert table[1].split() == ["tester", keygen]
     dup = instance.cli("ssh-keys:add", "other", str(sshd.key) + ".pub", check=False)
     assert dup.returncode == 4 and "already registered as 'tester'" in dup.stderr
     bad = instance.cli("ssh-keys:add", "x", "-", input="not a key\n", check=False)

@@ -115,7 +115,8 @@ def test_run_flags_carry_the_app_options_and_paasd_accepts_them() -> None:
         limits=(("", Limits(memory="512m", cpus="1")), ("worker", Limits(memory="64m", pids="10"))),
         restart="unless-stopped")
     web = run_flags(RELEASE, "web", 1, 5000, options)
-    assert web["volume"] == ["/srv/web:/data", "/srv/conf:/etc/app:ro"]
+    # strict: paasd opens each host dir at every start without following symlinks
+    assert web["volume"] == ["/srv/web:/data:strict", "/srv/conf:/etc/app:ro,strict"]
     assert (web["memory"], web["cpus"], web["pids_limit"]) == ("512m", "1", None)
     assert web["restart"] == "unless-stopped"
     worker = run_flags(RELEASE, "worker", 2, 5000, options)
@@ -123,8 +124,8 @@ def test_run_flags_carry_the_app_options_and_paasd_accepts_them() -> None:
     opts = options_from_flags(worker)  # what paasd does with them
     assert opts.resources.memory == 64 << 20 and opts.resources.cpus == 1.0
     assert opts.resources.pids_limit == 10 and opts.restart == "unless-stopped"
-    assert [(b.source, b.target, b.readonly) for b in opts.binds] == [
-        ("/srv/web", "/data", False), ("/srv/conf", "/etc/app", True)]
+    assert [(b.source, b.target, b.readonly, b.policy) for b in opts.binds] == [
+        ("/srv/web", "/data", False, "strict"), ("/srv/conf", "/etc/app", True, "strict")]
     # one-offs (release phase, paas run): the mounts, the limits of their type, no restarts
     oneoff = run_flags(RELEASE, "run", 1, 5000, options, name="web.run.1234", rm=True)
     assert oneoff["restart"] == "no" and oneoff["volume"] == web["volume"]

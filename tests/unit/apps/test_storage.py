@@ -102,7 +102,7 @@ def test_check_host_dir(tmp_path: Path) -> None:
         check_host_dir(paths, str(tmp_path / "link"), "web")
     for inside in (paths.root, str(tmp_path / "root" / "apps" / "web"), paths.storage,
                    str(tmp_path), "/"):
-        with pytest.raises(InvalidArgument, match="state of paas itself"):
+        with pytest.raises(InvalidArgument, match="paas's own state"):
             check_host_dir(paths, inside, "web")
 
 
