@@ -56,7 +56,8 @@ class Finding:
 
 
 class _Scan:
-    def __init__(self) -> None:
+    def __init__(self, owner: int) -> None:
+        self.owner = owner  # root, but for tests
         self.found: list[Finding] = []
         self.checked = 0
 
@@ -70,15 +71,15 @@ class _Scan:
         self.checked += 1
         return st
 
-    def cap(self, path: str, kind: str, allowed: int, owners: Iterable[int] = (0,),
+    def cap(self, path: str, kind: str, allowed: int, also: int | None = None,
             st: os.stat_result | None = None) -> os.stat_result | None:
-        """``path`` may have no mode bits beyond ``allowed``; its owner one of ``owners``."""
+        """``path`` may have no mode bits beyond ``allowed``; its owner is root (or
+        ``also``)."""
         st = st or self._stat(path)
         if st is None:
             return None
         mode = stat.S_IMODE(st.st_mode)
-        owners = tuple(owners)
-        uid = None if st.st_uid in owners else owners[0]
+        uid = None if st.st_uid in (self.owner, also) else self.owner
         if mode & ~allowed or uid is not None:
             self.found.append(Finding(kind, path, mode, mode & allowed, uid=uid))
         return st
@@ -91,7 +92,7 @@ class _Scan:
             return None
         mode = stat.S_IMODE(st.st_mode)
         bad_gid = gid if gid is not None and st.st_gid != gid else None
-        uid = 0 if st.st_uid != 0 else None
+        uid = self.owner if st.st_uid != self.owner else None
         if mode != want or bad_gid is not None or uid is not None:
             self.found.append(Finding(kind, path, mode, want, uid=uid, gid=bad_gid))
         return st
@@ -106,13 +107,13 @@ def _children(path: str) -> Iterator[tuple[str, str]]:
         yield name, os.path.join(path, name)
 
 
-def _files_and_dirs(s: _Scan, path: str, kind: str, *, dirs: int = PRIVATE_DIR,
-                    files: int = PRIVATE_FILE, owners: Iterable[int] = (0,)) -> None:
-    """The direct children of ``path``: dirs capped at ``dirs``, files at ``files``."""
+def _files_and_dirs(s: _Scan, path: str, kind: str, also: int | None = None) -> None:
+    """The direct children of ``path``: dirs root-only, files root-only (owned by root
+    or ``also``)."""
     for _, p in _children(path):
         st = s._stat(p)
         if st is not None:
-            s.cap(p, kind, dirs if stat.S_ISDIR(st.st_mode) else files, owners, st)
+            s.cap(p, kind, PRIVATE_DIR if stat.S_ISDIR(st.st_mode) else PRIVATE_FILE, also, st)
 
 
 def _images(s: _Scan, path: str) -> None:
@@ -156,7 +157,7 @@ def _containers(s: _Scan, path: str) -> None:
     for _, d in _children(path):
         gid = bundle_gid(d)
         if gid is None:
-            s.exact(d, KIND_CONTAINERS, PRIVATE_DIR, 0)
+            s.exact(d, KIND_CONTAINERS, PRIVATE_DIR)
         elif gid >= 0:
             s.exact(d, KIND_CONTAINERS, BUNDLE_DIR, gid)
         for name, p in _children(d):
@@ -195,7 +196,7 @@ def _nginx(s: _Scan, path: str, workers: tuple[int, int] | None) -> None:
             s.cap(p, KIND_NGINX, PRIVATE_FILE, st=st)
     # the master chowns reopened logs to the workers' user
     _files_and_dirs(s, os.path.join(path, "logs"), KIND_NGINX,
-                    owners=(0,) if workers is None else (0, workers[0]))
+                    None if workers is None else workers[0])
 
 
 def _run(s: _Scan, path: str) -> None:
@@ -239,10 +240,12 @@ def _top(s: _Scan, name: str, path: str, nginx: tuple[int, int] | None) -> None:
                   st=st)
 
 
-def scan(paths: Paths, nginx: tuple[int, int] | None = None) -> tuple[list[Finding], int]:
+def scan(paths: Paths, nginx: tuple[int, int] | None = None,
+         owner: int = 0) -> tuple[list[Finding], int]:
     """Every path under ``paths.root`` looser than it must be, and how many were checked
-    (``nginx``: the workers' uid and gid, see ``paas.proxy.params.worker_ids``)."""
-    s = _Scan()
+    (``nginx``: the workers' uid and gid, see ``paas.proxy.params.worker_ids``; ``owner``:
+    who must own it all, root but in tests)."""
+    s = _Scan(owner)
     if s.exact(paths.root, KIND_ROOT, TRAVERSE_DIR) is None:
         return [], 0
     for name, p in _children(paths.root):
