@@ -16,7 +16,8 @@ files). The exceptions, and why::
 Layer trees (``snapshots/<key>/<n>/fs``) keep the image's own modes under 0700
 ancestors: overlayfs checks lower dirs with the mounter's (root's) credentials. Bind
 mount sources (``buildcache/<app>``, ``data/storage/<name>``, owned by an app's mapped
-uid) may sit under 0700 parents too: runc opens them as host root.
+uid) may sit under 0700 parents too: runc (since 1.1) opens them as host root before
+it enters the user namespace; the rootfs it opens as the container's root.
 
 Creation sets modes explicitly: ``makedirs`` gives every level it creates its mode
 (``os.makedirs`` gives intermediate dirs 0777 & ~umask), ``create`` opens a new file

@@ -17,7 +17,7 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..config import Context
 from ..modes import BUNDLE_DIR, PRIVATE_DIR, PRIVATE_FILE, SHARED_FILE, TRAVERSE_DIR
@@ -176,11 +176,11 @@ def _containers(s: _Scan, path: str) -> None:
 def _nginx(s: _Scan, path: str, workers: tuple[int, int] | None) -> None:
     gid = workers[1] if workers is not None else None
 
-    def traversed(p: str) -> None:
+    def traversed(p: str, st: os.stat_result | None = None) -> None:
         if gid is None:
-            s.cap(p, KIND_NGINX, PRIVATE_DIR)
+            s.cap(p, KIND_NGINX, PRIVATE_DIR, st=st)
         else:
-            s.exact(p, KIND_NGINX, BUNDLE_DIR, gid)
+            s.exact(p, KIND_NGINX, BUNDLE_DIR, gid, st=st)
 
     traversed(path)
     for name, p in _children(path):
@@ -188,7 +188,7 @@ def _nginx(s: _Scan, path: str, workers: tuple[int, int] | None) -> None:
         if st is None:
             continue
         if name in ("logs", "tmp") and stat.S_ISDIR(st.st_mode):
-            traversed(p)
+            traversed(p, st)
         elif stat.S_ISDIR(st.st_mode):
             s.cap(p, KIND_NGINX, PRIVATE_DIR, st=st)
             _files_and_dirs(s, p, KIND_NGINX)
@@ -294,9 +294,12 @@ def checks_of(findings: list[Finding], checked: int, root: str) -> list[Check]:
 
 
 def _workers(ctx: Context) -> tuple[int, int] | None:
-    from ..proxy.params import params_from_env, worker_ids
+    """nginx's workers' ids as ``params_from_env`` picks them (without reading the rest
+    of the environment: a bad ``PAAS_HTTP_PORT`` must not stop a repair)."""
+    from ..proxy.params import ProxyParams, worker_ids
 
-    return worker_ids(params_from_env(ctx))
+    params = ProxyParams(os.path.join(ctx.paths.root, "nginx"))
+    return worker_ids(params if os.geteuid() == 0 else replace(params, user=None))
 
 
 def probe(ctx: Context) -> list[Check]:
