@@ -4,7 +4,8 @@ says, and the repair of ``report --fix`` (and of paasd's start, for upgraded ins
 ``scan`` stats the known kinds of paths only: the instance root, the state database,
 every file of the image store, the roots of the layer snapshots (never the trees inside:
 they keep the image's modes), each container's bundle dir and its root-written files,
-nginx's dirs, configs and logs, and the other top-level dirs. A ``Finding`` is a path
+nginx's dirs, configs and logs, and paas's other top-level dirs (nothing it does not
+make: an operator's dir under the root is theirs). A ``Finding`` is a path
 whose mode has bits it must not have (or lacks the exact mode of a traversed dir), or
 whose owner or group is not the one it must have; ``repair`` chowns and chmods them.
 
@@ -35,7 +36,6 @@ KIND_NGINX = "nginx files"
 KIND_RUN = "runtime files"
 KIND_SECRETS = "keys and tokens"
 KIND_APPS = "app files"
-KIND_OTHER = "other files"
 
 FIX = "run 'paas report --fix' (makes them root-only)"
 
@@ -233,11 +233,7 @@ def _top(s: _Scan, name: str, path: str, nginx: tuple[int, int] | None) -> None:
         s.cap(path, KIND_APPS, PRIVATE_DIR)
     elif name.startswith("state.db"):
         s.cap(path, KIND_DB, PRIVATE_FILE)
-    else:
-        st = s._stat(path)
-        if st is not None:
-            s.cap(path, KIND_OTHER, PRIVATE_DIR if stat.S_ISDIR(st.st_mode) else PRIVATE_FILE,
-                  st=st)
+    # anything else is not paas's (an operator's dir to bind-mount, say): left alone
 
 
 def scan(paths: Paths, nginx: tuple[int, int] | None = None,

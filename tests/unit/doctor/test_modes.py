@@ -77,7 +77,7 @@ EXPECTED = {
     ("nginx files", "nginx/nginx.conf"), ("nginx files", "nginx/logs/app-access.log"),
     ("runtime files", "run/paasd.log"),
     ("app files", "data/storage"), ("app files", "tmp"),
-    ("keys and tokens", "auth"), ("other files", "backup.tar"),
+    ("keys and tokens", "auth"),  # not backup.tar: not paas's
 }
 
 
