@@ -28,6 +28,7 @@ import tempfile
 import time
 from dataclasses import replace
 
+from .. import modes
 from ..errors import CommandFailed, InvalidArgument, NotFound
 from ..model import (
     BindMount,
@@ -177,6 +178,7 @@ def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: 
     name = req.cache_name or (req.tags[0].split(":")[0].replace("/", "-") if req.tags else "default")
     if not _NAME_RE.match(name):
         raise InvalidArgument(f"invalid cache name {name!r}", "use an app name")
+    modes.makedirs(b.ctx.paths.build_cache)  # root-only (runc opens bind sources as root)
     cache = _owned_dir(os.path.join(b.ctx.paths.build_cache, name), owner)
     out = _owned_dir(os.path.join(work, "out"), owner)
     # paas's own directories (under PAAS_ROOT, which -v refuses) and the buildpacks it

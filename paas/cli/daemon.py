@@ -84,7 +84,9 @@ def start(app: App, args: argparse.Namespace) -> int:
         KeeperClient(ctx.paths).start_worker()
     else:
         env = dict(os.environ, PAAS_ROOT=ctx.paths.root)
-        with open(_log_path(ctx), "ab") as logf:
+        from .. import modes
+
+        with open(modes.create(_log_path(ctx), os.O_WRONLY | os.O_APPEND), "ab") as logf:
             child = proc.spawn([sys.executable, "-m", "paas.daemon.keeper"],
                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
                                start_new_session=True)

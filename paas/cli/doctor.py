@@ -1,7 +1,8 @@
 """``paas report`` (alias ``paas doctor``): versions, cgroup mode, the bridge and its rules,
 paasd, nginx, git over HTTP, disk and store, in Dokku's ``=====>`` sections; then each
 problem with its fix. Exit status 1 when there is a problem (warnings do not count).
-``--fix`` repairs what it can first: the bridge and its iptables rules.
+``--fix`` repairs what it can first: the bridge and its iptables rules, and file modes
+under ``PAAS_ROOT`` (``paas.doctor.modes``).
 
 Not here: the probes (``paas.doctor``).
 """
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["configure", "report_lines"]
 
 TITLES = {"versions": "paas report", "network": "network", "services": "services",
-          "storage": "storage"}
+          "storage": "storage", "permissions": "permissions"}
 
 
 def report_lines(checks: list[Check], root: str) -> list[str]:
@@ -67,8 +68,13 @@ def _report(app: App, a: argparse.Namespace) -> int:
     from ..doctor.probes import repair_network, run_probes
 
     if a.fix:
+        from ..doctor.modes import repair_instance
+
         sys.stderr.write("-----> Setting up the bridge and its iptables rules (again)\n")
         repair_network(app.ctx, app.conn)
+        fixed = repair_instance(app.ctx)
+        sys.stderr.write(f"-----> Made {len(fixed)} path{'s' if len(fixed) != 1 else ''} "
+                         f"under {app.ctx.paths.root} root-only\n")
     checks = run_probes(app.ctx, app.conn)
     root = app.ctx.paths.root
     if a.format == "json":
@@ -81,5 +87,6 @@ def _report(app: App, a: argparse.Namespace) -> int:
 def configure(name: str, p: Parser) -> Handler:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--fix", action="store_true",
-                   help="first set up the bridge and install its iptables rules again")
+                   help="first set up the bridge and install its iptables rules again, and "
+                        "make what is too open under PAAS_ROOT root-only")
     return _report

@@ -69,7 +69,10 @@ def _log_to_file(path: str) -> None:
     """Diagnostics (tracebacks of failed hooks) go to a log file, not to the pusher."""
     import logging
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    from .. import modes
+
+    modes.makedirs(os.path.dirname(path))
+    os.close(modes.create(path, os.O_WRONLY))  # root-only before FileHandler's open
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)

@@ -141,7 +141,10 @@ def _storage_ensure(app: App, a: argparse.Namespace) -> int:
     uid = _parse_chown(a.chown)
     path = storage_dir(app.paths, a.name)  # validates the name
     host = None if uid is None else host_uid(app.ctx.idmap, uid)
-    os.makedirs(app.paths.storage, mode=0o755, exist_ok=True)
+    from .. import modes
+
+    # root-only parents: runc opens a bind mount's source as host root
+    modes.makedirs(app.paths.storage)
     try:
         os.mkdir(path, 0o755)
     except FileExistsError:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from .. import modes
 from ..config import Context, load_context
 from ..errors import PaasError, exit_code_for
 from . import routes
@@ -61,6 +62,7 @@ class Daemon:
         lock.acquire()
         try:
             set_child_subreaper()
+            _repair_modes(self.ctx)
             sock = bind_unix_socket(self.ctx.paths.daemon_socket)
             self.supervisor.start()  # before install: routes may adopt running containers
             routes.install(self.router, self)
@@ -88,6 +90,20 @@ class Daemon:
                 log.exception("shutdown hook %r failed", hook)
 
 
+def _repair_modes(ctx: Context) -> None:
+    """An upgraded instance's files made root-only (what ``paas report --fix`` does)."""
+    from ..doctor.modes import repair_instance
+
+    try:
+        fixed = repair_instance(ctx)
+    except OSError as err:
+        log.warning("could not check the modes under %s: %s", ctx.paths.root, err)
+        return
+    if fixed:
+        log.warning("made %d paths under %s root-only (e.g. %s %04o -> %04o)", len(fixed),
+                    ctx.paths.root, fixed[0].path, fixed[0].mode, fixed[0].want)
+
+
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -97,6 +113,7 @@ def _unlink(path: str) -> None:
 
 def _setup_logging(ctx: Context) -> None:
     os.makedirs(ctx.paths.run, mode=0o700, exist_ok=True)
+    os.close(modes.create(log_path(ctx), os.O_WRONLY))  # root-only before FileHandler's open
     handler = logging.FileHandler(log_path(ctx))
     handler.setFormatter(logging.Formatter(
         "%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"))

@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 
+from .. import modes
 from ..apps.store import AppStore
 from ..build.builder import Builder
 from ..build.procfile import parse_procfile, processes_of
@@ -173,12 +174,12 @@ class Deployer:
     def _keep_app_files(self, app: str, files: Mapping[str, str]) -> None:
         """app.json and nginx.conf.j2 of the deployed commit, for every later restart."""
         d = self.app_dir(app)
-        os.makedirs(d, mode=0o700, exist_ok=True)
+        modes.makedirs(d)
         for name in APP_FILES:
             text = files.get(name, "")
             path = os.path.join(d, name)
             if text:
-                with open(path + ".tmp", "w", encoding="utf-8") as f:
+                with open(modes.create(path + ".tmp"), "w", encoding="utf-8") as f:
                     f.write(text)
                 os.replace(path + ".tmp", path)
             elif os.path.exists(path):

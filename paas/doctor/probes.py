@@ -207,4 +207,7 @@ def storage(ctx: Context) -> list[Check]:
 
 
 def run_probes(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
-    return [*versions(ctx), *network(ctx, conn), *services(ctx), *storage(ctx)]
+    from . import modes
+
+    return [*versions(ctx), *network(ctx, conn), *services(ctx), *storage(ctx),
+            *modes.probe(ctx)]

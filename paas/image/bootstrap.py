@@ -15,7 +15,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 
-from .. import proc
+from .. import modes, proc
 from ..errors import InvalidArgument
 from ..model import Image
 from .store import ImageStore
@@ -85,7 +85,7 @@ def bootstrap(
     """Run mmdebstrap and import the result as ``ref``."""
     store.target_ref(ref)  # a bad name fails before the slow part
     tmp_dir = store.ctx.paths.tmp
-    os.makedirs(tmp_dir, exist_ok=True)
+    modes.makedirs(tmp_dir)
     fd, out = tempfile.mkstemp(dir=tmp_dir, prefix="bootstrap-", suffix=".tar")
     os.close(fd)
     try:

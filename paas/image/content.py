@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
+from .. import modes
 from ..errors import InvalidArgument, NotFound
 from .manifest import canonical_json, validate_digest
 
@@ -26,7 +27,7 @@ __all__ = ["ContentStore", "Ingest", "atomic_write"]
 _CHUNK = 1 << 20
 
 
-def atomic_write(path: str, data: bytes, tmp_dir: str | None = None, mode: int = 0o644) -> None:
+def atomic_write(path: str, data: bytes, tmp_dir: str | None = None, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` via temp file + fsync + rename."""
     d = tmp_dir or os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
@@ -86,7 +87,7 @@ class Ingest(io.RawIOBase):
                 f"content digest mismatch: expected {expected}, got {digest}",
                 "the data is corrupt or was changed; fetch or export it again",
             )
-        os.chmod(self.tmp_path, 0o644)
+        os.chmod(self.tmp_path, 0o600)  # mkstemp's already; image content is root-only
         os.replace(self.tmp_path, self._store.path(digest))
         return digest
 
@@ -110,8 +111,8 @@ class ContentStore:
 
     def init(self) -> None:
         """Create the layout skeleton if missing (idempotent)."""
-        os.makedirs(self.blob_dir, exist_ok=True)
-        os.makedirs(self.tmp_dir, exist_ok=True)
+        modes.makedirs(self.blob_dir)
+        modes.makedirs(self.tmp_dir)
         marker = os.path.join(self.layout, "oci-layout")
         if not os.path.exists(marker):
             atomic_write(marker, canonical_json({"imageLayoutVersion": "1.0.0"}))

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
+from .. import modes
 from ..errors import FailedPrecondition
 from ..model import IdMap, Mount
 from ..state import transaction
@@ -80,7 +81,7 @@ class Snapshotter:
     # -- paths -------------------------------------------------------------
     def key_dir(self, key: str) -> str:
         d = os.path.join(self.root, key)
-        os.makedirs(d, mode=0o711, exist_ok=True)
+        modes.makedirs(d)  # root-only: the layer trees under it keep the image's modes
         return d
 
     def fs_path(self, key: str, sid: int) -> str:
@@ -99,7 +100,7 @@ class Snapshotter:
         build would pile up otherwise), so the file locked must still be the one at the
         path: if it was unlinked while we waited, lock the new one."""
         d = os.path.join(self.key_dir(key), "locks")
-        os.makedirs(d, exist_ok=True)
+        modes.makedirs(d)
         path = os.path.join(d, chain_id.split(":", 1)[1])
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

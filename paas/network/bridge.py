@@ -76,7 +76,7 @@ class BridgeNetwork:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """The instance's network lock (bridge, iptables rules)."""
-        os.makedirs(self.names.run_dir, mode=0o711, exist_ok=True)
+        os.makedirs(self.names.run_dir, mode=0o700, exist_ok=True)
         with open(self.names.lock_path, "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             yield

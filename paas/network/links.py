@@ -176,7 +176,7 @@ def create_netns(path: str, idmap: IdMap | None = None) -> None:
     """
     if os.path.exists(path) and is_netns_mount(path):
         return
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     user = path + ".user"
     for p in (path, user) if idmap else (path,):
         with open(p, "a"):

@@ -26,7 +26,7 @@ from ..config import Context
 from ..errors import InvalidArgument
 from . import safe
 
-__all__ = ["ProxyParams", "params_from_env", "templates_dir"]
+__all__ = ["ProxyParams", "params_from_env", "templates_dir", "worker_ids"]
 
 
 def templates_dir() -> str:
@@ -84,6 +84,21 @@ class ProxyParams:
         name = safe.app_name(app)
         return (os.path.join(self.logs_dir, f"{name}-access.log"),
                 os.path.join(self.logs_dir, f"{name}-error.log"))
+
+
+def worker_ids(params: ProxyParams) -> tuple[int, int] | None:
+    """The workers' (uid, gid): they traverse ``nginx/``, ``logs/`` and ``tmp/``, and
+    own the logs the master reopened; None when nginx does not switch users (or the
+    user or group does not exist)."""
+    import grp
+    import pwd
+
+    if params.user is None:
+        return None
+    try:
+        return pwd.getpwnam(params.user[0]).pw_uid, grp.getgrnam(params.user[1]).gr_gid
+    except KeyError:
+        return None
 
 
 def params_from_env(ctx: Context, env: Mapping[str, str] | None = None) -> ProxyParams:

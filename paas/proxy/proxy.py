@@ -38,12 +38,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from .. import proc
+from .. import modes, proc
 from ..config import Context, prepare_root
 from ..errors import CommandFailed, FailedPrecondition, InvalidArgument, NotFound
 from ..model import Route, Upstream
 from . import nginx
-from .params import ProxyParams, params_from_env
+from .params import ProxyParams, params_from_env, worker_ids
 from .render import render_app, render_main
 
 __all__ = ["NginxConfigError", "Proxy", "Switch"]
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 RELOAD_TIMEOUT = 10.0
 START_TIMEOUT = 5.0
 STOP_TIMEOUT = 10.0
+# the master's: logs and the pid file it creates are root-only (0600; it chowns logs to
+# the workers' user when it reopens them), its temp dirs 0700
+NGINX_UMASK = 0o077
 
 
 class NginxConfigError(InvalidArgument):
@@ -210,8 +213,8 @@ class Proxy:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """One config change at a time per instance (two deploys may race)."""
-        os.makedirs(self.params.nginx_dir, mode=0o755, exist_ok=True)
-        with open(self.params.lock_file, "a") as lock:
+        self._dirs()
+        with open(modes.create(self.params.lock_file, os.O_WRONLY | os.O_APPEND), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
@@ -220,8 +223,7 @@ class Proxy:
         True when the main config was (re)written."""
         prepare_root(self.ctx.paths)  # workers (nobody) must traverse to tmp/
         p = self.params
-        for d in (p.nginx_dir, p.apps_dir, p.logs_dir, p.tmp_dir):
-            os.makedirs(d, mode=0o755, exist_ok=True)
+        self._dirs()
         text = render_main(p)
         try:
             with open(p.main_conf, encoding="utf-8") as f:
@@ -239,6 +241,19 @@ class Proxy:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(candidate)
         return True
+
+    def _dirs(self) -> None:
+        """nginx/, logs/ and tmp/ searchable by root and the workers' group only (workers
+        reopen the logs and write temp files), apps/ root-only; made once."""
+        p = self.params
+        if os.path.isdir(p.apps_dir):
+            return
+        ids = worker_ids(p)
+        gid = ids[1] if ids is not None else None
+        for d in (p.nginx_dir, p.logs_dir, p.tmp_dir):
+            if not os.path.isdir(d):
+                modes.private_bundle_dir(d, gid)
+        modes.makedirs(p.apps_dir)
 
     def _live_vhosts(self, exclude: str = "") -> list[str]:
         return [self.params.app_conf(a) for a in self.apps()
@@ -259,7 +274,8 @@ class Proxy:
 
     def _test_file(self, conf: str, *, what: str,
                    shown: Mapping[str, str] | None = None) -> None:
-        res = proc.run(nginx.test_argv(self.params, conf), check=False, what="nginx -t")
+        res = proc.run(nginx.test_argv(self.params, conf), check=False, what="nginx -t",
+                       umask=NGINX_UMASK)
         output = res.stderr.strip() or res.stdout.strip()
         # two servers of one name: nginx keeps the first and only warns, so a name would
         # be answered by an app that does not own it (paas.apps.domains prevents it;
@@ -280,7 +296,8 @@ class Proxy:
         pid = nginx.master_pid(self.params)
         if pid is not None:
             return
-        proc.run(nginx.start_argv(self.params), timeout=30, what="start nginx")
+        proc.run(nginx.start_argv(self.params), timeout=30, what="start nginx",
+                 umask=NGINX_UMASK)
         # the daemonized master writes its pid file after the command returned
         deadline = time.monotonic() + START_TIMEOUT
         while nginx.master_pid(self.params) is None:
@@ -328,7 +345,7 @@ def _read(path: str) -> str | None:
 
 
 def _write(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    with open(modes.create(path), "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())

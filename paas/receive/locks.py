@@ -14,8 +14,11 @@ __all__ = ["file_lock"]
 
 @contextmanager
 def file_lock(path: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created 0600 if missing) for the block."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    """Hold an exclusive lock on ``path`` (created 0600 if missing, in dirs created 0700:
+    ``PAAS_ROOT/auth`` and ``ssh`` are root-only) for the block."""
+    from .. import modes
+
+    modes.makedirs(os.path.dirname(path) or ".")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

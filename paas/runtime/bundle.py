@@ -24,7 +24,7 @@ import stat
 from dataclasses import replace
 from typing import Any
 
-from .. import hostpath, linux
+from .. import hostpath, linux, modes
 from ..config import Context
 from ..errors import CommandFailed
 from ..model import BindMount, BindPolicy, Container, IdMap, Mount
@@ -79,10 +79,13 @@ class Bundle:
         return f"/{self.ctx.cgroup_parent}/{self.cid}"
 
     def create_dirs(self, idmap: IdMap | None) -> None:
-        os.makedirs(self.ctx.paths.containers, mode=0o711, exist_ok=True)
-        os.mkdir(self.dir, 0o711)
-        for sub in ("rootfs", "upper", "work"):
-            os.mkdir(self.path(sub), 0o755)
+        """The bundle dir, searchable only by root and the container's mapped root group
+        (runc init opens the rootfs as that uid), and its rootfs, upper and work dirs."""
+        modes.makedirs(self.ctx.paths.containers, modes.TRAVERSE_DIR)
+        modes.private_bundle_dir(self.dir, idmap.host_id if idmap is not None else None)
+        os.mkdir(self.path("rootfs"), 0o700)  # a mount point: the overlay's root shows
+        os.mkdir(self.path("work"), 0o700)
+        os.mkdir(self.path("upper"), 0o755)
         if idmap is not None:
             # the upper dir's owner is what the container sees as the owner of "/"
             os.chown(self.path("upper"), idmap.host_id, idmap.host_id)
@@ -112,7 +115,7 @@ class Bundle:
                 tmp = self.path(fname + ".tmp")
                 with open(tmp, "w") as f:
                     f.write(text)
-                os.chmod(tmp, 0o644)
+                os.chmod(tmp, modes.SHARED_FILE)  # read by every user in the container
                 os.replace(tmp, self.path(fname))
             sources = {f"/etc/{n}": self.path(n) for n in files}
         return [
@@ -201,8 +204,8 @@ class Bundle:
                     raise
 
     def write_spec(self, spec: dict[str, Any]) -> None:
-        tmp = self.path("config.json.tmp")
-        with open(tmp, "w") as f:
+        tmp = self.path("config.json.tmp")  # the environment: root-only
+        with open(modes.create(tmp), "w") as f:
             f.write(json.dumps(spec))  # dumps uses the C encoder; dump(f) does not
         os.replace(tmp, self.path("config.json"))
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .. import hostpath, proc
+from .. import hostpath, modes, proc
 from ..config import Context
 from ..errors import CommandFailed, Conflict, PaasError
 from ..model import Container, ContainerConfig, ContainerState, HistoryEntry, Image, RunOptions
@@ -361,7 +361,7 @@ class Runtime:
             process["user"] = {"uid": uid, "gid": gid, "additionalGids": list(groups)}
             process["capabilities"] = capabilities_for(uid)
         path = bundle.path(f"exec-{os.getpid()}-{time.monotonic_ns()}.json")
-        with open(path, "w") as f:
+        with open(modes.create(path), "w") as f:  # the environment: root-only
             f.write(json.dumps(process))
         return self.runc.exec(c.id, path, tty=tty)
 

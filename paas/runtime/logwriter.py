@@ -11,7 +11,7 @@ import codecs
 import os
 import time
 
-from .. import jsonc
+from .. import jsonc, modes
 
 TYPE_CHECKING = False  # not typing's: ~3 ms of CLI start
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ class LogWriter:
         self._size = os.fstat(self._file.fileno()).st_size
 
     def _open(self) -> IO[bytes]:
-        return open(self.path, "ab", buffering=0)
+        # root-only: what apps print (secrets too)
+        return open(modes.create(self.path, os.O_WRONLY | os.O_APPEND), "ab", buffering=0)
 
     def write(self, stream: str, data: bytes) -> None:
         """Add raw output of ``stream`` ("stdout"/"stderr"); complete lines are written at once."""

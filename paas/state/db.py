@@ -191,6 +191,9 @@ def connect(path: str, *, shared: bool = False) -> sqlite3.Connection:
 
     ``shared``: the connection may be handed between threads (one at a time)."""
     os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
+    if not os.path.exists(path):
+        # root-only from the start: SQLite gives -wal and -shm the database's mode
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None,
                            check_same_thread=not shared)
     conn.row_factory = sqlite3.Row
