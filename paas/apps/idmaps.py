@@ -190,6 +190,15 @@ class IdMaps:
             reown_tree(p, old, new)
         return Move(app, old, new, kept)
 
+    def move_app(self, app: str) -> Move | None:
+        """``move`` with the app's own files: its storage mounts' host dirs (every
+        ``storage:mount``, wherever it is) and its buildpack cache."""
+        if not self.shared(app):
+            return None
+        rows = self.conn.execute("SELECT host_dir FROM app_mounts WHERE app = ?", (app,))
+        paths = [str(r[0]) for r in rows]
+        return self.move(app, [*paths, os.path.join(self.ctx.paths.build_cache, app)])
+
     def undo_move(self, m: Move) -> None:
         """Back to the shared range (the deploy that moved the app failed)."""
         for p in m.paths:
