@@ -28,7 +28,12 @@ from e2e_helpers import AppRepo, Platform
 from test_deploy import Poller, deploy, wait_body
 
 TIMINGS: dict[str, float] = {}
-APP_USER = 101000  # uid 1000 in the containers (PAAS_SUBUID's default start + 1000)
+
+
+def app_user(platform: Platform, app: str) -> int:
+    """Host uid of uid 1000 in ``app``'s containers (its own id range)."""
+    info = json.loads(platform.cli("apps:info", app, "--format", "json").stdout)
+    return int(info["id_range"]["host_id"]) + 1000
 
 
 def storage_for(platform: Platform, app: str) -> Path:
@@ -84,7 +89,8 @@ def test_storage_survives_redeploy_rollback_rebuild_and_destroy(
     TIMINGS["deploy with storage"] = time.monotonic() - started
     assert get_ok(platform, "keep", "/write/note/hello") == "written"
     assert (data / "note").read_text() == "hello"
-    assert (data / "note").stat().st_uid == APP_USER  # the app user, through the id shift
+    # the app user, through the id shift of the app's own range
+    assert (data / "note").stat().st_uid == app_user(platform, "keep")
     assert (data / "releases").read_text().split() == ["v1"]  # the release phase has it too
     assert by_process(platform, "keep")["web.1"]["Mounts"] == [f"{data}:/data"]
 
