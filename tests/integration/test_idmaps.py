@@ -95,17 +95,7 @@ def test_root_of_one_apps_containers_owns_nothing_of_anothers(engine: Any) -> No
                       "echo from-a > /owned-by-a && cp /bin/sh /rootsh && chmod 4755 /rootsh")
     b = app_container(root, "idb", "idb.web.1.v1", "echo from-b > /victim")
     ha, hb = host_root(root, a), host_root(root, b)
-    # two ranges that do not overlap each other or container:run's
-    spans = sorted([(ha, 65536), (hb, 65536), DEFAULT])
-    assert all(s1 + n1 <= s2 for (s1, n1), (s2, _) in itertools.pairwise(spans)), spans
-
-    # on disk, what each container made is owned by its own range
-    upper_a, upper_b = root / "containers" / a / "upper", root / "containers" / b / "upper"
-    st = (upper_a / "rootsh").stat()
-    assert (st.st_uid, st.st_gid) == (ha, ha) and st.st_mode & stat.S_ISUID
-    assert (upper_a / "owned-by-a").stat().st_uid == ha
-    assert (upper_b / "victim").stat().st_uid == hb
-
+    upper_b = root / "containers" / b / "upper"
     # the setuid shell's uid (A's root) against B: no signal, no write
     pid_b = pid_of(engine, "idb.web.1.v1")
     res = as_uid(ha, f"kill -0 {pid_b}")
@@ -119,6 +109,17 @@ def test_root_of_one_apps_containers_owns_nothing_of_anothers(engine: Any) -> No
     # ... while B's own root may (the test could fail): the ranges are what differs
     assert as_uid(hb, f"kill -0 {pid_b}").returncode == 0
     assert as_uid(ha, f"kill -0 {pid_of(engine, 'ida.web.1.v1')}").returncode == 0
+
+    # two ranges that do not overlap each other or container:run's
+    spans = sorted([(ha, 65536), (hb, 65536), DEFAULT])
+    assert all(s1 + n1 <= s2 for (s1, n1), (s2, _) in itertools.pairwise(spans)), spans
+
+    # on disk, what each container made is owned by its own range
+    upper_a, upper_b = root / "containers" / a / "upper", root / "containers" / b / "upper"
+    st = (upper_a / "rootsh").stat()
+    assert (st.st_uid, st.st_gid) == (ha, ha) and st.st_mode & stat.S_ISUID
+    assert (upper_a / "owned-by-a").stat().st_uid == ha
+    assert (upper_b / "victim").stat().st_uid == hb
 
     # a one-off of A (paas run) and a restart keep A's range
     c = app_container(root, "ida", "ida.run.1234", "true")
