@@ -22,8 +22,12 @@ Upgrade: apps that existed before migration 10 ran in the instance's shared defa
 range; they are listed in ``app_idmap_shared`` and keep using it (their running
 containers, one-offs, builds) until the next deploy that starts new containers
 (``move``): that allocates their slot and re-owns their storage dirs and build cache
-from the shared range to it, just before the new release's first container starts;
-``undo_move`` puts both back if that deploy fails before its switch.
+from the shared range to it, just before the new release's first container starts
+(the release phase); ``undo_move`` puts both back if that deploy fails before its
+switch. Meanwhile (seconds: release phase, start, health check) the old release's
+containers, still in the shared range, see those files as nobody's: writes to storage
+fail there until the switch stops them. A directory mounted into two such apps goes
+to the first that moves (ranges of their own cannot share ownership).
 
 Not here: reading the pool (``paas.subids``), using the map (runtime, build).
 """

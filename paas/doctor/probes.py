@@ -200,6 +200,14 @@ def id_ranges(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
     out.append(Check("id ranges", "pool", value,
                      "" if free else "no id range left for a new app",
                      f"give {user} a larger range in {uid_file} and {gid_file}"))
+    from ..subids import overlaps
+
+    clash = [s.app for s in used if s.destroyed is None and overlaps(s.idmap, ctx.idmap)]
+    if clash:
+        out.append(Check("id ranges", "overlap", ", ".join(clash),
+                         f"PAAS_SUBUID overlaps the id range of {', '.join(clash)}: "
+                         "container:run's root would own their files",
+                         "set PAAS_SUBUID to a range outside the pool (default 100000:65536)"))
     shared = [str(r[0]) for r in conn.execute("SELECT app FROM app_idmap_shared ORDER BY app")]
     if shared:
         out.append(Check("id ranges", "shared", ", ".join(shared),
