@@ -193,3 +193,28 @@ def test_uninstall_unmounts_the_views(paas_root: dict[str, str], cli: CliRunner,
     assert len(views()) == 1  # the app's range's, mounted at its first container
     cli("system:uninstall")
     assert views() == []
+
+
+def test_pool_exhausted_is_one_line_and_destroyed_ranges_stay_reserved(
+        paas_root: dict[str, str], cli: CliRunner) -> None:
+    Path(paas_root["PAAS_SUBUID_FILE"]).write_text("root:1000000:131072\n")  # two slots
+    Path(paas_root["PAAS_SUBGID_FILE"]).write_text("root:1000000:131072\n")
+    cli("daemon:start")  # apps:destroy goes through it
+    for app in ("one", "two", "three"):
+        cli("apps:create", app)
+    cli("storage:ensure-directory", "one")
+    cli("storage:ensure-directory", "two")
+    cli("apps:destroy", "two", "--force")
+    res = cli("storage:ensure-directory", "three", check=False)
+    assert res.returncode == 5 and res.stdout == "", res  # failed precondition
+    [line] = res.stderr.strip().splitlines()  # what is wrong, and what to do
+    assert line.startswith("error: no free id range for app three"), line
+    assert "1 kept for destroyed apps" in line and "larger range" in line, line
+    assert paas_root["PAAS_SUBUID_FILE"] in line and "Traceback" not in res.stderr
+    storage = Path(paas_root["PAAS_ROOT"]) / "data" / "storage"
+    assert not (storage / "three").exists()  # nothing half-made
+    assert (storage / "two").stat().st_uid == 1065536 + 1000  # two's files: still its ids
+    cli("apps:create", "two")  # the same name again gets its range (and files) back
+    cli("storage:ensure-directory", "two")
+    assert json.loads(cli("apps:info", "two", "--format", "json").stdout)[
+        "id_range"]["host_id"] == 1065536
