@@ -4,7 +4,9 @@
 #   2. a Python venv in <repo>/.venv with paas installed editable - only rebuilt when
 #      pyproject.toml, the repo path or the venv's interpreter changed
 #   3. /usr/local/bin/paas and /usr/local/bin/paasd linked to the venv's scripts
-#   4. unless PAAS_SKIP_BOOTSTRAP=1: start paasd and build the default base image
+#   4. unless PAAS_SKIP_BOOTSTRAP=1: the paas user for git over SSH, root's subordinate
+#      ids for apps' id ranges (/etc/subuid, /etc/subgid), start paasd and build the
+#      default base image
 # A second run changes nothing and takes about a second.
 #
 # Environment: PAAS_SKIP_BOOTSTRAP=1 stops after step 3 (tests bootstrap their own
@@ -369,6 +371,40 @@ SSHD
   if ((changed)); then step_done; else step_done "already set up, skipped"; fi
 }
 
+# Apps' id ranges: paas gives each app 65,536 host ids of root's subordinate ids
+# (as Incus and LXD do). Without an entry for root in both files, one is added
+# past every existing entry and past useradd's SUB_UID_MAX (so it never takes ids
+# useradd would give to users), aligned to 65,536: room for 10,000 apps.
+readonly SUBID_COUNT=$((65536 * 10000))
+setup_subids() {
+  step "Reserving subordinate ids for apps (root in /etc/subuid, /etc/subgid)"
+  local f has=0 start end max_login
+  for f in /etc/subuid /etc/subgid; do
+    [[ -f $f ]] && grep -q '^root:' "$f" && has=$((has + 1))
+  done
+  if ((has == 2)); then
+    step_done "root has entries, skipped"
+    return
+  fi
+  if ((has == 1)); then
+    printf ' !     %s\n' "root is in only one of /etc/subuid and /etc/subgid: apps need the same ids in both; 'paas report' shows the pool" >&2
+    step_done "left as it is"
+    return
+  fi
+  max_login=$(awk '$1 == "SUB_UID_MAX" || $1 == "SUB_GID_MAX" {print $2}' /etc/login.defs 2>/dev/null | sort -n | tail -1)
+  start=$((${max_login:-600100000} + 1))
+  for f in /etc/subuid /etc/subgid; do
+    [[ -f $f ]] || continue
+    end=$(awk -F: 'NF == 3 && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ {e = $2 + $3; if (e > m) m = e} END {print m + 0}' "$f")
+    ((end > start)) && start=$end
+  done
+  start=$(((start + 65535) / 65536 * 65536))
+  for f in /etc/subuid /etc/subgid; do
+    printf 'root:%d:%d\n' "$start" "$SUBID_COUNT" >>"$f"
+  done
+  step_done "root:$start:$SUBID_COUNT"
+}
+
 main() {
   require_root
   install_packages
@@ -382,6 +418,7 @@ main() {
     info "PAAS_SKIP_BOOTSTRAP=1: not starting paasd, building images or adding the paas user"
   else
     setup_git_ssh
+    setup_subids
     bootstrap
   fi
   printf -- '-----> paas is installed: run "paas --help"\n'

@@ -129,8 +129,15 @@ def quiet(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Comp
 
 def paas_command(root: Path, instance: str) -> tuple[list[str], dict[str, str]]:
     """argv prefix and environment that run paas in the instance at ``root``:
-    ``<repo>/.venv/bin/paas`` if install.sh wrote it, else ``python -m paas``."""
+    ``<repo>/.venv/bin/paas`` if install.sh wrote it, else ``python -m paas``; the
+    instance gets its own pool of apps' id ranges (``<root>.subid/sub[ug]id``, the host's
+    /etc/subuid is never read)."""
     env = dict(os.environ, PAAS_ROOT=str(root), PAAS_INSTANCE=instance)
+    subid = Path(f"{root}.subid")
+    subid.mkdir(mode=0o700, exist_ok=True)
+    for name in ("subuid", "subgid"):
+        (subid / name).write_text("root:1000000:65536000\n")
+        env[f"PAAS_{name.upper()}_FILE"] = str(subid / name)
     console_script = REPO / ".venv" / "bin" / "paas"
     if console_script.exists():
         return [str(console_script)], env

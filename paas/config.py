@@ -11,7 +11,13 @@ the entry points merge it into ``os.environ`` first (``paas.conffile.apply``), s
   netns and veth names, bridge, iptables chains). Default ``paas`` for the
   default root, else ``p`` + 6 hex of the root path, so two instances never
   collide.
-- ``PAAS_SUBUID`` (default ``100000:65536``): host id range container root maps to.
+- ``PAAS_SUBUID`` (default ``100000:65536``): the host id range root of plain
+  ``container:run`` containers maps to (Docker's userns-remap). Each app gets its own
+  range instead, from the pool in ``PAAS_SUBUID_FILE``/``PAAS_SUBGID_FILE`` (default
+  ``/etc/subuid``, ``/etc/subgid``), entries of ``PAAS_SUBID_USER`` (default ``root``);
+  see ``paas.subids`` and ``paas.apps.idmaps``.
+- ``PAAS_IDMAPPED`` (default ``auto``): ``off`` keeps one id-shifted copy of each layer
+  per id range instead of idmapped views of one copy (``paas.image.views``).
 - ``PAAS_RUNC`` (default ``runc``): the OCI runtime binary.
 """
 
@@ -40,6 +46,9 @@ class Context:
     instance: str
     idmap: IdMap
     runc: str = "runc"
+    subid_files: tuple[str, str] = ("/etc/subuid", "/etc/subgid")
+    subid_user: str = "root"
+    idmapped: str = "auto"  # auto | off
 
     @property
     def cgroup_parent(self) -> str:
@@ -78,7 +87,18 @@ def load_context(env: Mapping[str, str] | None = None) -> Context:
         instance=instance,
         idmap=_parse_idmap(env.get("PAAS_SUBUID") or "100000:65536"),
         runc=env.get("PAAS_RUNC") or "runc",
+        subid_files=(env.get("PAAS_SUBUID_FILE") or "/etc/subuid",
+                     env.get("PAAS_SUBGID_FILE") or "/etc/subgid"),
+        subid_user=env.get("PAAS_SUBID_USER") or "root",
+        idmapped=_parse_idmapped(env.get("PAAS_IDMAPPED") or "auto"),
     )
+
+
+def _parse_idmapped(value: str) -> str:
+    if value not in ("auto", "off"):
+        raise InvalidArgument(f"PAAS_IDMAPPED={value!r} is not a known mode",
+                              "use auto (idmapped views where the kernel allows) or off")
+    return value
 
 
 def prepare_root(paths: Paths) -> None:

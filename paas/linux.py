@@ -1,7 +1,9 @@
 """Thin wrappers of the few Linux syscalls paas makes directly (via libc and ctypes).
 
 mount(2)/umount2(2) for container root filesystems and staged bind sources (an
-exec of mount(8) costs a few ms on every container start) and prctl(PR_SET_CHILD_SUBREAPER).
+exec of mount(8) costs a few ms on every container start), idmapped bind mounts
+(open_tree, mount_setattr, move_mount: no libc wrappers in bookworm's glibc, so raw
+syscall numbers, x86_64 and aarch64) and prctl(PR_SET_CHILD_SUBREAPER).
 Everything else goes through ``paas.proc``.
 """
 
@@ -16,7 +18,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs ~3 ms of CLI start
 if TYPE_CHECKING:
     from .model import IdMap, Mount
 
-__all__ = ["MNT_DETACH", "bind_fd", "mount", "set_child_subreaper", "umount"]
+__all__ = ["MNT_DETACH", "bind_fd", "idmapped_bind", "mount", "set_child_subreaper",
+           "umount", "userns_fd"]
 
 MNT_DETACH = 2
 _MS_BIND = 4096
@@ -79,6 +82,78 @@ def namespaces_with_idmap(user_path: str, net_path: str, idmap: IdMap) -> None:
         os.close(ready_r)
         os.close(go_w)  # EOF: the child exits
         os.waitpid(pid, 0)
+
+
+def userns_fd(idmap: IdMap) -> int:
+    """An fd of a new user namespace whose uid and gid maps are ``idmap`` (for
+    ``idmapped_bind``); the caller closes it. A forked child unshares it and exits once
+    we hold the fd (the fd keeps the namespace)."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: only async-signal-safe work until _exit
+        os.close(go_w)
+        ok = _libc.unshare(CLONE_NEWUSER) == 0
+        os.write(ready_w, b"1" if ok else b"0")
+        os.read(go_r, 1)
+        os._exit(0)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise CommandFailed("unshare(CLONE_NEWUSER) failed",
+                                "check that user namespaces are enabled (user.max_user_namespaces)")
+        line = f"{idmap.container_id} {idmap.host_id} {idmap.size}\n"
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(line)
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(go_w)
+        os.waitpid(pid, 0)
+
+
+# syscall numbers (x86_64, aarch64): open_tree, move_mount, mount_setattr
+_SYSCALLS = {"x86_64": (428, 429, 442), "aarch64": (428, 429, 442)}
+_OPEN_TREE_CLONE = 1
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+_MOUNT_ATTR_IDMAP = 0x00100000
+_MS_PRIVATE = 1 << 18
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def idmapped_bind(source: str, target: str | None, userns: int) -> None:
+    """Bind ``source`` on ``target`` with its owners shifted through the user namespace
+    ``userns`` (an fd): a file of uid N shows as the namespace's host id of N; the view
+    is private (no propagation). CommandFailed with the errno when
+    the kernel or the filesystem refuses (ENOSYS, EINVAL, EPERM: no idmapped mounts).
+    ``target`` None only tries: the detached mount goes when its fd is closed."""
+    nums = _SYSCALLS.get(os.uname().machine)
+    if nums is None:
+        raise CommandFailed(f"idmapped mounts: unknown syscall numbers on {os.uname().machine}",
+                            returncode=38)  # ENOSYS
+    open_tree, move_mount, mount_setattr = nums
+    fd = _libc.syscall(open_tree, _AT_FDCWD, source.encode(),
+                       _OPEN_TREE_CLONE | os.O_CLOEXEC)
+    if fd < 0:
+        raise _fail(f"open_tree {source}")
+    try:
+        attr = _MountAttr(_MOUNT_ATTR_IDMAP, 0, _MS_PRIVATE, userns)
+        if _libc.syscall(mount_setattr, fd, b"", _AT_EMPTY_PATH, ctypes.byref(attr),
+                         ctypes.sizeof(attr)) != 0:
+            raise _fail(f"mount_setattr(MOUNT_ATTR_IDMAP) on {source}")
+        if target is not None and _libc.syscall(move_mount, fd, b"", _AT_FDCWD, target.encode(),
+                                                _MOVE_MOUNT_F_EMPTY_PATH) != 0:
+            raise _fail(f"move_mount onto {target}")
+    finally:
+        os.close(fd)
 
 
 def _bind(source: str, target: str, flags: int = _MS_BIND) -> None:

@@ -215,6 +215,9 @@ class ContainerConfig:
     userns: bool = True  # False: --userns=host
     auto_remove: bool = False
     restart: str = "no"
+    # the id range of its user namespace: an app's own (paas.apps.idmaps); None: the
+    # instance's default range (PAAS_SUBUID), as for every container made before
+    idmap: IdMap | None = None
 
 
 class ContainerState:
@@ -265,6 +268,7 @@ class RunOptions:
     expose: tuple[str, ...] = ()  # extra EXPOSE entries ("80/tcp") for -P
     userns: bool = True
     restart: str = "no"
+    idmap: IdMap | None = None  # None: the default range; set by paas, never by a flag
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,7 @@ class BuildRequest:
     buildpacks: tuple[str, ...] = ()
     stack: str = ""
     cache_name: str = ""
+    app: str = ""  # whose id range the build containers use ("": the default range)
 
 
 @dataclass(frozen=True)

@@ -264,13 +264,27 @@ def paas_instance(root: Path | None = None) -> Iterator[dict[str, str]]:
     # not the host's /etc/paas/paas.conf (install.sh's: the real ssh user's key file...):
     # a file of the instance's own, absent unless a test writes it
     env["PAAS_CONFIG"] = str(root / "paas.conf")
+    env.update(subid_files(Path(f"{root}.subid")))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     try:
         yield env
     finally:
+        shutil.rmtree(f"{root}.subid", ignore_errors=True)
         problems = cleanup_instance(root, instance)
         if problems:
             pytest.fail("instance teardown left things behind:\n  " + "\n  ".join(problems))
+
+
+TEST_SUBIDS = "root:1000000:65536000\n"  # 1,000 apps' id ranges, above the default range
+
+
+def subid_files(d: Path, text: str = TEST_SUBIDS) -> dict[str, str]:
+    """An instance's own subuid/subgid files (the pool of apps' id ranges) in ``d``: tests
+    never read or edit the host's /etc/subuid."""
+    d.mkdir(mode=0o700, exist_ok=True)
+    for name in ("subuid", "subgid"):
+        (d / name).write_text(text)
+    return {"PAAS_SUBUID_FILE": str(d / "subuid"), "PAAS_SUBGID_FILE": str(d / "subgid")}
 
 
 def cli_for(env: dict[str, str]) -> CliRunner:

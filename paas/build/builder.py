@@ -20,7 +20,7 @@ from collections.abc import Callable
 from ..config import Context
 from ..errors import InvalidArgument, NotFound
 from ..image.store import ImageStore
-from ..model import BuildRequest, BuildResult, Image
+from ..model import BuildRequest, BuildResult, IdMap, Image
 from ..runtime.lifecycle import Runtime
 from .cache import BuildCache
 from .context import open_context
@@ -56,8 +56,11 @@ def needed_stages(df: Dockerfile, target: int, meta: dict[str, str]) -> list[int
 
 class Builder:
     def __init__(self, ctx: Context, runtime: Runtime, images: ImageStore,
-                 progress: Progress) -> None:
+                 progress: Progress, idmap: IdMap | None = None) -> None:
+        """``idmap``: the id range of the build containers and of the files COPY makes
+        (an app's own range for its deploys), default the instance's default range."""
         self.ctx = ctx
+        self.idmap = idmap if idmap is not None else ctx.idmap
         self.runtime = runtime
         self.images = images
         self.cache = BuildCache(images.conn)

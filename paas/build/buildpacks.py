@@ -139,7 +139,7 @@ def build_with_buildpacks(b: Builder, req: BuildRequest) -> BuildResult:
 
 
 def _owner(b: Builder) -> int:
-    return b.ctx.idmap.to_host(APP_UID) if b.ctx.idmap is not None else APP_UID
+    return b.idmap.to_host(APP_UID)
 
 
 def _owned_dir(path: str, owner: int, mode: int = 0o755) -> str:
@@ -151,7 +151,7 @@ def _owned_dir(path: str, owner: int, mode: int = 0o755) -> str:
 
 def _stage_app(b: Builder, context: BuildContext, work: str) -> str:
     """``work/layer/app``: the app's files owned by the app user; returns ``work/layer``."""
-    root = b.ctx.idmap.host_id if b.ctx.idmap is not None else 0
+    root = b.idmap.host_id
     layer = _owned_dir(os.path.join(work, "layer"), root)
     os.chown(layer, root, root)
     src = BuildContext(context.root, parse_ignore(".git\n"))
@@ -175,7 +175,12 @@ def _env_dir(work: str, env: tuple[tuple[str, str], ...], owner: int) -> str:
 def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: bool,
          work: str, specs: list[str]) -> str:
     owner = _owner(b)
-    name = req.cache_name or (req.tags[0].split(":")[0].replace("/", "-") if req.tags else "default")
+    name = req.app or req.cache_name or (
+        req.tags[0].split(":")[0].replace("/", "-") if req.tags else "default")
+    if not req.app:
+        # not an app's build: its containers are in another id range than any app's, so
+        # they never share (or poison) an app's cache ('_' is in no app name)
+        name = f"image_{name}"[:63]
     if not _NAME_RE.match(name):
         raise InvalidArgument(f"invalid cache name {name!r}", "use an app name")
     modes.makedirs(b.ctx.paths.build_cache)  # root-only (runc opens bind sources as root)
@@ -198,7 +203,8 @@ def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: 
     env = ("HOME=/app", "TMPDIR=/tmp", "LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin",
            "STACK=paas-bookworm")
     opts = RunOptions(image=stack.id, command=argv, entrypoint="", env=env, binds=tuple(binds),
-                      user=f"{APP_UID}:{APP_UID}", workdir="/app", network=req.network)
+                      user=f"{APP_UID}:{APP_UID}", workdir="/app", network=req.network,
+                      idmap=b.idmap)
     with build_container(b.runtime, opts) as bc:
         code = bc.run(lambda data: b.emit(BuildEvent("output", text=data.decode("utf-8", "replace"))))
     if code == _EXIT_NONE_DETECTED:
@@ -247,4 +253,4 @@ def _commit(b: Builder, stack: Image, layer: str, out: str, specs: list[str]) ->
     b.emit(BuildEvent("note", text=f"       Procfile declares types -> {shown}"))
     history = HistoryEntry("", f"buildpacks: {', '.join(names) or ', '.join(specs)}")
     return b.images.derive(stack, config=cfg, history=history, layer_dir=layer,
-                           idmap=b.ctx.idmap, adopt=True)
+                           idmap=b.idmap, adopt=True)

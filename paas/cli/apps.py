@@ -119,12 +119,22 @@ def _app_info(app: App, a: argparse.Namespace) -> int:
     from .locks import lock_fields, lock_info
 
     info["deploy_lock"] = lock_info(app, a.app)
+    from ..apps.idmaps import IdMaps
+
+    idmap = IdMaps(app.ctx, app.conn).lookup(a.app)  # None: none yet (its first build)
+    info["id_range"] = (None if idmap is None else
+                        {"host_id": idmap.host_id, "size": idmap.size,
+                         "shared": IdMaps(app.ctx, app.conn).shared(a.app)})
     if a.format == "json":
         emit_json(info)
         return 0
+    ids = "-" if idmap is None else f"{idmap.host_id}-{idmap.host_id + idmap.size - 1}"
+    if info["id_range"] and info["id_range"]["shared"]:
+        ids += " (shared; its own from its next deploy)"
     fields = [("App name", info["name"]), ("Created", info["created"]),
               ("Domains", " ".join(info["domains"])), ("Deploy branch", info["deploy_branch"]),
-              ("Config vars", str(info["config_vars"])), *lock_fields(info["deploy_lock"])]
+              ("Config vars", str(info["config_vars"])), ("Id range", ids),
+              *lock_fields(info["deploy_lock"])]
     print("\n".join(report_lines(f"{a.app} app information", fields)))
     return 0
 

@@ -305,7 +305,7 @@ def _run(app: App, a: argparse.Namespace) -> int:
         flags = run_flags(current, "run", 1, port, process_options(app.conn, a.app), name=name,
                           command=command, rm=True)
         flags["restart"] = "no"
-        d.client.request("POST", "/containers", {"flags": flags, "start": True})
+        d.client.request("POST", "/containers", {"flags": flags, "start": True, "app": a.app})
         _progress(name)
         return 0
     return run_oneoff(d.rt, d.client, current, "run", port,

@@ -86,7 +86,9 @@ def _storage_mount(app: App, a: argparse.Namespace) -> int:
     StorageStore(app.conn).mount(a.app, b)
     _out(f"-----> Mounted {format_mount(b)} into the containers of {a.app}")
     owner = os.stat(b.source).st_uid
-    idmap = app.ctx.idmap
+    from ..apps.idmaps import IdMaps
+
+    idmap = IdMaps(app.ctx, app.conn).for_app(a.app)
     if not idmap.host_id <= owner < idmap.host_id + idmap.size and not b.readonly:
         _out(f"       Note: {b.source} is owned by host uid {owner}: nobody in the containers.")
         _out(f"       For the app to write there, chown it to {idmap.host_id + APP_UID} (uid "
@@ -136,11 +138,19 @@ def _parse_chown(value: str) -> int | None:
 
 
 def _storage_ensure(app: App, a: argparse.Namespace) -> int:
+    from ..apps.idmaps import IdMaps
     from ..apps.storage import host_uid, storage_dir
+    from ..apps.store import AppStore, need_app
 
     uid = _parse_chown(a.chown)
     path = storage_dir(app.paths, a.name)  # validates the name
-    host = None if uid is None else host_uid(app.ctx.idmap, uid)
+    # owned in the range of the app it is for: --app, else the app called NAME, else
+    # the default range of plain container:run containers
+    owner_app = a.app or (a.name if AppStore(app.conn).exists(a.name) else "")
+    if owner_app:
+        need_app(app.conn, owner_app)
+    idmap = IdMaps(app.ctx, app.conn).for_app(owner_app) if owner_app else app.ctx.idmap
+    host = None if uid is None else host_uid(idmap, uid)
     from .. import modes
 
     # root-only parents: runc opens a bind mount's source as host root
@@ -154,10 +164,9 @@ def _storage_ensure(app: App, a: argparse.Namespace) -> int:
     _out(f"-----> Ensuring {path} exists")
     if host is not None:
         os.chown(path, host, host, follow_symlinks=False)
-        _out(f"       Owner {host}:{host} on the host (uid {uid} in the containers)")
-    from ..apps.store import AppStore
-
-    target = a.name if AppStore(app.conn).exists(a.name) else "APP"
+        whose = f"of {owner_app}" if owner_app else "of container:run (no app)"
+        _out(f"       Owner {host}:{host} on the host (uid {uid} in the containers {whose})")
+    target = owner_app or "APP"
     _out(f"       Mount it with: paas storage:mount {target} {path}:/data")
     return 0
 
@@ -324,6 +333,8 @@ def _ps_report(app: App, a: argparse.Namespace) -> int:
 def configure(name: str, p: Parser) -> Handler:
     if name == "storage:ensure-directory":
         p.add_argument("name", metavar="NAME", help="usually the app's name")
+        p.add_argument("--app", default="", metavar="APP",
+                       help="the app whose id range owns it (default: the app called NAME)")
         p.add_argument("--chown", default="heroku", metavar="WHO",
                        help="heroku (uid 1000 in containers, default), root, false or a uid")
         return _storage_ensure

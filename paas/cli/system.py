@@ -1,7 +1,8 @@
 """``system:uninstall``: remove everything an instance put on the host.
 
 Containers (killed and removed), paasd and its keeper, the bridge with its
-iptables chains and network namespaces, the instance's cgroups, and with
+iptables chains and network namespaces, the idmapped views of the layers, the
+instance's cgroups, and with
 ``--purge`` the state directory itself (images, logs, database).
 """
 
@@ -84,6 +85,12 @@ def _uninstall(app: App, a: argparse.Namespace) -> int:
     net = BridgeNetwork(ctx, app.conn)
     t0 = _step(f"Removing bridge {net.names.bridge} and its iptables rules")
     net.uninstall()
+    _done(t0)
+
+    from ..image.views import Views
+
+    t0 = _step("Unmounting the idmapped views of the layers")
+    Views(ctx.paths.snapshots).unmount_all()
     _done(t0)
 
     t0 = _step(f"Removing cgroups {ctx.cgroup_parent}")

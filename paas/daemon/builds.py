@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["install", "request_from_json"]
 
-_STR = ("context", "dockerfile", "target", "network", "stack", "cache_name")
+_STR = ("context", "dockerfile", "target", "network", "stack", "cache_name", "app")
 _BOOL = ("no_cache", "buildpack")
 
 
@@ -86,8 +86,15 @@ def install(router: Router, daemon: Daemon) -> None:
                     def progress(e: BuildEvent) -> None:
                         emit({"event": e.to_json()})
 
+                    idmap = None
+                    if req.app:  # an app's build: its containers in the app's id range
+                        from ..apps.idmaps import IdMaps
+                        from ..apps.store import need_app
+
+                        need_app(conn, req.app)
+                        idmap = IdMaps(daemon.ctx, conn).for_app(req.app)
                     builder = Builder(daemon.ctx, Runtime(daemon.ctx, conn, images), images,
-                                      progress)
+                                      progress, idmap=idmap)
                     result = builder.build(req)
                     return {"image": result.image.id, "steps": result.steps,
                             "cached": result.cached}

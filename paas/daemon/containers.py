@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..config import Context
@@ -99,8 +100,9 @@ def install(router: Router, daemon: Daemon) -> None:
 
     def create(params: dict[str, str], body: dict[str, Any]) -> Response:
         """``{"argv": container:run's arguments, "stdin_tty": bool}`` (or, from a CLI that
-        parsed them, ``{"flags": ..., "start": bool}``): a detached container is started
-        here; otherwise the reply is the plan the CLI needs to run it attached."""
+        parsed them, ``{"flags": ..., "start": bool, "app": APP}``, ``app`` naming the app
+        whose id range the container gets): a detached container is started here;
+        otherwise the reply is the plan the CLI needs to run it attached."""
         from ..runtime.options import flags_from_argv, options_from_flags
 
         flags: object
@@ -113,10 +115,19 @@ def install(router: Router, daemon: Daemon) -> None:
         else:
             flags, detach = body.get("flags"), bool(body.get("start"))
         opts = options_from_flags(flags)
+        app = body.get("app", "") if "flags" in body else ""
+        if not isinstance(app, str):
+            raise InvalidArgument("app must be a string", "send the app's name")
         with pooled() as rt:
+            if app:  # a container of an app: in the app's own id range
+                from ..apps.idmaps import IdMaps
+                from ..apps.store import need_app
+
+                need_app(rt.conn, app)
+                opts = replace(opts, idmap=IdMaps(rt.ctx, rt.conn).for_app(app))
             c = rt.create(opts)
             if c.config.network == "bridge":
-                spares.kick()
+                spares.kick(c.config.idmap if c.config.userns else None)
             try:
                 if detach:
                     c = rt.start_supervised(c, daemon.supervisor.launch, on_exit)

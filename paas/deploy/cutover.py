@@ -88,7 +88,8 @@ class Cutover:
                 flags = run_flags(release, ptype, index, plan.port, options)
                 self.progress(f"-----> Starting {ptype}.{index} ({flags['name']})")
                 try:
-                    self.client.request("POST", "/containers", {"flags": flags, "start": True})
+                    self.client.request("POST", "/containers",
+                                        {"flags": flags, "start": True, "app": release.app})
                 finally:  # paasd removes what it could not start; keep what it made
                     c = self.rt.store.find(flags["name"])
                     if c is not None:

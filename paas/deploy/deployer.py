@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 
 from .. import modes
+from ..apps.idmaps import IdMaps
 from ..apps.store import AppStore
 from ..build.builder import Builder
 from ..build.procfile import parse_procfile, processes_of
@@ -108,9 +109,10 @@ class Deployer:
             for line in render_plain(e).splitlines():
                 self.progress(line if line.startswith(("----->", "=====>", " !")) else f"       {line}")
 
-        req = BuildRequest(context=src, buildpack=not dockerfile, cache_name=app,
+        req = BuildRequest(context=src, buildpack=not dockerfile, cache_name=app, app=app,
                            build_args=tuple(self.apps.config(app).items()) if not dockerfile else ())
-        result = Builder(self.ctx, self.rt, self.images, show).build(req)
+        idmap = IdMaps(self.ctx, self.rt.conn).for_app(app)  # its build containers' too
+        result = Builder(self.ctx, self.rt, self.images, show, idmap=idmap).build(req)
         image = result.image
         run_hooks(self.ctx, "post-build", [app, image.id], app, self.progress)
         if dockerfile:
@@ -217,16 +219,27 @@ class Deployer:
         the next deploy forgets it, and its number is not reused, so no container name
         of it can clash with a later release's) and ``files`` (app.json, nginx.conf.j2 of
         a push) are not kept."""
+        idmaps = IdMaps(self.ctx, self.rt.conn)
+        switched: list[bool] = []
+        # an app from before id ranges per app moves to its own now (storage re-owned),
+        # before the first container of this release; back if it fails before the switch
+        move = idmaps.move_app(release.app)
+        if move is not None:
+            self.progress(f"-----> Moving {release.app} to its own id range "
+                          f"({move.new.host_id}-{move.new.host_id + move.new.size - 1})")
         try:
-            self._cutover(release, image, files)
+            self._cutover(release, image, files, switched)
         except BaseException:
             with contextlib.suppress(NotFound):
                 self.images.remove(image_tag(release.app, release.version), force=True)
+            if move is not None and not switched:
+                idmaps.undo_move(move)
             raise
         if files is not None:
             self._keep_app_files(release.app, files)
 
-    def _cutover(self, release: Release, image: Image, files: Mapping[str, str] | None) -> None:
+    def _cutover(self, release: Release, image: Image, files: Mapping[str, str] | None,
+                 switched: list[bool]) -> None:
         app = release.app
         self.images.tag(image.id, image_tag(app, release.version))
         self.progress(f"-----> Releasing {app} (v{release.version})")
@@ -242,8 +255,11 @@ class Deployer:
                   self.progress)
         self.progress(f"-----> Deploying {app} (v{release.version})")
         self._forget_abandoned(app, release.version)
-        Cutover(self.rt, self.client, self.proxy, self.progress,
-                switched=lambda: self.releases.mark_live(app, release.version)).run(release, plan)
+        def live() -> None:
+            switched.append(True)
+            self.releases.mark_live(app, release.version)
+
+        Cutover(self.rt, self.client, self.proxy, self.progress, switched=live).run(release, plan)
         self._expire(app)
         self._prune()
         run_hooks(self.ctx, "post-deploy", [app, str(release.version)], app, self.progress)

@@ -41,7 +41,8 @@ def run_oneoff(rt: Runtime, client: DaemonClient, release: Release, ptype: str, 
     flags = run_flags(release, ptype, 1, port, process_options(rt.conn, release.app),
                       name=name, command=command)
     flags["restart"] = "no"
-    reply = client.request("POST", "/containers", {"flags": flags, "start": True})
+    reply = client.request("POST", "/containers",
+                           {"flags": flags, "start": True, "app": release.app})
     cid = str(reply["id"])
     started = time.monotonic()
     try:

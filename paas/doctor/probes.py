@@ -206,8 +206,51 @@ def storage(ctx: Context) -> list[Check]:
     return out
 
 
+def id_ranges(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
+    """How layers are shared between id ranges, and the pool apps' ranges come from."""
+    from ..apps.idmaps import IdMaps
+    from ..image.views import Views, mounted_views
+
+    views = Views(ctx.paths.snapshots, enabled=ctx.idmapped != "off")
+    why = views.probe(ctx.idmap)
+    if why is None:
+        n = len(mounted_views(views.dir)) if os.path.isdir(views.dir) else 0
+        out = [Check("id ranges", "layers", f"one copy, idmapped views ({n} mounted)")]
+    else:
+        out = [Check("id ranges", "layers", f"id-shifted copies per range ({why})")]
+    maps = IdMaps(ctx, conn)
+    try:
+        free = len(maps.free_slots())
+    except PaasError as err:
+        return [*out, Check("id ranges", "pool", "none", err.message, err.hint)]
+    used = maps.slots()
+    live = sum(1 for s in used if s.destroyed is None)
+    user, (uid_file, gid_file) = ctx.subid_user, ctx.subid_files
+    value = (f"{live} app(s), {len(used) - live} kept for destroyed apps, {free} free "
+             f"({user} in {uid_file}, {gid_file}); container:run: "
+             f"{ctx.idmap.host_id}-{ctx.idmap.host_id + ctx.idmap.size - 1}")
+    out.append(Check("id ranges", "pool", value,
+                     "" if free else "no id range left for a new app",
+                     f"give {user} a larger range in {uid_file} and {gid_file}"))
+    from ..subids import overlaps
+
+    clash = [s.app for s in used if s.destroyed is None and overlaps(s.idmap, ctx.idmap)]
+    if clash:
+        out.append(Check("id ranges", "overlap", ", ".join(clash),
+                         f"PAAS_SUBUID overlaps the id range of {', '.join(clash)}: "
+                         "container:run's root would own their files",
+                         "set PAAS_SUBUID to a range outside the pool (default 100000:65536)"))
+    shared = [str(r[0]) for r in conn.execute("SELECT app FROM app_idmap_shared ORDER BY app")]
+    if shared:
+        out.append(Check("id ranges", "shared", ", ".join(shared),
+                         f"{len(shared)} app(s) still run in the shared default range",
+                         "each moves to its own range at its next deploy (or ps:rebuild)",
+                         warning=True))
+    return out
+
+
 def run_probes(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
     from . import modes
 
     return [*versions(ctx), *network(ctx, conn), *services(ctx), *storage(ctx),
-            *modes.probe(ctx)]
+            *id_ranges(ctx, conn), *modes.probe(ctx)]

@@ -1,10 +1,14 @@
 """Snapshots: unpacked layers keyed by ChainID, one tree per id mapping, and their overlay mounts.
 
-Layout: ``<snapshots>/<idmap key or 'host'>/<n>/fs`` where ``n`` is the
-``snapshots`` row id (short paths keep overlay's option string small). Each
-snapshot holds only its own layer's diff, in overlay form; a rootfs is the
-stack of its chain's snapshots as overlay lower dirs (containerd's overlay
-snapshotter model).
+Layout: ``<snapshots>/<key>/<n>/fs`` where ``n`` is the ``snapshots`` row id
+(short paths keep overlay's option string small) and ``key`` says how owners are
+stored: ``base`` (container ids, seen through an idmapped view per id range:
+``views``), ``<host_id>-<size>`` (shifted into one range: the fallback without
+idmapped mounts, and build steps' upper dirs adopted as they are) or ``host``
+(``--userns=host``). Each snapshot holds only its own layer's diff, in overlay
+form; a rootfs is the stack of its chain's snapshots as overlay lower dirs
+(containerd's overlay snapshotter model); with views the stack may mix ``base``
+trees (through the range's view) and trees shifted for that same range.
 
 A snapshot exists iff its row exists: layers are extracted into a staging
 dir and renamed to ``<n>`` in the same transaction that inserts the row; a
@@ -30,6 +34,7 @@ from .. import modes
 from ..errors import FailedPrecondition
 from ..model import IdMap, Mount
 from ..state import transaction
+from .views import BASE_KEY, IDENTITY
 
 __all__ = ["MAX_MOUNT_OPTIONS", "Snapshotter", "idmap_key", "overlay_options"]
 
@@ -195,6 +200,35 @@ class Snapshotter:
             parent = sid
         return ids
 
+    def ensure_viewed(
+        self,
+        chains: Sequence[str],
+        diff_ids: Sequence[str],
+        open_blob: OpenBlob,
+        idmap: IdMap,
+        view: str,
+    ) -> list[str]:
+        """Lower dirs (bottom first) of the chains for ``idmap``'s containers, ``view``
+        being its idmapped view of ``base``: a chain in ``base`` is used through the
+        view, else one shifted for this very range (an adopted build step), else it is
+        unpacked into ``base`` once for every range."""
+        lowers: list[str] = []
+        parent: int | None = None
+        for chain, diff in zip(chains, diff_ids):
+            sid = self.lookup(BASE_KEY, chain)
+            if sid is None and (own := self.lookup(idmap.key, chain)) is not None:
+                lowers.append(self.fs_path(idmap.key, own))
+                parent = own
+                continue
+            if sid is None:
+                with self.lock(BASE_KEY, chain):
+                    sid = self.lookup(BASE_KEY, chain)
+                    if sid is None:
+                        sid = self._unpack(BASE_KEY, chain, diff, parent, open_blob, IDENTITY)
+            lowers.append(os.path.join(view, str(sid), "fs"))
+            parent = sid
+        return lowers
+
     def _unpack(
         self,
         key: str,
@@ -223,6 +257,15 @@ class Snapshotter:
     def mount(self, key: str, ids: Sequence[int], upper: str, work: str) -> Mount:
         lowers = [self.fs_path(key, i) for i in reversed(ids)] or [self.empty_dir(key)]
         return Mount(type="overlay", source="overlay", options=overlay_options(lowers, upper, work))
+
+    def mount_lowers(self, lowers_bottom_first: Sequence[str], view: str, upper: str,
+                     work: str) -> Mount:
+        """The overlay of ``ensure_viewed``'s lower dirs (none: the view's empty dir)."""
+        if not lowers_bottom_first:
+            self.empty_dir(BASE_KEY)
+            lowers_bottom_first = [os.path.join(view, "empty")]
+        return Mount(type="overlay", source="overlay",
+                     options=overlay_options(list(reversed(lowers_bottom_first)), upper, work))
 
     # -- removal ---------------------------------------------------------------
     def remove_unneeded(self, needed: Callable[[], Iterable[str]]) -> int:

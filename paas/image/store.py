@@ -2,7 +2,9 @@
 
 Holds an OCI image layout under ``ctx.paths.layout`` (blobs by digest,
 ``index.json`` kept in sync with the tags table) and unpacked layers as
-snapshots keyed by ChainID (one tree per id mapping). Tags live in SQLite.
+snapshots keyed by ChainID: one unshifted tree seen through each id range's
+idmapped view (``views``), or one id-shifted tree per mapping where the kernel
+refuses idmapped mounts. Tags live in SQLite.
 Image ID = config digest (like Docker); layers are uncompressed, so a layer's
 digest is its DiffID.
 
@@ -49,6 +51,7 @@ from .manifest import (
 from .reference import parse_reference
 from .resolve import has_file, resolve
 from .snapshot import Snapshotter, idmap_key
+from .views import BASE_KEY, IDENTITY, Views
 
 __all__ = ["ImageStore", "rfc3339", "source_date_epoch"]
 
@@ -84,6 +87,7 @@ class ImageStore:
         self.content = ContentStore(ctx.paths.layout, ctx.paths.tmp)
         self.catalog = Catalog(conn)
         self.snapshots = Snapshotter(ctx.paths.snapshots, conn)
+        self.views = Views(ctx.paths.snapshots, enabled=ctx.idmapped != "off")
         self.content.init()
 
     # -- helpers -----------------------------------------------------------
@@ -221,15 +225,18 @@ class ImageStore:
         target = self.target_ref(ref)
         if not os.path.isfile(tar_path):
             raise NotFound(f"no such file: {tar_path}", "give the path of a root filesystem tar")
-        key = idmap_key(self.ctx.idmap)
+        # unpacked as the default range's containers will see it: through views, once
+        # for all ranges; else shifted for the default range
+        unpack_map = IDENTITY if self.views.refused is None else self.ctx.idmap
+        key = BASE_KEY if self.views.refused is None else idmap_key(self.ctx.idmap)
         staging = self.snapshots.staging(key)
         try:
             fs = os.path.join(staging, "fs")
             with open(tar_path, "rb") as f:
                 from . import layer as layers
 
-                layers.extract_layer(f, fs, idmap=self.ctx.idmap)
-            layer = self._write_layer(fs, self.ctx.idmap, overlay_upper=False)
+                layers.extract_layer(f, fs, idmap=unpack_map)
+            layer = self._write_layer(fs, unpack_map, overlay_upper=False)
             now = self._now()
             cfg = ImageConfig(
                 cmd=("bash",) if has_file(fs, "/bin/bash") else ("sh",), env=(DEFAULT_PATH,)
@@ -308,7 +315,11 @@ class ImageStore:
         return image
 
     def _adopt(self, layer_dir: str, key: str, chains: Sequence[str], size: int) -> None:
-        parent = self.snapshots.lookup(key, chains[-2]) if len(chains) > 1 else None
+        parent = None
+        if len(chains) > 1:  # under a base tree too: views stack both (ensure_viewed)
+            parent = self.snapshots.lookup(key, chains[-2])
+            if parent is None and key != "host" and self.views.refused is None:
+                parent = self.snapshots.lookup(BASE_KEY, chains[-2])
         if len(chains) > 1 and parent is None:
             return  # the parent chain is not unpacked for this id map: unpack on first use
         staging = self.snapshots.staging(key)
@@ -432,6 +443,11 @@ class ImageStore:
     def rootfs_mount(self, image: Image | None, idmap: IdMap | None, upper: str, work: str) -> Mount:
         """Unpack (once) the image's layers for ``idmap`` and return the overlay ``Mount``
         with ``upper``/``work`` as the writable layer (None: an empty root, ``scratch``)."""
+        view = self.views.get(idmap) if idmap is not None else None
+        if idmap is not None and view is not None:
+            lowers = [] if image is None else self.snapshots.ensure_viewed(
+                image.chain_ids, image.diff_ids, self.content.open, idmap, view)
+            return self.snapshots.mount_lowers(lowers, view, upper, work)
         if image is None:
             return self.snapshots.mount(idmap_key(idmap), [], upper, work)
         ids = self.snapshots.ensure(image.chain_ids, image.diff_ids, self.content.open, idmap)

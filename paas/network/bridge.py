@@ -325,6 +325,16 @@ class BridgeNetwork:
             made += 1
         return made
 
+    def drop_spares(self, keep: set[str]) -> int:
+        """Remove the spares made for id maps whose key is not in ``keep``; how many."""
+        dropped = 0
+        for sid, k in self.ipam.spares():
+            if k not in keep:
+                self.ipam.forget_spare(sid)
+                self.detach(sid)
+                dropped += 1
+        return dropped
+
     def _plumb(self, row: AttachmentRow, subnet: ipaddress.IPv4Network,
                idmap: IdMap | None) -> None:
         gateway = str(next(subnet.hosts()))

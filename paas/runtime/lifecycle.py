@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 from .. import hostpath, modes, proc
 from ..config import Context
 from ..errors import CommandFailed, Conflict, PaasError
-from ..model import Container, ContainerConfig, ContainerState, HistoryEntry, Image, RunOptions
+from ..model import (
+    Container,
+    ContainerConfig,
+    ContainerState,
+    HistoryEntry,
+    IdMap,
+    Image,
+    RunOptions,
+)
 from .bundle import Bundle
 from .containers import ContainerStore, new_id, validate_name
 from .networking import ContainerNetwork
@@ -92,8 +100,11 @@ class Runtime:
             raise
         return container
 
-    def _idmap(self, cfg: ContainerConfig):  # type: ignore[no-untyped-def]
-        return self.ctx.idmap if cfg.userns else None
+    def _idmap(self, cfg: ContainerConfig) -> IdMap | None:
+        """The container's own id range (an app's), else the instance's default one."""
+        if not cfg.userns:
+            return None
+        return cfg.idmap if cfg.idmap is not None else self.ctx.idmap
 
     def _mount(self, bundle: Bundle, cfg: ContainerConfig) -> None:
         image = self.images.get(cfg.image_id)

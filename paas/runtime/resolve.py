@@ -104,4 +104,5 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
         userns=opts.userns,
         auto_remove=opts.auto_remove,
         restart=opts.restart,
+        idmap=opts.idmap if opts.userns else None,
     )

@@ -183,7 +183,44 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE releases ADD COLUMN live INTEGER NOT NULL DEFAULT 1;
     """,
+    # 10: each app's own id range (paas/apps/idmaps.py): a slot of the subordinate-id
+    # pool, kept (destroyed, not reused by another app) after apps:destroy; the apps
+    # that exist now ran in the shared range and stay there until their next deploy
+    """
+    CREATE TABLE app_idmaps (
+        host_id INTEGER PRIMARY KEY,
+        size INTEGER NOT NULL,
+        app TEXT NOT NULL,
+        allocated REAL NOT NULL,
+        destroyed REAL
+    );
+    CREATE UNIQUE INDEX app_idmaps_live ON app_idmaps(app) WHERE destroyed IS NULL;
+    CREATE TRIGGER app_idmaps_rename AFTER UPDATE OF name ON apps BEGIN
+        UPDATE app_idmaps SET app = NEW.name WHERE app = OLD.name AND destroyed IS NULL;
+    END;
+    CREATE TRIGGER app_idmaps_destroy AFTER DELETE ON apps BEGIN
+        UPDATE app_idmaps SET destroyed = CAST(strftime('%s', 'now') AS REAL)
+            WHERE app = OLD.name AND destroyed IS NULL;
+    END;
+    CREATE TABLE app_idmap_shared (
+        app TEXT PRIMARY KEY REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE
+    );
+    INSERT INTO app_idmap_shared (app) SELECT name FROM apps;
+    """,
 )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of ``script`` (a trigger's body has ';' inside it)."""
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \t\n;"):
+        yield pending
 
 
 def connect(path: str, *, shared: bool = False) -> sqlite3.Connection:
@@ -205,9 +242,8 @@ def connect(path: str, *, shared: bool = False) -> sqlite3.Connection:
             # re-read inside the write lock: another process may have migrated
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for i in range(version, len(MIGRATIONS)):
-                for stmt in MIGRATIONS[i].split(";"):
-                    if stmt.strip():
-                        conn.execute(stmt)
+                for stmt in _statements(MIGRATIONS[i]):
+                    conn.execute(stmt)
                 conn.execute(f"PRAGMA user_version = {i + 1}")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")

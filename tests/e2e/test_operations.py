@@ -28,7 +28,12 @@ from e2e_helpers import AppRepo, Platform
 from test_deploy import Poller, deploy, wait_body
 
 TIMINGS: dict[str, float] = {}
-APP_USER = 101000  # uid 1000 in the containers (PAAS_SUBUID's default start + 1000)
+
+
+def app_user(platform: Platform, app: str) -> int:
+    """Host uid of uid 1000 in ``app``'s containers (its own id range)."""
+    info = json.loads(platform.cli("apps:info", app, "--format", "json").stdout)
+    return int(info["id_range"]["host_id"]) + 1000
 
 
 def storage_for(platform: Platform, app: str) -> Path:
@@ -84,7 +89,8 @@ def test_storage_survives_redeploy_rollback_rebuild_and_destroy(
     TIMINGS["deploy with storage"] = time.monotonic() - started
     assert get_ok(platform, "keep", "/write/note/hello") == "written"
     assert (data / "note").read_text() == "hello"
-    assert (data / "note").stat().st_uid == APP_USER  # the app user, through the id shift
+    # the app user, through the id shift of the app's own range
+    assert (data / "note").stat().st_uid == app_user(platform, "keep")
     assert (data / "releases").read_text().split() == ["v1"]  # the release phase has it too
     assert by_process(platform, "keep")["web.1"]["Mounts"] == [f"{data}:/data"]
 
@@ -143,8 +149,9 @@ def test_a_storage_dir_swapped_for_a_symlink_to_paas_root_is_refused_at_restart(
     owner = tmp_path / "alice"  # a directory its owner controls (not under PAAS_ROOT)
     data = owner / "data"
     data.mkdir(parents=True)
-    os.chown(data, APP_USER, APP_USER)
     platform.cli("apps:create", "swap")
+    platform.cli("storage:ensure-directory", "swap")  # gives the app its id range
+    os.chown(data, app_user(platform, "swap"), app_user(platform, "swap"))
     platform.cli("storage:mount", "swap", f"{data}:/data")
     deploy(platform, app_repo("ops"), "swap")
     assert get_ok(platform, "swap", "/write/note/before") == "written"

@@ -21,8 +21,9 @@ CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 pytestmark = pytest.mark.integration
 
-HOST_ROOT = 100000  # PAAS_SUBUID's default start: root in the containers
+HOST_ROOT = 100000  # PAAS_SUBUID's default start: root in container:run's containers
 APP_USER = HOST_ROOT + 1000
+FIRST_APP_ROOT = 1000000  # an instance's first app's own range (tests' subuid pool)
 
 
 def _one_error_line(res: subprocess.CompletedProcess[str], code: int) -> str:
@@ -109,7 +110,9 @@ def test_ensure_directory_owner_through_the_id_shift(cli: CliRunner,
     assert (storage / "other").stat().st_uid == 0
     cli("apps:create", "api")
     out = cli("storage:ensure-directory", "api", "--chown", "2000").stdout
-    assert (storage / "api").stat().st_uid == HOST_ROOT + 2000
+    assert (storage / "api").stat().st_uid == FIRST_APP_ROOT + 2000  # the app's own range
+    cli("storage:ensure-directory", "for-api", "--app", "api")
+    assert (storage / "for-api").stat().st_uid == FIRST_APP_ROOT + 1000
     assert f"Mount it with: paas storage:mount api {storage / 'api'}:/data" in out
     (storage / "file").write_text("x")
     line = _one_error_line(cli("storage:ensure-directory", "file", check=False), 2)

@@ -52,7 +52,10 @@ def make_tar(
 
 
 def open_store(root: Path, **env: str) -> ImageStore:
-    ctx = load_context({"PAAS_ROOT": str(root)})
+    """A store unpacking id-shifted copies (the unit tier mounts nothing; the idmapped
+    views are tested with a fake view in test_store_views.py and for real in
+    tests/integration/test_idmaps.py)."""
+    ctx = load_context({"PAAS_ROOT": str(root), "PAAS_IDMAPPED": "off"})
     return ImageStore(ctx, connect(ctx.paths.db), env={"SOURCE_DATE_EPOCH": EPOCH, **env})
 
 
