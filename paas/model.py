@@ -202,6 +202,11 @@ class ContainerConfig:
     userns: bool = True  # False: --userns=host
     auto_remove: bool = False
     restart: str = "no"
+    # the bridge's policy for this container (``paas.network``): ``link_local``
+    # lets it reach 169.254.0.0/16 (cloud metadata), refused by default; ``tenant`` is
+    # who it belongs to ("" a plain container:run, "app:NAME" an app, "build" a build step)
+    link_local: bool = False
+    tenant: str = ""
 
 
 class ContainerState:
@@ -252,6 +257,8 @@ class RunOptions:
     expose: tuple[str, ...] = ()  # extra EXPOSE entries ("80/tcp") for -P
     userns: bool = True
     restart: str = "no"
+    link_local: bool = False  # --allow-link-local (ContainerConfig.link_local)
+    tenant: str = ""  # ContainerConfig.tenant, set by paas's own callers
 
 
 @dataclass(frozen=True)
@@ -349,8 +356,9 @@ class Limits:
 @dataclass(frozen=True)
 class ProcessOptions:
     """An app's operational settings (``paas.apps`` -> ``paas.deploy``) that every process
-    container of its next release gets: storage mounts, limits, restart policy."""
+    container of its next release gets: storage mounts, limits, restart policy, network."""
 
     mounts: tuple[BindMount, ...] = ()
     limits: tuple[tuple[str, Limits], ...] = ()  # process type ("" = every type) -> limits
     restart: str = DEFAULT_RESTART_POLICY
+    allow_link_local: bool = False  # network:set APP allow-link-local

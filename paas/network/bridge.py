@@ -33,6 +33,7 @@ from .rules import (
     argv,
     base_rules,
     jump_rules,
+    link_local_rules,
     parse_save,
     plan_ensure,
     plan_remove_container,
@@ -55,6 +56,11 @@ def _validate_port(p: PortMapping) -> None:
     if p.proto not in ("tcp", "udp") or not 0 <= p.host_port <= 65535 \
             or not 1 <= p.container_port <= 65535:
         raise InvalidArgument(f"invalid port mapping {p}", "ports are 1-65535, tcp or udp")
+
+
+def _has_rules(row: AttachmentRow) -> bool:
+    """Whether the container has iptables rules of its own (``_publish``)."""
+    return bool(row.ports) or row.link_local
 
 
 def _idmap_key(idmap: IdMap | None) -> str:
@@ -218,11 +224,14 @@ class BridgeNetwork:
         return links.interface_exists(row.host_veth) and links.is_netns_mount(row.netns_path)
 
     def attach(self, cid: str, ports: Sequence[PortMapping] = (),
-               idmap: IdMap | None = None) -> Attachment:
+               idmap: IdMap | None = None, *, link_local: bool = False,
+               tenant: str = "") -> Attachment:
         """Put container ``cid`` on the bridge: netns, veth, address, routes, ports.
 
         With ``idmap`` the netns belongs to a user namespace with that mapping
-        (``Attachment.userns_path``), which the container must join too."""
+        (``Attachment.userns_path``), which the container must join too.
+        ``link_local``: it may reach 169.254.0.0/16; ``tenant``: whose it is. Both are
+        recorded with the address (a restart keeps them)."""
         validate_cid(cid)
         ports = tuple(ports)
         row = self.ipam.get_row(cid)
@@ -239,10 +248,10 @@ class BridgeNetwork:
         self.check_ports(ports)
         self.ensure()
         subnet = self.subnet()
-        spare = self._take_spare(cid, ports, idmap, subnet)
+        spare = self._take_spare(cid, ports, idmap, subnet, link_local, tenant)
         if spare is not None:
             return spare
-        return self._attach_new(cid, tuple(ports), idmap, subnet)
+        return self._attach_new(cid, tuple(ports), idmap, subnet, link_local, tenant)
 
     def _replumb(self, row: AttachmentRow, idmap: IdMap | None) -> Attachment | None:
         """An attachment whose netns or veth is gone (made before a reboot, or half-made
@@ -256,7 +265,7 @@ class BridgeNetwork:
             return None
         links.remove_netns(row.netns_path)
         links.remove_netns(row.netns_path + ".user")
-        if row.ports:  # the old rules, if they survived, would be duplicated
+        if _has_rules(row):  # the old rules, if they survived, would be duplicated
             with self.locked():
                 dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
                 links.run_all(plan_remove_container(dump, self.names, row.container_id),
@@ -269,11 +278,13 @@ class BridgeNetwork:
         return self.ipam.to_attachment(row, subnet)
 
     def _attach_new(self, cid: str, ports: tuple[PortMapping, ...], idmap: IdMap | None,
-                    subnet: ipaddress.IPv4Network) -> Attachment:
+                    subnet: ipaddress.IPv4Network, link_local: bool = False,
+                    tenant: str = "") -> Attachment:
         inst = self.names.instance
         row = self.ipam.allocate(
             cid, subnet, self.names.netns_path(cid),
-            [veth_name(inst, cid), veth_name(inst, cid, hashed=True)], ports, self._pick_port)
+            [veth_name(inst, cid), veth_name(inst, cid, hashed=True)], ports, self._pick_port,
+            link_local=link_local, tenant=tenant)
         try:
             self._plumb(row, subnet, idmap)
         except BaseException:
@@ -287,10 +298,12 @@ class BridgeNetwork:
     # --- spares ---------------------------------------------------------------------
 
     def _take_spare(self, cid: str, ports: Sequence[PortMapping], idmap: IdMap | None,
-                    subnet: ipaddress.IPv4Network) -> Attachment | None:
+                    subnet: ipaddress.IPv4Network, link_local: bool = False,
+                    tenant: str = "") -> Attachment | None:
         """A ready-made netns (+ user namespace), veth and address for ``cid``: the
         container start then costs a DB update instead of a fork and two execs."""
-        row = self.ipam.take_spare(cid, _idmap_key(idmap), tuple(ports), self._pick_port)
+        row = self.ipam.take_spare(cid, _idmap_key(idmap), tuple(ports), self._pick_port,
+                                   link_local=link_local, tenant=tenant)
         if row is None:
             return None
         if not self._complete(row):  # e.g. made before a reboot
@@ -338,11 +351,15 @@ class BridgeNetwork:
         self._publish(row)
 
     def _publish(self, row: AttachmentRow) -> None:
-        rules = [r for p in row.ports for r in port_rules(self.names, row.container_id,
-                                                          row.ip, p)]
+        """The container's own iptables rules: published ports, link-local allowed."""
+        rules = [argv("-A", r) for p in row.ports
+                 for r in port_rules(self.names, row.container_id, row.ip, p)]
+        if row.link_local:  # before the RAW chain's DROP of link-local
+            rules += [argv("-I", r) for r in link_local_rules(self.names, row.container_id,
+                                                              row.ip)]
         if rules:
             with self.locked():
-                links.run_all([argv("-A", r) for r in rules], what="publish ports")
+                links.run_all(rules, what="install the container's iptables rules")
 
     def attachment(self, cid: str) -> Attachment | None:
         row = self.ipam.get_row(cid)
@@ -366,7 +383,7 @@ class BridgeNetwork:
         validate_cid(cid)
         row = self.ipam.get_row(cid)
         inst = self.names.instance
-        if row is None or row.ports:  # a container without published ports has no rules
+        if row is None or _has_rules(row):  # most containers have no rules of their own
             with self.locked():
                 dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
                 links.run_all(plan_remove_container(dump, self.names, cid),

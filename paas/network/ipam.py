@@ -31,6 +31,8 @@ class AttachmentRow:
     netns_path: str
     host_veth: str
     ports: tuple[PortMapping, ...]
+    link_local: bool = False  # may reach 169.254.0.0/16
+    tenant: str = ""  # whose container (``settings.validate_tenant``)
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,12 @@ class Ipam:
 
     def get_row(self, cid: str) -> AttachmentRow | None:
         row = self.conn.execute(
-            "SELECT container_id, ip, netns_path, host_veth FROM net_attachments "
-            "WHERE container_id = ?", (cid,)).fetchone()
+            "SELECT container_id, ip, netns_path, host_veth, link_local, tenant "
+            "FROM net_attachments WHERE container_id = ?", (cid,)).fetchone()
         if row is None:
             return None
-        return AttachmentRow(row[0], row[1], row[2], row[3], self._ports(cid))
+        return AttachmentRow(row[0], row[1], row[2], row[3], self._ports(cid),
+                             bool(row[4]), str(row[5]))
 
     def _ports(self, cid: str | None = None) -> tuple[PortMapping, ...]:
         q = "SELECT host_ip, host_port, container_port, proto FROM net_ports"
@@ -103,7 +106,8 @@ class Ipam:
 
     def allocate(self, cid: str, subnet: ipaddress.IPv4Network, netns_path: str,
                  veths: Sequence[str], ports: Sequence[PortMapping],
-                 pick_port: PortPicker) -> AttachmentRow:
+                 pick_port: PortPicker, *, link_local: bool = False,
+                 tenant: str = "") -> AttachmentRow:
         """Reserve the next free address after the last one handed out (round robin,
         like Docker: a just-released address is not reused while its old netns may
         still be dying), a veth name and host ports for ``cid``; Conflict when the
@@ -123,10 +127,11 @@ class Ipam:
                 raise Conflict(f"no free interface name for container {cid}",
                                "detach the container whose id shares its prefix")
             self.conn.execute(
-                "INSERT INTO net_attachments (container_id, ip, netns_path, host_veth, created)"
-                " VALUES (?, ?, ?, ?, ?)", (cid, ip, netns_path, veth, time.time()))
+                "INSERT INTO net_attachments (container_id, ip, netns_path, host_veth, created,"
+                " link_local, tenant) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (cid, ip, netns_path, veth, time.time(), int(link_local), tenant))
             resolved = self._claim_ports(cid, ports, pick_port)
-        return AttachmentRow(cid, ip, netns_path, veth, resolved)
+        return AttachmentRow(cid, ip, netns_path, veth, resolved, link_local, tenant)
 
     def _claim_ports(self, cid: str, ports: Sequence[PortMapping],
                      pick_port: PortPicker) -> tuple[PortMapping, ...]:
@@ -160,9 +165,11 @@ class Ipam:
             self.conn.execute("DELETE FROM net_config WHERE key = ?", (f"spare:{sid}",))
 
     def take_spare(self, cid: str, idmap_key: str, ports: Sequence[PortMapping],
-                   pick_port: PortPicker) -> AttachmentRow | None:
-        """Hand a spare made for ``idmap_key`` to ``cid`` (row renamed, ports claimed);
-        None when there is none. Concurrent takers never get the same spare."""
+                   pick_port: PortPicker, *, link_local: bool = False,
+                   tenant: str = "") -> AttachmentRow | None:
+        """Hand a spare made for ``idmap_key`` to ``cid`` (row renamed, ports claimed,
+        its policy recorded); None when there is none. Concurrent takers never get the
+        same spare."""
         with transaction(self.conn):
             found = self.conn.execute(
                 "SELECT key FROM net_config WHERE key LIKE 'spare:%' AND value = ? LIMIT 1",
@@ -176,8 +183,9 @@ class Ipam:
                                "another container of this instance publishes it; "
                                "choose another host port")
             self.conn.execute("DELETE FROM net_config WHERE key = ?", (f"spare:{sid}",))
-            self.conn.execute("UPDATE net_attachments SET container_id = ? WHERE container_id = ?",
-                              (cid, sid))
+            self.conn.execute("UPDATE net_attachments SET container_id = ?, link_local = ?, "
+                              "tenant = ? WHERE container_id = ?",
+                              (cid, int(link_local), tenant, sid))
             self._claim_ports(cid, ports, pick_port)
         return self.get_row(cid)
 

@@ -63,7 +63,8 @@ class ContainerNetwork:
     def attach(self, cid: str, cfg: ContainerConfig) -> NetPlan:
         if cfg.network != "bridge":
             return NetPlan()
-        att = self.bridge.attach(cid, cfg.ports, self.ctx.idmap if cfg.userns else None)
+        att = self.bridge.attach(cid, cfg.ports, self.ctx.idmap if cfg.userns else None,
+                                 link_local=cfg.link_local, tenant=cfg.tenant)
         return NetPlan(att.netns_path, att.userns_path, att.ip, self.bridge.resolv_conf(),
                        att.ports)
 

@@ -104,4 +104,6 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
         userns=opts.userns,
         auto_remove=opts.auto_remove,
         restart=opts.restart,
+        link_local=opts.link_local,
+        tenant=opts.tenant,
     )

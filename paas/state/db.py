@@ -183,6 +183,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE releases ADD COLUMN live INTEGER NOT NULL DEFAULT 1;
     """,
+    # 10: the bridge's policy per attachment (paas/network): link-local allowed, and
+    # whose container it is (tenant isolation on the bridge)
+    """
+    ALTER TABLE net_attachments ADD COLUMN link_local INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE net_attachments ADD COLUMN tenant TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 
