@@ -185,7 +185,8 @@ def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: 
     env = ("HOME=/app", "TMPDIR=/tmp", "LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin",
            "STACK=paas-bookworm")
     opts = RunOptions(image=stack.id, command=argv, entrypoint="", env=env, binds=tuple(binds),
-                      user=f"{APP_UID}:{APP_UID}", workdir="/app", network=req.network)
+                      user=f"{APP_UID}:{APP_UID}", workdir="/app", network=req.network,
+                      tenant="build")
     with build_container(b.runtime, opts) as bc:
         code = bc.run(lambda data: b.emit(BuildEvent("output", text=data.decode("utf-8", "replace"))))
     if code == _EXIT_NONE_DETECTED:

@@ -19,13 +19,14 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
 from .. import proc
 from ..config import Context
 from ..errors import Conflict, InvalidArgument, PaasError
 from ..model import IdMap
 from ..state.db import transaction
-from . import links
+from . import links, policy
 from .dns import loopback_resolver, resolv_conf_for_bridge
 from .ipam import AttachmentRow, Ipam
 from .ports import Attachment, PortMapping, ephemeral_range, probe_port, random_port
@@ -40,7 +41,7 @@ from .rules import (
     plan_uninstall,
     port_rules,
 )
-from .settings import load_settings, validate_cid, veth_name
+from .settings import container_mac, load_settings, validate_cid, veth_name
 from .subnet import check_free, choose_subnet, host_networks
 
 __all__ = ["BridgeNetwork"]
@@ -177,6 +178,7 @@ class BridgeNetwork:
             base = base_rules(self.names, subnet, self._dns_target())
             links.run_all(plan_ensure(dump, self.names, base, jump_rules(self.names)),
                           what="install the bridge's iptables rules")
+            self._sync_policy()
             if self.ipam.services():  # after a reboot: the apps' service addresses again
                 from .services import sync_rules
 
@@ -197,6 +199,23 @@ class BridgeNetwork:
             proc.run(["ip", "addr", "add", want, "dev", n.bridge], what="set bridge address")
         if not links.is_up(n.bridge):
             proc.run(["ip", "link", "set", "dev", n.bridge, "up"], what="bring the bridge up")
+
+    # --- isolation (``policy``) ---------------------------------------------------------
+
+    def policy_ports(self) -> list[policy.Port]:
+        """What the nftables table must know of every attachment."""
+        out = []
+        for row in self.ipam.rows():
+            mac = row.mac
+            if not mac:  # made before paas set MACs, still running: ask its netns
+                mac = links.netns_mac(row.netns_path) or container_mac(row.ip)
+                self.ipam.set_mac(row.container_id, mac)
+            out.append(policy.Port(row.host_veth, mac, row.ip, row.tenant))
+        return out
+
+    def _sync_policy(self) -> None:
+        """Write the instance's nftables table from the DB; the caller holds the lock."""
+        policy.sync(self.names, self.subnet(), self.policy_ports())
 
     # --- containers -------------------------------------------------------------------
 
@@ -265,6 +284,11 @@ class BridgeNetwork:
             return None
         links.remove_netns(row.netns_path)
         links.remove_netns(row.netns_path + ".user")
+        if not row.mac:  # made before paas set MACs: it gets its own now
+            self.ipam.set_mac(row.container_id, container_mac(row.ip))
+            row = replace(row, mac=container_mac(row.ip))
+            with self.locked():
+                self._sync_policy()
         if _has_rules(row):  # the old rules, if they survived, would be duplicated
             with self.locked():
                 dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
@@ -286,6 +310,8 @@ class BridgeNetwork:
             [veth_name(inst, cid), veth_name(inst, cid, hashed=True)], ports, self._pick_port,
             link_local=link_local, tenant=tenant)
         try:
+            with self.locked():  # filtered before its veth joins the bridge
+                self._sync_policy()
             self._plumb(row, subnet, idmap)
         except BaseException:
             try:
@@ -310,6 +336,9 @@ class BridgeNetwork:
             self.detach(cid)
             return None
         try:
+            if tenant:  # spares are made as plain containers'
+                with self.locked():
+                    self._sync_policy()
             self._publish(row)
         except BaseException:
             self.detach(cid)
@@ -343,7 +372,8 @@ class BridgeNetwork:
         gateway = str(next(subnet.hosts()))
         links.create_netns(row.netns_path, idmap)
         links.delete_link(row.host_veth)
-        links.run_ip_batch(links.veth_cmds(row.host_veth, self.names.bridge, row.netns_path),
+        links.run_ip_batch(links.veth_cmds(row.host_veth, self.names.bridge, row.netns_path,
+                                           row.mac or container_mac(row.ip)),
                            what=f"create veth {row.host_veth}")
         links.run_in_netns(row.netns_path,
                            links.netns_inner_cmds(f"{row.ip}/{subnet.prefixlen}", gateway),
@@ -399,6 +429,9 @@ class BridgeNetwork:
         links.remove_netns(netns)
         links.remove_netns(netns + ".user")
         self.ipam.release(cid)
+        if wait and row is not None:  # an exit leaves them to the next write (``policy``)
+            with self.locked():
+                self._sync_policy()
 
     def uninstall(self) -> None:
         """Detach everything, delete the bridge and every chain and rule of the instance."""
@@ -416,5 +449,6 @@ class BridgeNetwork:
                 links.delete_link(self.names.bridge)
             dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
             links.run_all(plan_uninstall(dump, self.names), what="remove the bridge's rules")
+            policy.remove(self.names)
         with transaction(self.ipam.conn):
             self.ipam.clear_config()

@@ -28,7 +28,9 @@ Link-local (169.254.0.0/16: cloud metadata services) is dropped both to the host
 forwarded, except for containers that opted in (``link_local_rules``).
 
 Per-container rules carry ``-m comment --comment paas-<I>:<cid>`` so detach can
-find them without the state DB. Not covered: ip6tables, the mangle table.
+find them without the state DB. Not covered: ip6tables (IPv6 from containers is
+dropped on the bridge, ``policy``), the mangle table; isolation between containers
+(``policy``: an nftables bridge table).
 """
 
 from __future__ import annotations
@@ -123,8 +125,8 @@ def raw_rules() -> list[Args]:
 
 
 def link_local_rules(names: Names, cid: str, ip: str) -> list[Rule]:
-    """A container allowed link-local: its address skips the RAW chain's link-local
-    DROP. Inserted first."""
+    """A container allowed link-local: its address (only its own veth may send from it,
+    ``policy``) skips the RAW chain's link-local DROP. Inserted first."""
     return [Rule("raw", names.raw_chain,
                  ("-s", f"{ip}/32", "-d", LINK_LOCAL, *_comment(names.comment(cid)),
                   "-j", "RETURN"))]

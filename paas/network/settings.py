@@ -23,6 +23,7 @@ __all__ = [
     "IFNAMSIZ",
     "Names",
     "NetworkSettings",
+    "container_mac",
     "load_settings",
     "validate_cid",
     "validate_tenant",
@@ -47,6 +48,13 @@ def validate_cid(cid: str) -> str:
         raise InvalidArgument(f"invalid container id {cid!r}",
                               "container ids are lowercase letters, digits, '_', '.', '-'")
     return cid
+
+
+def container_mac(ip: str) -> str:
+    """The MAC of a container's eth0, from its address (unique on the bridge, like
+    Docker's 02:42:IP; 0a:58 as Kubernetes' bridge plugin, apart from the bridge's own
+    02:...), so the anti-spoofing rules know it without asking the netns."""
+    return "0a:58:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
 
 
 def validate_tenant(tenant: str) -> str:

@@ -16,6 +16,9 @@ checks are bypassed by writing whole frames with AF_PACKET.
       an unsolicited ARP reply claiming IP for this container's MAC (ARP spoofing)
   rawnet.py connect DST PORT [--wait S]
       an ordinary TCP connection (no raw frames); prints the server's first line
+  rawnet.py serve TAG PORT
+      a TCP and UDP server on PORT: prints "ready IP MAC", then "udp PEER DATA" for
+      each datagram; answers each TCP connection with "TAG PEER"
 
 Prints one JSON object: {"sent": true, "synack": bool, "data": "..."} (or "error").
 """
@@ -149,9 +152,33 @@ def tcp_attack(link: Link, mac: str, src: str, dst: str, dport: int, wait: float
     return result
 
 
+def serve(port: int, tag: str) -> None:
+    import threading
+
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("0.0.0.0", port))
+    t = socket.socket()
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind(("0.0.0.0", port))
+    t.listen(16)
+    with open("/sys/class/net/eth0/address") as f:
+        print("ready", own_ip(), f.read().strip(), flush=True)
+
+    def udp_loop() -> None:
+        while True:
+            data, peer = u.recvfrom(200)
+            print("udp", peer[0], data.decode(errors="replace"), flush=True)
+
+    threading.Thread(target=udp_loop, daemon=True).start()
+    while True:
+        c, peer = t.accept()
+        c.sendall(f"{tag} {peer[0]}\n".encode())
+        c.close()
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["udp", "tcp", "arp", "connect"])
+    p.add_argument("mode", choices=["udp", "tcp", "arp", "connect", "serve"])
     p.add_argument("dst")
     p.add_argument("port", nargs="?", type=int, default=0)
     p.add_argument("--mac", default="", help="the destination MAC (the gateway's)")
@@ -160,6 +187,9 @@ def main() -> None:
     p.add_argument("--payload", default="hello from a container")
     p.add_argument("--wait", type=float, default=3.0)
     a = p.parse_args()
+    if a.mode == "serve":
+        serve(a.port, a.dst)
+        return
     if a.mode == "connect":
         try:
             with socket.create_connection((a.dst, a.port), timeout=a.wait) as s:
