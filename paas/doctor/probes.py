@@ -91,7 +91,7 @@ def network(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
                      FIX_NETWORK))
     from ..network import policy
 
-    bad = policy.problems(net.names, net.policy_ports())
+    bad = policy.problems(net.names, policy.ports_of(net.ipam))
     out.append(Check("network", "isolation (nftables)",
                      "ok" if not bad else f"{len(bad)} problem(s)",
                      "" if not bad else "containers' isolation and anti-spoofing rules are "

@@ -200,22 +200,9 @@ class BridgeNetwork:
         if not links.is_up(n.bridge):
             proc.run(["ip", "link", "set", "dev", n.bridge, "up"], what="bring the bridge up")
 
-    # --- isolation (``policy``) ---------------------------------------------------------
-
-    def policy_ports(self) -> list[policy.Port]:
-        """What the nftables table must know of every attachment."""
-        out = []
-        for row in self.ipam.rows():
-            mac = row.mac
-            if not mac:  # made before paas set MACs, still running: ask its netns
-                mac = links.netns_mac(row.netns_path) or container_mac(row.ip)
-                self.ipam.set_mac(row.container_id, mac)
-            out.append(policy.Port(row.host_veth, mac, row.ip, row.tenant))
-        return out
-
     def _sync_policy(self) -> None:
         """Write the instance's nftables table from the DB; the caller holds the lock."""
-        policy.sync(self.names, self.subnet(), self.policy_ports())
+        policy.sync(self.names, self.subnet(), policy.ports_of(self.ipam))
 
     # --- containers -------------------------------------------------------------------
 

@@ -47,9 +47,15 @@ from dataclasses import dataclass
 
 from .. import proc
 from ..errors import CommandFailed
-from .settings import Names
+from . import links
+from .settings import Names, container_mac
 
-__all__ = ["Port", "group_of", "problems", "remove", "ruleset", "sync", "table_name"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .ipam import Ipam
+
+__all__ = ["Port", "group_of", "ports_of", "problems", "remove", "ruleset", "sync",
+           "table_name"]
 
 PRIORITY = -200  # before br_netfilter's hooks (0)
 
@@ -133,6 +139,18 @@ def ruleset(names: Names, subnet: ipaddress.IPv4Network, ports: Sequence[Port]) 
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def ports_of(ipam: Ipam) -> list[Port]:
+    """What the table must know of every attachment in the state DB."""
+    out = []
+    for row in ipam.rows():
+        mac = row.mac
+        if not mac:  # made before paas set MACs, still running: ask its netns
+            mac = links.netns_mac(row.netns_path) or container_mac(row.ip)
+            ipam.set_mac(row.container_id, mac)
+        out.append(Port(row.host_veth, mac, row.ip, row.tenant))
+    return out
 
 
 def sync(names: Names, subnet: ipaddress.IPv4Network, ports: Sequence[Port]) -> None:
