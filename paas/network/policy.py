@@ -46,7 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .. import proc
-from ..errors import CommandFailed
+from ..errors import PaasError
 from . import links
 from .settings import Names, container_mac
 
@@ -200,7 +200,9 @@ def problems(names: Names, ports: Sequence[Port]) -> list[str]:
     one that names a current veth or address wrongly is not."""
     try:
         have = _installed(names)
-    except (CommandFailed, ValueError) as err:
+    except PaasError as err:  # e.g. nft is not installed
+        return [f"nftables unreadable: {err.message}"]
+    except ValueError as err:
         return [f"nftables unreadable: {err}"]
     if have is None:
         return [f"table bridge {table_name(names)} is missing"]
