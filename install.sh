@@ -20,7 +20,7 @@ readonly STAMP="$VENV/.paas-install-stamp"
 readonly BIN_DIR=/usr/local/bin
 readonly BASE_IMAGE=debian:bookworm
 readonly PACKAGES=(
-  runc nginx git mmdebstrap iptables iproute2 uidmap skopeo umoci sqlite3
+  runc nginx git mmdebstrap iptables nftables iproute2 uidmap skopeo umoci sqlite3
   python3-venv python3-dev gcc openssh-server ca-certificates gunicorn sudo publicsuffix
 )
 

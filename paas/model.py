@@ -218,6 +218,11 @@ class ContainerConfig:
     # the id range of its user namespace: an app's own (paas.apps.idmaps); None: the
     # instance's default range (PAAS_SUBUID), as for every container made before
     idmap: IdMap | None = None
+    # the bridge's policy for this container (``paas.network``): ``link_local``
+    # lets it reach 169.254.0.0/16 (cloud metadata), refused by default; ``tenant`` is
+    # who it belongs to ("" a plain container:run, "app:NAME" an app, "build" a build step)
+    link_local: bool = False
+    tenant: str = ""
 
 
 class ContainerState:
@@ -269,6 +274,8 @@ class RunOptions:
     userns: bool = True
     restart: str = "no"
     idmap: IdMap | None = None  # None: the default range; set by paas, never by a flag
+    link_local: bool = False  # --allow-link-local (ContainerConfig.link_local)
+    tenant: str = ""  # ContainerConfig.tenant, set by paas's own callers
 
 
 @dataclass(frozen=True)
@@ -367,8 +374,9 @@ class Limits:
 @dataclass(frozen=True)
 class ProcessOptions:
     """An app's operational settings (``paas.apps`` -> ``paas.deploy``) that every process
-    container of its next release gets: storage mounts, limits, restart policy."""
+    container of its next release gets: storage mounts, limits, restart policy, network."""
 
     mounts: tuple[BindMount, ...] = ()
     limits: tuple[tuple[str, Limits], ...] = ()  # process type ("" = every type) -> limits
     restart: str = DEFAULT_RESTART_POLICY
+    allow_link_local: bool = False  # network:set APP allow-link-local

@@ -224,6 +224,14 @@ def _network_leftovers(instance: str) -> list[str]:
         chain = f"PAAS-{instance.upper()}"
         if f":{chain} " in dump or f":{chain}-" in dump:
             problems.append(f"iptables chains {chain}* left behind")
+    if shutil.which("nft"):
+        table = f"paas-{instance}"
+        listed = subprocess.run(["nft", "list", "tables", "bridge"], capture_output=True,
+                                text=True, check=False).stdout.split()
+        if table in listed:
+            problems.append(f"nftables table bridge {table} left behind")
+            subprocess.run(["nft", "delete", "table", "bridge", table], capture_output=True,
+                           check=False)
     return problems
 
 

@@ -1,5 +1,6 @@
 """An app's ``ProcessOptions``: what every process container of its next release gets
-from ``storage:*``, ``resource:*`` and ``ps:set restart-policy``.
+from ``storage:*``, ``resource:*``, ``ps:set restart-policy`` and
+``network:set allow-link-local``.
 
 Read when containers are created (cutover, release phase, ``paas run``), so a change
 takes effect at the next deploy or restart, as in Dokku; releases do not record them
@@ -23,4 +24,5 @@ def process_options(conn: sqlite3.Connection, app: str) -> ProcessOptions:
         mounts=tuple(StorageStore(conn).list(app)),
         limits=tuple(ResourceStore(conn).limits(app).items()),
         restart=AppStore(conn).setting(app, "restart-policy"),
+        allow_link_local=AppStore(conn).setting(app, "allow-link-local") == "true",
     )

@@ -1,7 +1,7 @@
 """The per-app settings paas knows: a table of key -> validator, default, summary.
 
-``deploy-branch``, ``checks``, ``keep-releases`` and ``restart-policy`` are fixed
-keys; ``nginx.<key>`` is a family whose values go into the app's nginx config, so they
+``deploy-branch``, ``checks``, ``keep-releases``, ``restart-policy`` and
+``allow-link-local`` are fixed keys; ``nginx.<key>`` is a family whose values go into the app's nginx config, so they
 are held to a conservative character set here (no ``;``, braces, quotes, ``$``, ``#``
 or control characters); the proxy decides which ``nginx.`` keys it uses.
 
@@ -69,6 +69,12 @@ def _nginx_value(value: str) -> str:
     return value
 
 
+def _true_false(value: str) -> str:
+    if value not in ("true", "false"):
+        raise InvalidArgument(f"invalid value {value!r}", "use true or false")
+    return value
+
+
 def _on_off(value: str) -> str:
     if value not in ("on", "off"):
         raise InvalidArgument(f"invalid value {value!r}", "use on or off")
@@ -84,6 +90,8 @@ SETTINGS: dict[str, Setting] = {
                               "serve the app on APP.<global domain> besides its own domains"),
     "restart-policy": Setting(_restart_policy, DEFAULT_RESTART_POLICY,
                               "of process containers: no, on-failure[:N], always, unless-stopped"),
+    "allow-link-local": Setting(_true_false, "false",
+                                "process containers may reach 169.254.0.0/16 (cloud metadata)"),
 }
 
 

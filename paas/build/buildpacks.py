@@ -204,7 +204,7 @@ def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: 
            "STACK=paas-bookworm")
     opts = RunOptions(image=stack.id, command=argv, entrypoint="", env=env, binds=tuple(binds),
                       user=f"{APP_UID}:{APP_UID}", workdir="/app", network=req.network,
-                      idmap=b.idmap)
+                      idmap=b.idmap, tenant="build")
     with build_container(b.runtime, opts) as bc:
         code = bc.run(lambda data: b.emit(BuildEvent("output", text=data.decode("utf-8", "replace"))))
     if code == _EXIT_NONE_DETECTED:

@@ -227,7 +227,8 @@ class StageBuild:
                                       "shell, not scratch", "start the stage FROM an image")
             image = self.image
             opts = RunOptions(image=image.id, command=argv, entrypoint="", env=env,
-                              network=self.req.network, idmap=self.idmap)
+                              network=self.req.network, idmap=self.idmap,
+                              tenant="build")
             with build_container(self.b.runtime, opts) as bc:
                 created = _volume_dirs(bc.rootfs, self.config.volumes, self._root_id())
                 self.b.emit(BuildEvent("running", text=bc.container.id))

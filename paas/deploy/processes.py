@@ -92,7 +92,8 @@ def run_flags(release: Release, ptype: str, index: int, port: int,
               name: str | None = None, detach: bool = True, rm: bool = False,
               command: list[str] | None = None, tty: bool = False) -> dict[str, Any]:
     """The ``POST /containers`` flags (container:run's schema) of one process container;
-    ``options``: the app's mounts, limits (of ``ptype``) and restart policy."""
+    ``options``: the app's mounts, limits (of ``ptype``), restart policy and network
+    opt-ins. Its tenant on the bridge is the app."""
     options = options or ProcessOptions()
     limits = limits_for(options.limits, ptype)
     return {
@@ -107,6 +108,7 @@ def run_flags(release: Release, ptype: str, index: int, port: int,
         "cpus": limits.cpus, "cpu_shares": None, "pids_limit": limits.pids,
         "network": "bridge", "publish": [], "publish_all": False, "expose": [], "userns": "",
         "restart": options.restart if detach and not rm else "no",
+        "allow_link_local": options.allow_link_local, "tenant": f"app:{release.app}",
     }
 
 

@@ -89,6 +89,13 @@ def network(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
                      "" if not missing else "the bridge's iptables rules are missing or "
                      "changed (containers lose their network or published ports)",
                      FIX_NETWORK))
+    from ..network import policy
+
+    bad = policy.problems(net.names, policy.ports_of(net.ipam))
+    out.append(Check("network", "isolation (nftables)",
+                     "ok" if not bad else f"{len(bad)} problem(s)",
+                     "" if not bad else "containers' isolation and anti-spoofing rules are "
+                     "missing or stale (" + "; ".join(bad[:3]) + ")", FIX_NETWORK))
     return out
 
 

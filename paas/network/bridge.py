@@ -19,13 +19,14 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
 from .. import proc
 from ..config import Context
 from ..errors import Conflict, InvalidArgument, PaasError
 from ..model import IdMap
 from ..state.db import transaction
-from . import links
+from . import links, policy
 from .dns import loopback_resolver, resolv_conf_for_bridge
 from .ipam import AttachmentRow, Ipam
 from .ports import Attachment, PortMapping, ephemeral_range, probe_port, random_port
@@ -33,13 +34,14 @@ from .rules import (
     argv,
     base_rules,
     jump_rules,
+    link_local_rules,
     parse_save,
     plan_ensure,
     plan_remove_container,
     plan_uninstall,
     port_rules,
 )
-from .settings import load_settings, validate_cid, veth_name
+from .settings import container_mac, load_settings, validate_cid, veth_name
 from .subnet import check_free, choose_subnet, host_networks
 
 __all__ = ["BridgeNetwork"]
@@ -55,6 +57,11 @@ def _validate_port(p: PortMapping) -> None:
     if p.proto not in ("tcp", "udp") or not 0 <= p.host_port <= 65535 \
             or not 1 <= p.container_port <= 65535:
         raise InvalidArgument(f"invalid port mapping {p}", "ports are 1-65535, tcp or udp")
+
+
+def _has_rules(row: AttachmentRow) -> bool:
+    """Whether the container has iptables rules of its own (``_publish``)."""
+    return bool(row.ports) or row.link_local
 
 
 def _idmap_key(idmap: IdMap | None) -> str:
@@ -171,6 +178,7 @@ class BridgeNetwork:
             base = base_rules(self.names, subnet, self._dns_target())
             links.run_all(plan_ensure(dump, self.names, base, jump_rules(self.names)),
                           what="install the bridge's iptables rules")
+            self._sync_policy()
             if self.ipam.services():  # after a reboot: the apps' service addresses again
                 from .services import sync_rules
 
@@ -191,6 +199,10 @@ class BridgeNetwork:
             proc.run(["ip", "addr", "add", want, "dev", n.bridge], what="set bridge address")
         if not links.is_up(n.bridge):
             proc.run(["ip", "link", "set", "dev", n.bridge, "up"], what="bring the bridge up")
+
+    def _sync_policy(self) -> None:
+        """Write the instance's nftables table from the DB; the caller holds the lock."""
+        policy.sync(self.names, self.subnet(), policy.ports_of(self.ipam))
 
     # --- containers -------------------------------------------------------------------
 
@@ -218,11 +230,14 @@ class BridgeNetwork:
         return links.interface_exists(row.host_veth) and links.is_netns_mount(row.netns_path)
 
     def attach(self, cid: str, ports: Sequence[PortMapping] = (),
-               idmap: IdMap | None = None) -> Attachment:
+               idmap: IdMap | None = None, *, link_local: bool = False,
+               tenant: str = "") -> Attachment:
         """Put container ``cid`` on the bridge: netns, veth, address, routes, ports.
 
         With ``idmap`` the netns belongs to a user namespace with that mapping
-        (``Attachment.userns_path``), which the container must join too."""
+        (``Attachment.userns_path``), which the container must join too.
+        ``link_local``: it may reach 169.254.0.0/16; ``tenant``: whose it is. Both are
+        recorded with the address (a restart keeps them)."""
         validate_cid(cid)
         ports = tuple(ports)
         row = self.ipam.get_row(cid)
@@ -239,10 +254,10 @@ class BridgeNetwork:
         self.check_ports(ports)
         self.ensure()
         subnet = self.subnet()
-        spare = self._take_spare(cid, ports, idmap, subnet)
+        spare = self._take_spare(cid, ports, idmap, subnet, link_local, tenant)
         if spare is not None:
             return spare
-        return self._attach_new(cid, tuple(ports), idmap, subnet)
+        return self._attach_new(cid, tuple(ports), idmap, subnet, link_local, tenant)
 
     def _replumb(self, row: AttachmentRow, idmap: IdMap | None) -> Attachment | None:
         """An attachment whose netns or veth is gone (made before a reboot, or half-made
@@ -256,7 +271,12 @@ class BridgeNetwork:
             return None
         links.remove_netns(row.netns_path)
         links.remove_netns(row.netns_path + ".user")
-        if row.ports:  # the old rules, if they survived, would be duplicated
+        if not row.mac:  # made before paas set MACs: it gets its own now
+            self.ipam.set_mac(row.container_id, container_mac(row.ip))
+            row = replace(row, mac=container_mac(row.ip))
+            with self.locked():
+                self._sync_policy()
+        if _has_rules(row):  # the old rules, if they survived, would be duplicated
             with self.locked():
                 dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
                 links.run_all(plan_remove_container(dump, self.names, row.container_id),
@@ -269,12 +289,16 @@ class BridgeNetwork:
         return self.ipam.to_attachment(row, subnet)
 
     def _attach_new(self, cid: str, ports: tuple[PortMapping, ...], idmap: IdMap | None,
-                    subnet: ipaddress.IPv4Network) -> Attachment:
+                    subnet: ipaddress.IPv4Network, link_local: bool = False,
+                    tenant: str = "") -> Attachment:
         inst = self.names.instance
         row = self.ipam.allocate(
             cid, subnet, self.names.netns_path(cid),
-            [veth_name(inst, cid), veth_name(inst, cid, hashed=True)], ports, self._pick_port)
+            [veth_name(inst, cid), veth_name(inst, cid, hashed=True)], ports, self._pick_port,
+            link_local=link_local, tenant=tenant)
         try:
+            with self.locked():  # filtered before its veth joins the bridge
+                self._sync_policy()
             self._plumb(row, subnet, idmap)
         except BaseException:
             try:
@@ -287,16 +311,21 @@ class BridgeNetwork:
     # --- spares ---------------------------------------------------------------------
 
     def _take_spare(self, cid: str, ports: Sequence[PortMapping], idmap: IdMap | None,
-                    subnet: ipaddress.IPv4Network) -> Attachment | None:
+                    subnet: ipaddress.IPv4Network, link_local: bool = False,
+                    tenant: str = "") -> Attachment | None:
         """A ready-made netns (+ user namespace), veth and address for ``cid``: the
         container start then costs a DB update instead of a fork and two execs."""
-        row = self.ipam.take_spare(cid, _idmap_key(idmap), tuple(ports), self._pick_port)
+        row = self.ipam.take_spare(cid, _idmap_key(idmap), tuple(ports), self._pick_port,
+                                   link_local=link_local, tenant=tenant)
         if row is None:
             return None
         if not self._complete(row):  # e.g. made before a reboot
             self.detach(cid)
             return None
         try:
+            if tenant:  # spares are made as plain containers'
+                with self.locked():
+                    self._sync_policy()
             self._publish(row)
         except BaseException:
             self.detach(cid)
@@ -340,7 +369,8 @@ class BridgeNetwork:
         gateway = str(next(subnet.hosts()))
         links.create_netns(row.netns_path, idmap)
         links.delete_link(row.host_veth)
-        links.run_ip_batch(links.veth_cmds(row.host_veth, self.names.bridge, row.netns_path),
+        links.run_ip_batch(links.veth_cmds(row.host_veth, self.names.bridge, row.netns_path,
+                                           row.mac or container_mac(row.ip)),
                            what=f"create veth {row.host_veth}")
         links.run_in_netns(row.netns_path,
                            links.netns_inner_cmds(f"{row.ip}/{subnet.prefixlen}", gateway),
@@ -348,11 +378,15 @@ class BridgeNetwork:
         self._publish(row)
 
     def _publish(self, row: AttachmentRow) -> None:
-        rules = [r for p in row.ports for r in port_rules(self.names, row.container_id,
-                                                          row.ip, p)]
+        """The container's own iptables rules: published ports, link-local allowed."""
+        rules = [argv("-A", r) for p in row.ports
+                 for r in port_rules(self.names, row.container_id, row.ip, p)]
+        if row.link_local:  # before the RAW chain's DROP of link-local
+            rules += [argv("-I", r) for r in link_local_rules(self.names, row.container_id,
+                                                              row.ip)]
         if rules:
             with self.locked():
-                links.run_all([argv("-A", r) for r in rules], what="publish ports")
+                links.run_all(rules, what="install the container's iptables rules")
 
     def attachment(self, cid: str) -> Attachment | None:
         row = self.ipam.get_row(cid)
@@ -376,7 +410,7 @@ class BridgeNetwork:
         validate_cid(cid)
         row = self.ipam.get_row(cid)
         inst = self.names.instance
-        if row is None or row.ports:  # a container without published ports has no rules
+        if row is None or _has_rules(row):  # most containers have no rules of their own
             with self.locked():
                 dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
                 links.run_all(plan_remove_container(dump, self.names, cid),
@@ -392,6 +426,9 @@ class BridgeNetwork:
         links.remove_netns(netns)
         links.remove_netns(netns + ".user")
         self.ipam.release(cid)
+        if wait and row is not None:  # an exit leaves them to the next write (``policy``)
+            with self.locked():
+                self._sync_policy()
 
     def uninstall(self) -> None:
         """Detach everything, delete the bridge and every chain and rule of the instance."""
@@ -409,5 +446,6 @@ class BridgeNetwork:
                 links.delete_link(self.names.bridge)
             dump = parse_save(proc.run(["iptables-save"], what="read iptables").stdout)
             links.run_all(plan_uninstall(dump, self.names), what="remove the bridge's rules")
+            policy.remove(self.names)
         with transaction(self.ipam.conn):
             self.ipam.clear_config()

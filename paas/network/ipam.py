@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from ..errors import Conflict
 from ..state.db import transaction
 from .ports import Attachment, PortMapping, overlaps
+from .settings import container_mac
 
 __all__ = ["AttachmentRow", "Ipam", "ServiceRow"]
 
@@ -31,6 +32,9 @@ class AttachmentRow:
     netns_path: str
     host_veth: str
     ports: tuple[PortMapping, ...]
+    link_local: bool = False  # may reach 169.254.0.0/16
+    tenant: str = ""  # whose container (``settings.validate_tenant``)
+    mac: str = ""  # of its eth0 ('' for one made before paas set it: see ``bridge``)
 
 
 @dataclass(frozen=True)
@@ -73,13 +77,25 @@ class Ipam:
         rows = self.conn.execute("SELECT container_id FROM net_attachments ORDER BY ip")
         return [str(r[0]) for r in rows]
 
+    _ROW = ("SELECT container_id, ip, netns_path, host_veth, link_local, tenant, mac "
+            "FROM net_attachments")
+
     def get_row(self, cid: str) -> AttachmentRow | None:
-        row = self.conn.execute(
-            "SELECT container_id, ip, netns_path, host_veth FROM net_attachments "
-            "WHERE container_id = ?", (cid,)).fetchone()
+        row = self.conn.execute(self._ROW + " WHERE container_id = ?", (cid,)).fetchone()
         if row is None:
             return None
-        return AttachmentRow(row[0], row[1], row[2], row[3], self._ports(cid))
+        return AttachmentRow(row[0], row[1], row[2], row[3], self._ports(cid),
+                             bool(row[4]), str(row[5]), str(row[6]))
+
+    def rows(self) -> list[AttachmentRow]:
+        """Every attachment (spares too), without their ports."""
+        return [AttachmentRow(r[0], r[1], r[2], r[3], (), bool(r[4]), str(r[5]), str(r[6]))
+                for r in self.conn.execute(self._ROW + " ORDER BY ip")]
+
+    def set_mac(self, cid: str, mac: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute("UPDATE net_attachments SET mac = ? WHERE container_id = ?",
+                              (mac, cid))
 
     def _ports(self, cid: str | None = None) -> tuple[PortMapping, ...]:
         q = "SELECT host_ip, host_port, container_port, proto FROM net_ports"
@@ -103,7 +119,8 @@ class Ipam:
 
     def allocate(self, cid: str, subnet: ipaddress.IPv4Network, netns_path: str,
                  veths: Sequence[str], ports: Sequence[PortMapping],
-                 pick_port: PortPicker) -> AttachmentRow:
+                 pick_port: PortPicker, *, link_local: bool = False,
+                 tenant: str = "") -> AttachmentRow:
         """Reserve the next free address after the last one handed out (round robin,
         like Docker: a just-released address is not reused while its old netns may
         still be dying), a veth name and host ports for ``cid``; Conflict when the
@@ -122,11 +139,13 @@ class Ipam:
             if veth is None:
                 raise Conflict(f"no free interface name for container {cid}",
                                "detach the container whose id shares its prefix")
+            mac = container_mac(ip)
             self.conn.execute(
-                "INSERT INTO net_attachments (container_id, ip, netns_path, host_veth, created)"
-                " VALUES (?, ?, ?, ?, ?)", (cid, ip, netns_path, veth, time.time()))
+                "INSERT INTO net_attachments (container_id, ip, netns_path, host_veth, created,"
+                " link_local, tenant, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, ip, netns_path, veth, time.time(), int(link_local), tenant, mac))
             resolved = self._claim_ports(cid, ports, pick_port)
-        return AttachmentRow(cid, ip, netns_path, veth, resolved)
+        return AttachmentRow(cid, ip, netns_path, veth, resolved, link_local, tenant, mac)
 
     def _claim_ports(self, cid: str, ports: Sequence[PortMapping],
                      pick_port: PortPicker) -> tuple[PortMapping, ...]:
@@ -160,9 +179,11 @@ class Ipam:
             self.conn.execute("DELETE FROM net_config WHERE key = ?", (f"spare:{sid}",))
 
     def take_spare(self, cid: str, idmap_key: str, ports: Sequence[PortMapping],
-                   pick_port: PortPicker) -> AttachmentRow | None:
-        """Hand a spare made for ``idmap_key`` to ``cid`` (row renamed, ports claimed);
-        None when there is none. Concurrent takers never get the same spare."""
+                   pick_port: PortPicker, *, link_local: bool = False,
+                   tenant: str = "") -> AttachmentRow | None:
+        """Hand a spare made for ``idmap_key`` to ``cid`` (row renamed, ports claimed,
+        its policy recorded); None when there is none. Concurrent takers never get the
+        same spare."""
         with transaction(self.conn):
             found = self.conn.execute(
                 "SELECT key FROM net_config WHERE key LIKE 'spare:%' AND value = ? LIMIT 1",
@@ -176,8 +197,9 @@ class Ipam:
                                "another container of this instance publishes it; "
                                "choose another host port")
             self.conn.execute("DELETE FROM net_config WHERE key = ?", (f"spare:{sid}",))
-            self.conn.execute("UPDATE net_attachments SET container_id = ? WHERE container_id = ?",
-                              (cid, sid))
+            self.conn.execute("UPDATE net_attachments SET container_id = ?, link_local = ?, "
+                              "tenant = ? WHERE container_id = ?",
+                              (cid, int(link_local), tenant, sid))
             self._claim_ports(cid, ports, pick_port)
         return self.get_row(cid)
 

@@ -29,6 +29,7 @@ __all__ = [
     "is_up",
     "link_addresses",
     "netns_inner_cmds",
+    "netns_mac",
     "remove_netns",
     "run_in_netns",
     "veth_cmds",
@@ -52,11 +53,11 @@ def bridge_cmds(bridge: str, alias: str, mac: str, address: str) -> list[Argv]:
     ]
 
 
-def veth_cmds(host_veth: str, bridge: str, netns_path: str) -> list[Argv]:
-    """A veth pair whose peer is created directly inside the netns as eth0."""
+def veth_cmds(host_veth: str, bridge: str, netns_path: str, mac: str) -> list[Argv]:
+    """A veth pair whose peer is created directly inside the netns as eth0 with ``mac``."""
     return [
         ["ip", "link", "add", "name", host_veth, "type", "veth",
-         "peer", "name", "eth0", "netns", netns_path],
+         "peer", "name", "eth0", "address", mac, "netns", netns_path],
         ["ip", "link", "set", "dev", host_veth, "master", bridge, "up"],
     ]
 
@@ -154,6 +155,16 @@ def write_sysctl(key: str, value: str) -> None:
             return
     with open(path, "w") as f:
         f.write(value)
+
+
+def netns_mac(netns_path: str) -> str | None:
+    """The MAC of eth0 in the netns at ``netns_path`` (None when it has none)."""
+    res = proc.run(["nsenter", f"--net={netns_path}", "ip", "-o", "link", "show", "eth0"],
+                   check=False, what="read a container's MAC")
+    fields = res.stdout.split()
+    if res.returncode != 0 or "link/ether" not in fields:
+        return None
+    return fields[fields.index("link/ether") + 1]
 
 
 def is_netns_mount(path: str) -> bool:

@@ -12,9 +12,25 @@ only the ``iptables`` argv lists that are missing or stale: ``ensure`` costs one
   nat PREROUTING (dst LOCAL) -> PAAS-<I>-DNAT: DNAT per published port (+ DNS)
   nat OUTPUT -> PAAS-<I>-SVC:           DNAT per app service address (``services``),
                                         then (dst LOCAL) -> PAAS-<I>-DNAT
+  raw PREROUTING (-i bridge) -> PAAS-<I>-RAW: RETURN per container allowed link-local,
+                                        DROP src 127/8, dst 127/8, dst 169.254/16
+
+The RAW chain closes what ``route_localnet=1`` on the bridge opens (CVE-2020-8558
+in kube-proxy): a container with CAP_NET_RAW can hand-build a frame to the gateway's
+MAC for 127.0.0.1:PORT, and the host would deliver it to services bound to loopback
+only. It runs before conntrack and NAT, so it sees the addresses a container wrote:
+nginx's own path to a service address (127.x DNAT-ed in nat OUTPUT, MASQUERADEd to
+the gateway) comes back addressed to the gateway and is un-NATed to 127.x only
+later; the DNS DNAT (gateway:53 -> a loopback resolver) likewise. kube-proxy drops
+in filter INPUT unless conntrack says ESTABLISHED/RELATED/DNAT; dropping what the
+container addressed is simpler and leaves nothing that depends on conntrack's state.
+Link-local (169.254.0.0/16: cloud metadata services) is dropped both to the host and
+forwarded, except for containers that opted in (``link_local_rules``).
 
 Per-container rules carry ``-m comment --comment paas-<I>:<cid>`` so detach can
-find them without the state DB. Not covered: ip6tables, the raw/mangle tables.
+find them without the state DB. Not covered: ip6tables (IPv6 from containers is
+dropped on the bridge, ``policy``), the mangle table; isolation between containers
+(``policy``: an nftables bridge table).
 """
 
 from __future__ import annotations
@@ -36,6 +52,7 @@ __all__ = [
     "base_rules",
     "dns_rules",
     "jump_rules",
+    "link_local_rules",
     "parse_save",
     "plan_ensure",
     "plan_remove_container",
@@ -47,6 +64,8 @@ __all__ = [
 Args = tuple[str, ...]
 Argv = list[str]
 IPTABLES = ("iptables", "-w")
+LOOPBACK = "127.0.0.0/8"
+LINK_LOCAL = "169.254.0.0/16"
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,7 @@ def base_rules(names: Names, subnet: ipaddress.IPv4Network,
             ("-o", br, "-j", "DROP"),
         ],
         ("filter", names.ports_chain): [],
+        ("raw", names.raw_chain): raw_rules(),
         ("nat", names.nat_chain): [
             ("-s", net, "!", "-o", br, "-j", "MASQUERADE"),
             ("-s", "127.0.0.0/8", "-o", br, "-j", "MASQUERADE"),
@@ -92,6 +112,24 @@ def base_rules(names: Names, subnet: ipaddress.IPv4Network,
         # the apps' service rules (tagged, rewritten by ``services``) come before this one
         ("nat", names.svc_chain): svc_base_rules(names),
     }
+
+
+def raw_rules() -> list[Args]:
+    """What nothing on the bridge may send: loopback as source (spoofed) or destination,
+    link-local as destination (after the per-container RETURNs of those allowed it)."""
+    return [
+        ("-s", LOOPBACK, "-j", "DROP"),
+        ("-d", LOOPBACK, "-j", "DROP"),
+        ("-d", LINK_LOCAL, "-j", "DROP"),
+    ]
+
+
+def link_local_rules(names: Names, cid: str, ip: str) -> list[Rule]:
+    """A container allowed link-local: its address (only its own veth may send from it,
+    ``policy``) skips the RAW chain's link-local DROP. Inserted first."""
+    return [Rule("raw", names.raw_chain,
+                 ("-s", f"{ip}/32", "-d", LINK_LOCAL, *_comment(names.comment(cid)),
+                  "-j", "RETURN"))]
 
 
 def svc_base_rules(names: Names) -> list[Args]:
@@ -117,6 +155,7 @@ def jump_rules(names: Names) -> list[Rule]:
         Rule("nat", "PREROUTING", (*local, "-j", names.dnat_chain)),
         Rule("nat", "OUTPUT", ("-j", names.svc_chain)),
         Rule("nat", "POSTROUTING", ("-j", names.nat_chain)),
+        Rule("raw", "PREROUTING", ("-i", names.bridge, "-j", names.raw_chain)),
     ]
 
 
@@ -222,7 +261,7 @@ def plan_remove_container(dump: SaveDump, names: Names, cid: str) -> list[Argv]:
 
 def _our_chains(names: Names) -> set[str]:
     return {names.chain, names.ports_chain, names.nat_chain, names.dnat_chain,
-            names.svc_chain}
+            names.svc_chain, names.raw_chain}
 
 
 def _jumps_to(args: Args, chains: Iterable[str]) -> bool:

@@ -23,14 +23,17 @@ __all__ = [
     "IFNAMSIZ",
     "Names",
     "NetworkSettings",
+    "container_mac",
     "load_settings",
     "validate_cid",
+    "validate_tenant",
     "veth_name",
 ]
 
 IFNAMSIZ = 15  # usable characters of an interface name
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _CID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+_TENANT_RE = re.compile(r"^(?:|build|app:[a-z][a-z0-9-]{0,62})$")
 
 # Tried in order; the first that overlaps no host route or address wins.
 # 172.17-172.28 are left to Docker's default pools.
@@ -45,6 +48,21 @@ def validate_cid(cid: str) -> str:
         raise InvalidArgument(f"invalid container id {cid!r}",
                               "container ids are lowercase letters, digits, '_', '.', '-'")
     return cid
+
+
+def container_mac(ip: str) -> str:
+    """The MAC of a container's eth0, from its address (unique on the bridge, like
+    Docker's 02:42:IP; 0a:58 as Kubernetes' bridge plugin, apart from the bridge's own
+    02:...), so the anti-spoofing rules know it without asking the netns."""
+    return "0a:58:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
+
+
+def validate_tenant(tenant: str) -> str:
+    """Whose container it is: "" (a plain container:run), "build" or "app:NAME"."""
+    if not _TENANT_RE.match(tenant):
+        raise InvalidArgument(f"invalid tenant {tenant[:80]!r}",
+                              "use app:NAME or build (set by paas itself, not by hand)")
+    return tenant
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,12 @@ class Names:
     def dnat_chain(self) -> str:
         """nat: DNAT for published ports and DNS, from PREROUTING and OUTPUT."""
         return f"PAAS-{self.instance.upper()}-DNAT"
+
+    @property
+    def raw_chain(self) -> str:
+        """raw: drops what arrives from the bridge for loopback or link-local addresses,
+        jumped to from PREROUTING (before conntrack and NAT)."""
+        return f"PAAS-{self.instance.upper()}-RAW"
 
     @property
     def svc_chain(self) -> str:

@@ -64,7 +64,8 @@ class ContainerNetwork:
         if cfg.network != "bridge":
             return NetPlan()
         idmap = (cfg.idmap or self.ctx.idmap) if cfg.userns else None  # owns the netns
-        att = self.bridge.attach(cid, cfg.ports, idmap)
+        att = self.bridge.attach(cid, cfg.ports, idmap, link_local=cfg.link_local,
+                                 tenant=cfg.tenant)
         return NetPlan(att.netns_path, att.userns_path, att.ip, self.bridge.resolv_conf(),
                        att.ports)
 

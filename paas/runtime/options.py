@@ -28,7 +28,7 @@ RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
     "interactive": bool, "detach": bool, "rm": bool, "memory": (str, type(None)),
     "cpus": (str, type(None)), "cpu_shares": (str, type(None)),
     "pids_limit": (str, type(None)), "network": str, "publish": list, "publish_all": bool,
-    "expose": list, "userns": str, "restart": str,
+    "expose": list, "userns": str, "restart": str, "allow_link_local": bool, "tenant": str,
 }
 
 
@@ -60,6 +60,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--userns", default="", help="'host' runs without a user namespace")
     p.add_argument("--restart", default="no", metavar="POLICY",
                    help="no (default), on-failure[:N], always or unless-stopped")
+    p.add_argument("--allow-link-local", action="store_true",
+                   help="let the container reach 169.254.0.0/16 (cloud metadata services)")
+    # whose container this is ("app:NAME", "build"): set by paas's own callers (a deploy)
+    p.add_argument("--tenant", default="", help=argparse.SUPPRESS)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -186,6 +190,7 @@ def parse_resources(memory: str | None, cpus: str | None, cpu_shares: str | None
 def parse_run_options(a: argparse.Namespace) -> RunOptions:
     """Validated ``RunOptions`` from ``container:run``'s flags (an argparse namespace)."""
     from ..network.ports import parse_publish
+    from ..network.settings import validate_tenant
 
     for e in a.env:
         if not e or e.startswith("="):
@@ -219,6 +224,8 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
         expose=tuple(_expose(e) for e in a.expose),
         userns=a.userns != "host",
         restart=str(policy),
+        link_local=a.allow_link_local,
+        tenant=validate_tenant(a.tenant),
     )
 
 

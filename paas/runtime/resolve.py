@@ -105,4 +105,6 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
         auto_remove=opts.auto_remove,
         restart=opts.restart,
         idmap=opts.idmap if opts.userns else None,
+        link_local=opts.link_local,
+        tenant=opts.tenant,
     )

@@ -207,6 +207,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO app_idmap_shared (app) SELECT name FROM apps;
     """,
+    # 11: the bridge's policy per attachment (paas/network): link-local allowed, whose
+    # container it is and the MAC its eth0 has (tenant isolation, anti-spoofing;
+    # '' for an attachment made before, read from its netns)
+    """
+    ALTER TABLE net_attachments ADD COLUMN link_local INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE net_attachments ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+    ALTER TABLE net_attachments ADD COLUMN mac TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 

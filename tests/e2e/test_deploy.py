@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import threading
 import time
@@ -363,6 +364,16 @@ def test_two_apps_with_the_same_internal_port(platform: Platform,
     for _ in range(3):
         assert platform.get("twin-a").body.split()[0] == "twin-a"
         assert platform.get("twin-b").body.split()[0] == "twin-b"
+    # tenants on the bridge: an app's one-off reaches its own web container, not the other's
+    conn = sqlite3.connect(f"file:{platform.root / 'state.db'}?mode=ro", uri=True)
+    ips = dict(conn.execute("SELECT c.name, n.ip FROM containers c JOIN net_attachments n "
+                            "ON n.container_id = c.id WHERE c.name LIKE '%.web.1.v1'"))
+    conn.close()
+    probe = ("import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], 5000), 3)"
+             "\n    print('reached')\nexcept OSError as err:\n    print('refused', err)\n")
+    for target, seen in (("twin-a", "reached"), ("twin-b", "refused")):
+        run = platform.cli("run", "twin-a", "python3", "-c", probe, ips[f"{target}.web.1.v1"])
+        assert seen in run.stdout, (target, run.stdout)
 
 
 def _concurrent_pushes(platform: Platform, app_repo: Callable[..., AppRepo], app: str,

@@ -20,7 +20,7 @@ import pytest
 from prereq import unavailable
 
 _HERE = Path(__file__).parent
-_TOOLS = ("runc", "mmdebstrap", "umount")
+_TOOLS = ("runc", "mmdebstrap", "umount", "nft")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

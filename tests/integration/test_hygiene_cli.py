@@ -157,6 +157,7 @@ def test_report_finds_problems_and_their_fixes(engine: Any) -> None:
     nginx = _check(doc, "nginx")
     assert not nginx["ok"] and nginx["fix"] == "run 'paas nginx:start'"
     assert _check(doc, "paasd")["ok"] and _check(doc, "NAT/FORWARD rules")["ok"]
+    assert _check(doc, "isolation (nftables)")["ok"], doc
     assert _check(doc, "cgroup mode")["value"] in ("v1", "v2", "hybrid")
     text = engine("report", check=False).stdout
     assert text.startswith("=====> paas report (")
@@ -170,6 +171,14 @@ def test_report_finds_problems_and_their_fixes(engine: Any) -> None:
     _code, doc = _report(engine)
     rules = _check(doc, "NAT/FORWARD rules")
     assert not rules["ok"] and "paas report --fix" in rules["fix"], rules
+    # the loopback/link-local drops and the isolation table too
+    subprocess.run(["iptables", "-w", "-t", "raw", "-F", f"PAAS-{engine.instance.upper()}-RAW"],
+                   check=True)
+    subprocess.run(["nft", "delete", "table", "bridge", f"paas-{engine.instance}"], check=True)
+    _code, doc = _report(engine)
+    assert not _check(doc, "NAT/FORWARD rules")["ok"]
+    isolation = _check(doc, "isolation (nftables)")
+    assert not isolation["ok"] and "is missing" in isolation["problem"], isolation
     engine("daemon:stop")
     _code, doc = _report(engine)
     assert not _check(doc, "paasd")["ok"]
@@ -181,6 +190,7 @@ def test_report_finds_problems_and_their_fixes(engine: Any) -> None:
     try:
         code, doc = _report(engine)
         assert _check(doc, "NAT/FORWARD rules")["ok"], doc
+        assert _check(doc, "isolation (nftables)")["ok"], doc
         assert _check(doc, "nginx")["value"] == "running, config ok"
         assert code == 0, doc  # git over HTTP is only a warning
     finally:

@@ -126,6 +126,9 @@ def leftovers(ctx: Context, bridge: str, subnet: str) -> list[str]:
             if f"PAAS-{inst.upper()}" in line or f"paas-{inst}" in line or subnet in line]
     mounts = Path("/proc/self/mountinfo").read_text()
     out += [f"mount {line}" for line in mounts.splitlines() if ctx.paths.root in line]
+    tables = subprocess.run(["nft", "list", "tables", "bridge"], capture_output=True,
+                            text=True, check=False).stdout.split()
+    out += [f"nftables table {t}" for t in tables if t == f"paas-{inst}"]
     return out
 
 

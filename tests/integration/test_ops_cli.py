@@ -181,6 +181,24 @@ def test_ps_set_restart_policy_and_report(cli: CliRunner, paas_root: dict[str, s
     assert json.loads(cli("ps", "web", "--format", "json").stdout) == []
 
 
+def test_network_set_allow_link_local_and_report(cli: CliRunner,
+                                                paas_root: dict[str, str]) -> None:
+    cli("apps:create", "web")
+    assert json.loads(cli("network:report", "web", "--format", "json").stdout) == {
+        "allow_link_local": False}
+    out = cli("network:set", "web", "allow-link-local", "true").stdout
+    assert out.splitlines()[0] == "-----> Setting allow-link-local to true for web"
+    assert "Allow link local: true" in cli("network:report", "web").stdout
+    for args, message in ((("allow-link-local", "yes"), "use true or false"),
+                          (("bind-all-interfaces", "true"), "unknown network setting")):
+        assert message in _one_error_line(cli("network:set", "web", *args, check=False), 2)
+    assert "app nope does not exist" in _one_error_line(
+        cli("network:set", "nope", "allow-link-local", "true", check=False), 3)
+    cli("network:set", "web", "allow-link-local")  # no value: back to the default
+    assert json.loads(cli("network:report", "web", "--format", "json").stdout) == {
+        "allow_link_local": False}
+
+
 def test_bind_mounts_and_the_user_namespace(engine: object) -> None:
     """What an app sees of a mounted directory: ensure-directory's owner maps to uid 1000
     inside, so the app user writes there (files land as host uid 101000); a directory of

@@ -130,3 +130,18 @@ def test_run_flags_carry_the_app_options_and_paasd_accepts_them() -> None:
     oneoff = run_flags(RELEASE, "run", 1, 5000, options, name="web.run.1234", rm=True)
     assert oneoff["restart"] == "no" and oneoff["volume"] == web["volume"]
     assert oneoff["memory"] == "512m"
+
+
+def test_allow_link_local_reaches_the_containers_flags(conn: sqlite3.Connection) -> None:
+    assert AppStore(conn).setting("web", "allow-link-local") == "false"
+    flags = run_flags(RELEASE, "web", 1, 5000, process_options(conn, "web"))
+    opts = options_from_flags(flags)
+    assert (opts.link_local, opts.tenant) == (False, "app:web")
+    for bad in ("yes", "1", "True", "on"):
+        with pytest.raises(InvalidArgument, match="invalid value") as err:
+            AppStore(conn).set_setting("web", "allow-link-local", bad)
+        assert err.value.hint == "use true or false"
+    AppStore(conn).set_setting("web", "allow-link-local", "true")
+    assert process_options(conn, "web").allow_link_local is True
+    opts = options_from_flags(run_flags(RELEASE, "worker", 1, 5000, process_options(conn, "web")))
+    assert (opts.link_local, opts.tenant) == (True, "app:web")

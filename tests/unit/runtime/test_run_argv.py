@@ -38,3 +38,15 @@ def test_usage_errors_are_invalid_argument_never_an_exit(argv: list[str], messag
 def test_argv_must_be_a_list_of_strings(argv: object) -> None:
     with pytest.raises(InvalidArgument, match="list of strings"):
         flags_from_argv(argv)
+
+
+def test_link_local_opt_in_and_tenant() -> None:
+    plain = options_from_flags(flags_from_argv(["debian", "true"]))
+    assert (plain.link_local, plain.tenant) == (False, "")
+    opts = options_from_flags(flags_from_argv(["--allow-link-local", "--tenant", "app:web",
+                                               "debian", "true"]))
+    assert (opts.link_local, opts.tenant) == (True, "app:web")
+    assert options_from_flags(flags_from_argv(["--tenant", "build", "debian"])).tenant == "build"
+    for bad in ("app:", "app:Web", "web", "app:web/../x", "build2"):
+        with pytest.raises(InvalidArgument, match="invalid tenant"):
+            options_from_flags(flags_from_argv(["--tenant", bad, "debian"]))
