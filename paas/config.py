@@ -10,6 +10,9 @@ frozen ``Context`` that is passed down explicitly (no module globals):
   collide.
 - ``PAAS_SUBUID`` (default ``100000:65536``): host id range container root maps to.
 - ``PAAS_RUNC`` (default ``runc``): the OCI runtime binary.
+- ``PAAS_PIDS_LIMIT``, ``PAAS_APP_DISK_LIMIT``, ``PAAS_BUILD_DISK_LIMIT``,
+  ``PAAS_MEMORY_RESERVE``, ``PAAS_CONTAINERS_MEMORY``: default limits of containers
+  (``paas.runtime.limits``).
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import FailedPrecondition, InvalidArgument
-from .model import IdMap
+from .model import DefaultLimits, IdMap
 from .paths import DEFAULT_ROOT, Paths
 
 __all__ = ["DEFAULT_ROOT", "Context", "Paths", "load_context", "prepare_root"]
@@ -37,6 +40,7 @@ class Context:
     instance: str
     idmap: IdMap
     runc: str = "runc"
+    limits: DefaultLimits = field(default_factory=DefaultLimits)
 
     @property
     def cgroup_parent(self) -> str:
@@ -75,7 +79,14 @@ def load_context(env: Mapping[str, str] | None = None) -> Context:
         instance=instance,
         idmap=_parse_idmap(env.get("PAAS_SUBUID") or "100000:65536"),
         runc=env.get("PAAS_RUNC") or "runc",
+        limits=_limits(env),
     )
+
+
+def _limits(env: Mapping[str, str]) -> DefaultLimits:
+    from .runtime.limits import limits_from_env
+
+    return limits_from_env(env)
 
 
 def prepare_root(paths: Paths) -> None:

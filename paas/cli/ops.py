@@ -58,7 +58,7 @@ def limits_text(memory: int | None, cpus: float | None, pids: int | None) -> str
         parts.append(f"mem={format_bytes(memory)}")
     if cpus:
         parts.append(f"cpus={cpus:g}")
-    if pids:
+    if pids and pids > 0:
         parts.append(f"pids={pids}")
     return " ".join(parts) or "-"
 

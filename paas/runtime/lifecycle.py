@@ -70,7 +70,7 @@ class Runtime:
         image = self.images.get(ref)
         if not ref.startswith("sha256:") and len(ref) < 64:
             ref = str(parse_reference(ref))
-        cfg = resolve_config(opts, image, ref)
+        cfg = self._with_defaults(resolve_config(opts, image, ref))
         for b in cfg.binds:
             if not os.path.isdir(b.source) and not os.path.isfile(b.source):
                 raise InvalidArgument(
@@ -89,6 +89,13 @@ class Runtime:
             self._discard(bundle, cid, cfg)
             raise
         return container
+
+    def _with_defaults(self, cfg: ContainerConfig) -> ContainerConfig:
+        """``cfg`` with the instance's default limits where it sets none (also for records
+        made before a default existed: the spec is rewritten at every start)."""
+        from .limits import effective_resources
+
+        return replace(cfg, resources=effective_resources(cfg.resources, self.ctx.limits))
 
     def _idmap(self, cfg: ContainerConfig):  # type: ignore[no-untyped-def]
         return self.ctx.idmap if cfg.userns else None
@@ -118,7 +125,7 @@ class Runtime:
         plan = self.net.attach(c.id, c.config)
         etc_mounts = bundle.write_etc(c, ip=plan.ip, resolv=plan.resolv)
         spec = build_spec(
-            c.config,
+            self._with_defaults(c.config),
             rootfs=bundle.rootfs,
             cgroups_path=bundle.cgroups_path,
             idmap=self._idmap(c.config),

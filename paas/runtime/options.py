@@ -149,15 +149,23 @@ def _expose(text: str) -> str:
     return f"{int(port)}/{proto or 'tcp'}"
 
 
+def _pids(text: str) -> int:
+    """``--pids-limit``: a number of processes, or -1/0 for none (Docker's spelling)."""
+    if text.strip() in ("-1", "0"):
+        return -1
+    return _int(text, "--pids-limit", 1)
+
+
 def parse_resources(memory: str | None, cpus: str | None, cpu_shares: str | None = None,
                     pids_limit: str | None = None) -> Resources:
     """Validated ``Resources`` from the text of ``--memory``, ``--cpus``, ``--cpu-shares``
-    and ``--pids-limit`` (None or '': not limited)."""
+    and ``--pids-limit`` (None or '': not limited; no pids limit: the instance's default,
+    -1 or 0: unlimited)."""
     resources = Resources(
         memory=parse_size(memory) if memory else None,
         cpus=_positive_float(cpus, "--cpus") if cpus else None,
         cpu_shares=_int(cpu_shares, "--cpu-shares", 2) if cpu_shares else None,
-        pids_limit=_int(pids_limit, "--pids-limit", 1) if pids_limit else None,
+        pids_limit=_pids(pids_limit) if pids_limit else None,
     )
     if resources.memory is not None and resources.memory < 6 * 1024 * 1024:
         raise InvalidArgument(f"--memory {memory} is too small", "the minimum is 6m")

@@ -208,7 +208,7 @@ def _resources(res: Resources) -> dict[str, Any]:
         cpu["period"] = _CPU_PERIOD
     if cpu:
         out["cpu"] = cpu
-    if res.pids_limit:
+    if res.pids_limit and res.pids_limit > 0:  # -1: unlimited
         out["pids"] = {"limit": res.pids_limit}
     return out
 

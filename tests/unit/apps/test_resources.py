@@ -40,7 +40,7 @@ def test_parse_limits_normalizes_and_validates_like_container_run() -> None:
     for kw, message in (({"memory": "lots"}, "invalid size"), ({"memory": "1m"}, "too small"),
                         ({"cpus": "0"}, "invalid --cpus"),
                         ({"cpus": str((os.cpu_count() or 1) + 1)}, "invalid --cpus"),
-                        ({"pids": "0"}, "invalid --pids-limit"),
+                        ({"pids": "-5"}, "invalid --pids-limit"),
                         ({"pids": "many"}, "invalid --pids-limit"),
                         ({"memory": ""}, "empty --memory")):
         with pytest.raises(InvalidArgument, match=message):

@@ -234,3 +234,8 @@ def test_spec_is_fresh_each_call() -> None:
     b = _spec()
     assert b["linux"]["resources"]["devices"][0]["allow"] is False
     assert b["linux"]["seccomp"]["syscalls"]
+
+
+def test_unlimited_pids_writes_no_pids_limit() -> None:
+    res = _spec(_cfg(resources=Resources(pids_limit=-1)))["linux"]["resources"]
+    assert "pids" not in res
