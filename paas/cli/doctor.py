@@ -69,6 +69,10 @@ def _report(app: App, a: argparse.Namespace) -> int:
     if a.fix:
         sys.stderr.write("-----> Setting up the bridge and its iptables rules (again)\n")
         repair_network(app.ctx, app.conn)
+        from ..doctor.limits import repair_limits
+
+        sys.stderr.write("-----> Capping the containers' memory (again)\n")
+        repair_limits(app.ctx)
     checks = run_probes(app.ctx, app.conn)
     root = app.ctx.paths.root
     if a.format == "json":

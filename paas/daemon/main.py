@@ -61,6 +61,7 @@ class Daemon:
         lock.acquire()
         try:
             set_child_subreaper()
+            _limit_containers(self.ctx)
             sock = bind_unix_socket(self.ctx.paths.daemon_socket)
             self.supervisor.start()  # before install: routes may adopt running containers
             routes.install(self.router, self)
@@ -86,6 +87,18 @@ class Daemon:
                 hook()
             except Exception:
                 log.exception("shutdown hook %r failed", hook)
+
+
+def _limit_containers(ctx: Context) -> None:
+    """paasd last for the OOM killer; the containers' parent cgroup capped below the host."""
+    from ..oom import DAEMON_OOM_SCORE_ADJ, protect
+    from ..runtime.cgroups import ensure_parent
+
+    protect(DAEMON_OOM_SCORE_ADJ)
+    try:
+        ensure_parent(ctx)
+    except PaasError as err:  # paasd still serves; 'paas report' shows the problem
+        log.error("%s", err.render())
 
 
 def _unlink(path: str) -> None:

@@ -175,4 +175,6 @@ def storage(ctx: Context) -> list[Check]:
 
 
 def run_probes(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
-    return [*versions(ctx), *network(ctx, conn), *services(ctx), *storage(ctx)]
+    from .limits import limits
+
+    return [*versions(ctx), *network(ctx, conn), *services(ctx), *limits(ctx), *storage(ctx)]

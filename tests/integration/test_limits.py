@@ -14,24 +14,28 @@ reached quickly); each test removes the containers it made.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Engine
+from procs import free_port
 
-CAP = 256 << 20  # the containers' parent cgroup cap for this module
+CAP = 1 << 30  # the containers' parent cgroup cap for this module (4096 sleeps: ~750 MB)
 
 
 @pytest.fixture(scope="module")
 def limited(instance_tools: Any, rootfs_tar: Path) -> Iterator[Engine]:
     paas_instance, cli_for = instance_tools
     with paas_instance() as env:
-        env["PAAS_CONTAINERS_MEMORY"] = str(CAP)
+        env.update(PAAS_CONTAINERS_MEMORY=str(CAP), PAAS_HTTP_ADDR="127.0.0.1",
+                   PAAS_HTTP_PORT=str(free_port()))
         cli = cli_for(env)
         cli("image:import", str(rootfs_tar), "debian:bookworm")
         cli("daemon:start")
+        cli("nginx:start")
         yield Engine(env, cli)
 
 
@@ -66,3 +70,108 @@ def test_pids_limit_flag_and_minus_one_override_the_default(limited: Engine) -> 
                         (["--pids-limit", "-1"], "max")):
         res = limited("container:run", "--rm", *flags, "debian:bookworm", "sh", "-c", script)
         assert res.stdout.strip() == want, (flags, res.stdout, res.stderr)
+
+
+def _cgroup_memory(limited: Engine) -> Path:
+    v1 = Path("/sys/fs/cgroup/memory", f"paas-{limited.instance}")
+    return v1 if v1.parent.is_dir() else Path("/sys/fs/cgroup", f"paas-{limited.instance}")
+
+
+def _limit_file(path: Path) -> Path:
+    v1 = path / "memory.limit_in_bytes"
+    return v1 if v1.exists() else path / "memory.max"
+
+
+def _limit(path: Path) -> str:
+    return _limit_file(path).read_text().strip()
+
+
+def _platform_pids(limited: Engine) -> dict[str, int]:
+    nginx = int((limited.root / "nginx" / "nginx.pid").read_text())
+    return {"keeper": limited.keeper_pid(), "paasd": limited.worker_pid() or 0, "nginx": nginx}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_containers_parent_cgroup_is_capped_and_reported(limited: Engine) -> None:
+    assert _limit(_cgroup_memory(limited)) == str(CAP)
+    doc = json.loads(limited("report", "--format", "json", check=False).stdout)
+    cap = next(c for c in doc["checks"] if c["name"] == "containers' memory cap")
+    assert cap["ok"] and cap["value"].startswith("1.07GB of "), cap
+    # changed behind paasd's back: report says so, report --fix puts it back
+    _limit_file(_cgroup_memory(limited)).write_text(str(CAP * 2))
+    doc = json.loads(limited("report", "--format", "json", check=False).stdout)
+    cap = next(c for c in doc["checks"] if c["name"] == "containers' memory cap")
+    assert not cap["ok"] and "report --fix" in cap["fix"], cap
+    limited("report", "--fix", check=False)
+    assert _limit(_cgroup_memory(limited)) == str(CAP)
+
+
+def test_an_unlimited_container_past_the_cap_is_oom_killed_alone(limited: Engine) -> None:
+    before = _platform_pids(limited)
+    other = limited("container:run", "-d", "--name", "bystander", "debian:bookworm",
+                    "sleep", "300").stdout.strip()
+    # no --memory: only the instance's cap stops it (perl touches every byte of 1.5 GiB)
+    res = limited("container:run", "--name", "hog", "debian:bookworm", "perl", "-e",
+                  '$x = "a" x (1536 * 1024 * 1024); print "allocated\n"', check=False,
+                  timeout=120)
+    assert res.returncode == 137 and "allocated" not in res.stdout, (res.returncode, res.stdout)
+    assert limited.inspect("hog")["State"]["OOMKilled"] is True
+    assert limited.inspect(other)["State"]["Running"] is True
+    for what, pid in before.items():
+        assert _alive(pid), f"{what} (pid {pid}) died"
+    assert _platform_pids(limited) == before
+    assert limited("container:exec", "bystander", "true").returncode == 0
+    limited("container:rm", "-f", "hog", "bystander")
+
+
+def _has_cap_sys_resource() -> bool:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> 24 & 1)
+    return False
+
+
+def _adj(pid: int | str) -> int:
+    return int(Path(f"/proc/{pid}/oom_score_adj").read_text())
+
+
+def test_the_platform_goes_last_for_the_oom_killer_and_containers_inherit_nothing(
+        limited: Engine) -> None:
+    platform = _platform_pids(limited)
+    nginx_workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                     and _ppid(int(p.name)) == platform["nginx"]]
+    assert nginx_workers
+    targets = {"keeper": -999, "paasd": -500, "nginx": -900}
+    if _has_cap_sys_resource():  # a real host: root may lower them
+        for what, pid in platform.items():
+            assert _adj(pid) == targets[what], what
+        assert all(_adj(w) == -900 for w in nginx_workers)
+    cid = limited("container:run", "-d", "debian:bookworm", "sh", "-c",
+                  "sleep 300 & sleep 301").stdout.strip()
+    init = limited.inspect(cid)["State"]["Pid"]
+    procs = [init, *(int(p.name) for p in Path("/proc").iterdir()
+                     if p.name.isdigit() and _ppid(int(p.name)) == init)]
+    assert len(procs) == 3
+    exec_adj = limited("container:exec", cid, "cat", "/proc/self/oom_score_adj").stdout
+    for adj in [*(_adj(p) for p in procs), int(exec_adj)]:
+        assert adj == 500  # the OOM killer's first choice, whoever started runc
+        assert all(adj > _adj(p) for p in [*platform.values(), *nginx_workers])
+    # and a container cannot lower its own score below what the platform has
+    res = limited("container:exec", cid, "sh", "-c",
+                  "echo -1 > /proc/self/oom_score_adj; cat /proc/self/oom_score_adj",
+                  check=False)
+    assert res.stdout == "500\n" and res.stderr, (res.stdout, res.stderr)  # EACCES
+    limited("container:rm", "-f", cid)
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1

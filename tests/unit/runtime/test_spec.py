@@ -52,7 +52,7 @@ def test_process_defaults() -> None:
     assert p["terminal"] is True
     assert p["user"] == {"uid": 0, "gid": 0}
     assert p["noNewPrivileges"] is True
-    assert p["oomScoreAdj"] == 0
+    assert p["oomScoreAdj"] == 500  # containers go before the platform (paas.oom)
     assert p["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 1024}]
     assert p["env"] == [f"PATH={DEFAULT_PATH}", "HOSTNAME=abc123", "TERM=xterm"]
 
