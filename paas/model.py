@@ -364,6 +364,7 @@ class Limits:
     memory: str | None = None
     cpus: str | None = None
     pids: str | None = None
+    disk: str | None = None  # the writable layer's size
 
 
 @dataclass(frozen=True)
@@ -374,3 +375,4 @@ class ProcessOptions:
     mounts: tuple[BindMount, ...] = ()
     limits: tuple[tuple[str, Limits], ...] = ()  # process type ("" = every type) -> limits
     restart: str = DEFAULT_RESTART_POLICY
+    default_disk: str | None = None  # the instance's writable-layer size for app containers

@@ -106,6 +106,7 @@ def run_flags(release: Release, ptype: str, index: int, port: int,
         "cpus": limits.cpus, "cpu_shares": None, "pids_limit": limits.pids,
         "network": "bridge", "publish": [], "publish_all": False, "expose": [], "userns": "",
         "restart": options.restart if detach and not rm else "no",
+        "storage_opt": [f"size={disk}"] if (disk := limits.disk or options.default_disk) else [],
     }
 
 

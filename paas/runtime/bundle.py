@@ -4,7 +4,9 @@ Layout under ``<PAAS_ROOT>/containers/<id>/``::
 
     config.json   the OCI runtime spec (rewritten on every start)
     rootfs/       overlay mount point (mounted while the container runs)
-    upper/ work/  the container's writable layer
+    upper/ work/  the container's writable layer (without a disk limit)
+    layer.img layer/   with a disk limit: its own filesystem, upper and work inside
+                  (``paas.runtime.disk``), attached while the rootfs is mounted
     hosts hostname resolv.conf   bind-mounted over the container's /etc files
     container.log (+ .1, .2)     json-file logs
 
@@ -14,14 +16,17 @@ container state (that is ``lifecycle``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 from .. import linux
 from ..config import Context
 from ..model import Container, IdMap, Mount
+from .disk import LayerPaths, backend_for, detect_backend
 
 __all__ = ["Bundle", "hosts_file", "resolv_conf"]
 
@@ -72,14 +77,59 @@ class Bundle:
     def cgroups_path(self) -> str:
         return f"/{self.ctx.cgroup_parent}/{self.cid}"
 
-    def create_dirs(self, idmap: IdMap | None) -> None:
+    def create_dirs(self, idmap: IdMap | None, disk: int | None = None) -> None:
+        """The bundle's directories; ``disk``: bytes of a size-limited writable layer."""
         os.makedirs(self.ctx.paths.containers, mode=0o711, exist_ok=True)
         os.mkdir(self.dir, 0o711)
-        for sub in ("rootfs", "upper", "work"):
-            os.mkdir(self.path(sub), 0o755)
+        if disk is None:
+            for sub in ("rootfs", "upper", "work"):
+                os.mkdir(self.path(sub), 0o755)
+        else:
+            os.mkdir(self.rootfs, 0o755)
+            detect_backend(self.ctx.paths.root).create(self.layer, disk)
         if idmap is not None:
             # the upper dir's owner is what the container sees as the owner of "/"
-            os.chown(self.path("upper"), idmap.host_id, idmap.host_id)
+            os.chown(self.upper, idmap.host_id, idmap.host_id)
+
+    # -- the writable layer (paas.runtime.disk when it is size-limited) ----------------
+    @property
+    def layer(self) -> LayerPaths:
+        return LayerPaths(self.dir)
+
+    @property
+    def limited(self) -> bool:
+        """Whether the writable layer is a filesystem of its own (a disk limit)."""
+        return os.path.isdir(self.layer.mountpoint)
+
+    @property
+    def upper(self) -> str:
+        return self.layer.upper if self.limited else self.path("upper")
+
+    @property
+    def work(self) -> str:
+        return self.layer.work if self.limited else self.path("work")
+
+    def attach_layer(self) -> None:
+        backend = backend_for(self.layer)
+        if backend is not None:
+            backend.attach(self.layer)
+
+    def detach_layer(self, *, lazy: bool = False) -> None:
+        backend = backend_for(self.layer)
+        if backend is not None:
+            backend.detach(self.layer, lazy=lazy)
+
+    @contextlib.contextmanager
+    def layer_attached(self) -> Iterator[None]:
+        """The upper dir readable for the block (a stopped container's limited layer is
+        attached for it, and detached again after)."""
+        was = not self.limited or os.path.ismount(self.layer.mountpoint)
+        self.attach_layer()
+        try:
+            yield
+        finally:
+            if not was:
+                self.detach_layer()
 
     def write_etc(self, c: Container, *, ip: str | None = None,
                   resolv: str | None = None) -> list[dict[str, Any]]:
@@ -119,11 +169,16 @@ class Bundle:
 
     def mount_rootfs(self, m: Mount) -> None:
         if not self.is_mounted():
+            self.attach_layer()
             linux.mount(m, self.rootfs)
 
-    def unmount_rootfs(self) -> None:
+    def unmount_rootfs(self, *, keep_layer: bool = False) -> None:
+        """Unmount the rootfs and (unless ``keep_layer``: its upper dir is read next)
+        detach a limited writable layer."""
         if self.is_mounted():
             linux.umount(self.rootfs)
+        if not keep_layer:
+            self.detach_layer()
 
     def write_spec(self, spec: dict[str, Any]) -> None:
         tmp = self.path("config.json.tmp")
@@ -149,4 +204,5 @@ class Bundle:
         if os.path.isdir(self.dir):
             if self.is_mounted():
                 linux.umount(self.rootfs, linux.MNT_DETACH)
+            self.detach_layer(lazy=True)
             shutil.rmtree(self.dir)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import threading
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from ..errors import InvalidArgument
 from ..model import BindMount, Resources, RunOptions
 
 __all__ = ["RUN_FLAGS", "add_run_flags", "flags_from_argv", "options_from_flags", "parse_bind",
-           "parse_resources", "parse_run_options", "parse_size"]
+           "parse_resources", "parse_run_options", "parse_size", "parse_storage_opts"]
 
 # flag name (argparse dest) -> JSON type of its value
 RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
@@ -28,7 +29,7 @@ RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
     "interactive": bool, "detach": bool, "rm": bool, "memory": (str, type(None)),
     "cpus": (str, type(None)), "cpu_shares": (str, type(None)),
     "pids_limit": (str, type(None)), "network": str, "publish": list, "publish_all": bool,
-    "expose": list, "userns": str, "restart": str,
+    "expose": list, "userns": str, "restart": str, "storage_opt": list,
 }
 
 
@@ -48,7 +49,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", "-m", metavar="SIZE", help="memory limit, e.g. 256m")
     p.add_argument("--cpus", metavar="N", help="CPU quota, e.g. 0.5")
     p.add_argument("--cpu-shares", metavar="N")
-    p.add_argument("--pids-limit", metavar="N")
+    p.add_argument("--pids-limit", metavar="N", help="most processes (default 4096, -1: no limit)")
+    p.add_argument("--storage-opt", action="append", default=[], metavar="size=SIZE",
+                   help="size of the writable layer, e.g. size=10G (ENOSPC when it is full)")
     p.add_argument("--network", default="bridge", help="bridge (default), none or host")
     p.add_argument("-p", "--publish", action="append", default=[],
                    metavar="[HOSTIP:]HOSTPORT:CONTAINERPORT[/udp]")
@@ -186,7 +189,8 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
     policy = parse_restart_policy(a.restart)
     if a.rm and policy.name != "no":
         raise InvalidArgument("--rm and --restart cannot be combined", "drop one of them")
-    resources = parse_resources(a.memory, a.cpus, a.cpu_shares, a.pids_limit)
+    resources = replace(parse_resources(a.memory, a.cpus, a.cpu_shares, a.pids_limit),
+                        disk=parse_storage_opts(a.storage_opt))
     return RunOptions(
         image=a.image,
         command=tuple(a.command),
@@ -209,6 +213,21 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
         userns=a.userns != "host",
         restart=str(policy),
     )
+
+
+def parse_storage_opts(opts: list[str]) -> int | None:
+    """``--storage-opt size=10G`` (Docker's flag; ``size`` is the one option): the writable
+    layer's size in bytes, None without one."""
+    from .limits import parse_disk_size
+
+    size = None
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        if key.strip().lower() != "size" or not sep:
+            raise InvalidArgument(f"invalid --storage-opt {opt!r}",
+                                  "the only storage option is size=SIZE, e.g. size=10G")
+        size = parse_disk_size(value, "--storage-opt size")
+    return size
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}

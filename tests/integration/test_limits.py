@@ -9,12 +9,16 @@
   left on device" inside, and the host's free space drops by at most about the limit.
 
 One instance for the module (``PAAS_CONTAINERS_MEMORY`` small, so the parent cap is
-reached quickly); each test removes the containers it made.
+reached quickly, and ``PAAS_BUILD_DISK_LIMIT`` 64m); each test removes the containers
+it made.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,8 +34,8 @@ CAP = 1 << 30  # the containers' parent cgroup cap for this module (4096 sleeps:
 def limited(instance_tools: Any, rootfs_tar: Path) -> Iterator[Engine]:
     paas_instance, cli_for = instance_tools
     with paas_instance() as env:
-        env.update(PAAS_CONTAINERS_MEMORY=str(CAP), PAAS_HTTP_ADDR="127.0.0.1",
-                   PAAS_HTTP_PORT=str(free_port()))
+        env.update(PAAS_CONTAINERS_MEMORY=str(CAP), PAAS_BUILD_DISK_LIMIT="64m",
+                   PAAS_HTTP_ADDR="127.0.0.1", PAAS_HTTP_PORT=str(free_port()))
         cli = cli_for(env)
         cli("image:import", str(rootfs_tar), "debian:bookworm")
         cli("daemon:start")
@@ -175,3 +179,143 @@ def _ppid(pid: int) -> int:
         return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
     except (OSError, IndexError, ValueError):
         return -1
+
+
+# -- the writable layer's size ------------------------------------------------------------
+
+def _free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def _loops_under(root: Path) -> list[str]:
+    """Loop devices whose backing file is under ``root`` (sysfs, as conftest checks)."""
+    out = []
+    for f in Path("/sys/block").glob("loop*/loop/backing_file"):
+        try:
+            if f.read_text().strip().startswith(f"{root}/"):
+                out.append(f.parent.parent.name)
+        except OSError:
+            continue
+    return out
+
+
+def test_dd_past_the_size_limit_gets_enospc_and_the_host_keeps_its_space(
+        limited: Engine) -> None:
+    free = _free(limited.root)
+    res = limited("container:run", "--name", "filler", "--storage-opt", "size=64m",
+                  "debian:bookworm", "sh", "-c",
+                  "df -B1 --output=size / | tail -1; dd if=/dev/zero of=/big bs=1M count=1024;"
+                  " sync", check=False, timeout=120)
+    assert res.returncode == 0, res.stderr  # sync's status: dd failed before it
+    assert "No space left on device" in res.stderr, res.stderr
+    size = int(res.stdout.split()[0])
+    assert 48 << 20 <= size <= 64 << 20  # ext4's own metadata takes a little of it
+    # the exited container keeps its layer (a commit could still read it): at most the
+    # limit on the host, where without a limit the whole GiB would be (other sessions
+    # write to this disk too: the slack)
+    cid = limited.inspect("filler")["Id"]
+    image = limited.root / "containers" / cid / "layer.img"
+    assert image.stat().st_blocks * 512 <= 64 << 20
+    assert free - _free(limited.root) < (64 << 20) + (300 << 20)
+    df = json.loads(limited("system:df", "-v", "--format", "json").stdout)
+    row = next(c for c in df["Containers"] if c["id"] == cid)
+    assert 40 << 20 <= row["size"] <= 70 << 20, row  # the real usage, not 1 GiB or 4 KB
+    assert _loops_under(limited.root) == []  # exited: no loop device held
+    assert limited.inspect("filler")["HostConfig"]["StorageOpt"] == {"size": str(64 << 20)}
+    limited("container:rm", "filler")
+    assert not image.parent.exists()
+
+
+def test_no_storage_opt_no_layer_filesystem(limited: Engine) -> None:
+    res = limited("container:run", "--name", "plain", "debian:bookworm", "sh", "-c",
+                  "df -B1 --output=size / | tail -1")
+    assert int(res.stdout) > 1 << 30  # the host's filesystem
+    bundle = limited.root / "containers" / limited.inspect("plain")["Id"]
+    assert (bundle / "upper").is_dir() and not (bundle / "layer.img").exists()
+    limited("container:rm", "plain")
+
+
+def _layer_size(limited: Engine, name: str) -> int:
+    out = limited("container:exec", name, "df", "-B1", "--output=size,target", "/").stdout
+    return int(out.split()[-2])
+
+
+def test_a_limited_layer_survives_restarts_live_restore_and_a_reboot(limited: Engine) -> None:
+    limited("container:run", "-d", "--name", "keep", "--restart", "always", "--storage-opt",
+            "size=64m", "debian:bookworm", "sh", "-c",
+            "test -e /marker || echo first > /marker; exec sleep 600")
+    cid = limited.inspect("keep")["Id"]
+    assert len(_loops_under(limited.root)) == 1 and _layer_size(limited, "keep") < 64 << 20
+
+    # paasd restarts (live restore): the container and its layer stay as they are
+    old = limited.worker_pid()
+    limited("daemon:stop")
+    limited("daemon:start")
+    limited.wait_new_worker(old)
+    assert limited.inspect("keep")["State"]["Running"] is True
+    assert limited("container:exec", "keep", "cat", "/marker").stdout == "first\n"
+
+    # stopped: nothing attached; started again: re-attached with its files
+    limited("container:stop", "-t", "1", "keep")
+    assert _loops_under(limited.root) == []
+    limited("container:start", "keep")
+    assert limited("container:exec", "keep", "cat", "/marker").stdout == "first\n"
+    assert _layer_size(limited, "keep") < 64 << 20
+
+    # the "reboot" (as tests/e2e/test_faults.py): processes die, the kernel forgets
+    # every mount (so the loop device goes too), paasd comes back and restarts it
+    limited("daemon:stop", "--all", "--force")
+    pid = limited.inspect("keep")["State"]["Pid"]
+    os.kill(pid, 9)
+    runc = limited.root / "run" / "runc"
+    subprocess.run(["runc", "--root", str(runc), "delete", "--force", cid], check=False,
+                   capture_output=True)
+    mounts = [ln.split()[4] for ln in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for target in sorted((m for m in mounts if m.startswith(f"{limited.root}/")), reverse=True):
+        subprocess.run(["umount", "-l", target], check=True)
+    deadline = time.monotonic() + 10
+    while _loops_under(limited.root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _loops_under(limited.root) == []
+    limited("daemon:start")
+    info = limited.wait_state("keep", lambda i: i["State"]["Running"], timeout=30)
+    assert info["State"]["Running"], info["State"]
+    assert limited("container:exec", "keep", "cat", "/marker").stdout == "first\n"
+    assert _layer_size(limited, "keep") < 64 << 20
+    limited("container:rm", "-f", "keep")
+    assert _loops_under(limited.root) == []
+
+
+def test_a_run_step_that_fills_its_layer_fails_the_build_in_one_line(
+        limited: Engine, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM debian:bookworm\nRUN dd if=/dev/zero of=/huge bs=1M count=300\n")
+    res = limited("image:build", "-t", "huge:v1", str(tmp_path), check=False, timeout=300)
+    assert res.returncode != 0
+    assert "No space left on device" in res.stdout + res.stderr
+    assert "error: the step ran out of space: its writable layer is full (64 MiB)" in res.stderr
+    assert res.stderr.count("error:") == 1, res.stderr
+    assert _loops_under(limited.root) == []
+
+
+def test_bad_storage_opts_are_one_line(limited: Engine) -> None:
+    for opt, msg in (("size=1m", "--storage-opt size 1m is too small"),
+                     ("foo=1", "invalid --storage-opt 'foo=1'"), ("size=lots", "invalid size")):
+        res = limited("container:run", "--rm", "--storage-opt", opt, "debian:bookworm", "true",
+                      check=False)
+        assert res.returncode == 125 and msg in res.stderr, res.stderr
+        assert len(res.stderr.splitlines()) == 1
+
+
+def test_uninstall_leaves_no_loop_device(cli: Any, paas_root: dict[str, str],
+                                         rootfs_tar: Path) -> None:
+    root = Path(paas_root["PAAS_ROOT"])
+    cli("image:import", str(rootfs_tar), "debian:bookworm")
+    cli("daemon:start")
+    cli("container:run", "-d", "--storage-opt", "size=32m", "debian:bookworm", "sleep", "600")
+    cli("container:run", "--storage-opt", "size=32m", "debian:bookworm", "true")  # exited
+    assert len(_loops_under(root)) == 1
+    cli("system:uninstall")
+    assert _loops_under(root) == []
+    assert not list((root / "containers").iterdir())

@@ -129,3 +129,21 @@ def test_run_flags_carry_the_app_options_and_paasd_accepts_them() -> None:
     oneoff = run_flags(RELEASE, "run", 1, 5000, options, name="web.run.1234", rm=True)
     assert oneoff["restart"] == "no" and oneoff["volume"] == web["volume"]
     assert oneoff["memory"] == "512m"
+
+
+def test_disk_limits_per_type_over_the_instance_default(conn: sqlite3.Connection) -> None:
+    from paas.model import DefaultLimits
+
+    assert parse_limits(disk=" 10G ") == Limits(disk="10g")
+    for disk, message in (("1m", "--disk 1m is too small"), ("lots", "invalid size")):
+        with pytest.raises(InvalidArgument, match=message):
+            parse_limits(disk=disk)
+    ResourceStore(conn).set("web", "worker", Limits(disk="2g"))  # migration 10: key 'disk'
+    options = process_options(conn, "web", DefaultLimits(app_disk=10 << 30))
+    assert options.default_disk == str(10 << 30)
+    web, worker = (run_flags(RELEASE, t, 1, 5000, options) for t in ("web", "worker"))
+    assert web["storage_opt"] == [f"size={10 << 30}"] and worker["storage_opt"] == ["size=2g"]
+    assert options_from_flags(worker).resources.disk == 2 << 30
+    assert options_from_flags(web).resources.disk == 10 << 30
+    no_default = process_options(conn, "web", DefaultLimits(app_disk=None))
+    assert run_flags(RELEASE, "web", 1, 5000, no_default)["storage_opt"] == []

@@ -1,0 +1,59 @@
+"""The size-limited writable layer's pure parts: layout, mkfs argv, --storage-opt,
+the loop ioctl's struct."""
+
+from __future__ import annotations
+
+import pytest
+
+from paas.errors import InvalidArgument
+from paas.linux import _loop_config
+from paas.runtime.disk import LayerPaths, backend_for, mkfs_argv
+from paas.runtime.options import flags_from_argv, options_from_flags, parse_storage_opts
+
+
+def test_layout_in_the_bundle() -> None:
+    layer = LayerPaths("/r/containers/abc")
+    assert (layer.image, layer.mountpoint) == ("/r/containers/abc/layer.img",
+                                               "/r/containers/abc/layer")
+    assert (layer.upper, layer.work) == ("/r/containers/abc/layer/upper",
+                                         "/r/containers/abc/layer/work")
+
+
+def test_mkfs_is_fast_and_reserves_nothing() -> None:
+    argv = mkfs_argv("/r/layer.img")
+    assert argv[0] == "mkfs.ext4" and argv[-1] == "/r/layer.img"
+    assert argv[argv.index("-m") + 1] == "0"
+    assert "lazy_itable_init=1,lazy_journal_init=1,nodiscard" in argv
+
+
+def test_a_bundle_without_an_image_has_no_backend(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert backend_for(LayerPaths(str(tmp_path))) is None
+    (tmp_path / "layer.img").write_bytes(b"")
+    backend = backend_for(LayerPaths(str(tmp_path)))
+    assert backend is not None and backend.name == "loop-ext4"
+
+
+def test_storage_opt_size() -> None:
+    assert parse_storage_opts([]) is None
+    assert parse_storage_opts(["size=10G"]) == 10 << 30
+    assert parse_storage_opts(["size=1g", "size=2g"]) == 2 << 30  # the last one, as docker
+    for opts, message in ((["size=1m"], "too small"), (["foo=1"], "invalid --storage-opt"),
+                          (["size"], "invalid --storage-opt"), (["size=x"], "invalid size")):
+        with pytest.raises(InvalidArgument, match=message):
+            parse_storage_opts(opts)
+
+
+def test_storage_opt_from_container_runs_argv() -> None:
+    flags = flags_from_argv(["--storage-opt", "size=64m", "img", "true"])
+    assert flags["storage_opt"] == ["size=64m"]
+    assert options_from_flags(flags).resources.disk == 64 << 20
+    assert options_from_flags(flags_from_argv(["img"])).resources.disk is None
+
+
+def test_loop_config_is_the_kernels_struct() -> None:
+    cfg = _loop_config(7, "/r/layer.img")
+    assert len(cfg) == 304  # struct loop_config: fd, block_size, loop_info64 (232), 8 x u64
+    assert cfg[:4] == (7).to_bytes(4, "little")
+    flags_at = 8 + 5 * 8 + 3 * 4  # loop_info64.lo_flags
+    assert int.from_bytes(cfg[flags_at:flags_at + 4], "little") == 4  # LO_FLAGS_AUTOCLEAR
+    assert cfg[flags_at + 4:flags_at + 4 + 12] == b"/r/layer.img"
