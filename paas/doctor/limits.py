@@ -88,7 +88,17 @@ def limits(ctx: Context) -> list[Check]:
         f"pids {d.pids or 'unlimited'}",
         f"app disk {_size(d.app_disk) if d.app_disk else 'unlimited'}",
         f"build disk {_size(d.build_disk) if d.build_disk else 'unlimited'}"))))
+    out.append(_layers(ctx))
     return out
+
+
+def _layers(ctx: Context) -> Check:
+    """Which mechanism limits writable layers here, and how many are attached."""
+    from ..runtime.disk import attached_layers, detect_backend
+
+    backend = detect_backend(ctx.paths.root)
+    return Check("limits", "writable layers",
+                 f"{backend.name} ({len(attached_layers(ctx.paths.containers))} attached)")
 
 
 def repair_limits(ctx: Context) -> None:
