@@ -57,3 +57,24 @@ def test_loop_config_is_the_kernels_struct() -> None:
     flags_at = 8 + 5 * 8 + 3 * 4  # loop_info64.lo_flags
     assert int.from_bytes(cfg[flags_at:flags_at + 4], "little") == 4  # LO_FLAGS_AUTOCLEAR
     assert cfg[flags_at + 4:flags_at + 4 + 12] == b"/r/layer.img"
+
+
+def test_sparse_copy_keeps_the_holes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from paas.runtime.disk import _sparse_copy
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    with open(src, "wb") as f:
+        f.truncate(1 << 30)
+        for off in (0, 5 << 20, (1 << 30) - 4096):
+            f.seek(off)
+            f.write(b"x" * 4096)
+    _sparse_copy(str(src), str(dst))
+    assert dst.stat().st_size == 1 << 30 and dst.stat().st_mode & 0o777 == 0o600
+    assert dst.stat().st_blocks * 512 <= 1 << 20  # the data, not the gigabyte
+    with open(src, "rb") as a, open(dst, "rb") as b:
+        for off in (0, 5 << 20, (1 << 30) - 4096, 1 << 20):
+            a.seek(off)
+            b.seek(off)
+            assert a.read(4096) == b.read(4096)
+    with pytest.raises(FileExistsError):  # never over an existing layer
+        _sparse_copy(str(src), str(dst))
