@@ -20,6 +20,7 @@ readonly BASE_IMAGE=debian:bookworm
 readonly PACKAGES=(
   runc nginx git mmdebstrap iptables iproute2 uidmap skopeo umoci sqlite3
   python3-venv python3-dev gcc openssh-server ca-certificates gunicorn sudo
+  e2fsprogs
 )
 
 # --- output, Dokku style ------------------------------------------------------

@@ -94,11 +94,14 @@ def limits(ctx: Context) -> list[Check]:
 
 def _layers(ctx: Context) -> Check:
     """Which mechanism limits writable layers here, and how many are attached."""
-    from ..runtime.disk import attached_layers, detect_backend
+    from ..runtime.disk import attached_layers, detect_backend, project_quotas
 
     backend = detect_backend(ctx.paths.root)
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        quotas = "yes" if project_quotas(f.read(), ctx.paths.root) else "no"
+    attached = len(attached_layers(ctx.paths.containers))
     return Check("limits", "writable layers",
-                 f"{backend.name} ({len(attached_layers(ctx.paths.containers))} attached)")
+                 f"{backend.name}, {attached} attached (project quotas here: {quotas})")
 
 
 def repair_limits(ctx: Context) -> None:

@@ -38,7 +38,7 @@ from ..errors import CommandFailed
 from ..model import Mount
 
 __all__ = ["LayerBackend", "LayerPaths", "LoopExt4", "attached_layers", "backend_for",
-           "detect_backend", "is_full", "mkfs_argv"]
+           "detect_backend", "is_full", "mkfs_argv", "project_quotas"]
 
 _FULL_BYTES = 1 << 20  # a layer with less than this free after a failed step is "full"
 
@@ -180,6 +180,22 @@ def backend_for(layer: LayerPaths) -> LayerBackend | None:
     if os.path.exists(layer.image):
         return LoopExt4()
     return None
+
+
+def project_quotas(mountinfo: str, path: str) -> bool:
+    """Pure: whether the filesystem holding ``path`` is mounted with project quotas
+    (ext4 ``prjquota``, XFS ``prjquota``/``pquota``): what a quota backend would need."""
+    best, opts = "", ""
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            sep = fields.index("-")
+            best, opts = point, fields[sep + 3] if len(fields) > sep + 3 else ""
+    return bool({"prjquota", "pquota"} & set(opts.split(",")))
 
 
 def detect_backend(root: str) -> LayerBackend:

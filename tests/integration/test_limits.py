@@ -107,6 +107,8 @@ def test_the_containers_parent_cgroup_is_capped_and_reported(limited: Engine) ->
     doc = json.loads(limited("report", "--format", "json", check=False).stdout)
     cap = next(c for c in doc["checks"] if c["name"] == "containers' memory cap")
     assert cap["ok"] and cap["value"].startswith("1.07GB of "), cap
+    layers = next(c for c in doc["checks"] if c["name"] == "writable layers")
+    assert layers["value"].startswith("loop-ext4, 0 attached (project quotas here: "), layers
     # changed behind paasd's back: report says so, report --fix puts it back
     _limit_file(_cgroup_memory(limited)).write_text(str(CAP * 2))
     doc = json.loads(limited("report", "--format", "json", check=False).stdout)

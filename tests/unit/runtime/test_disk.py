@@ -78,3 +78,17 @@ def test_sparse_copy_keeps_the_holes(tmp_path) -> None:  # type: ignore[no-untyp
             assert a.read(4096) == b.read(4096)
     with pytest.raises(FileExistsError):  # never over an existing layer
         _sparse_copy(str(src), str(dst))
+
+
+def test_project_quotas_of_the_filesystem_holding_a_path() -> None:
+    from paas.runtime.disk import project_quotas
+
+    mountinfo = (
+        "23 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        "40 23 254:1 / /srv rw,relatime - xfs /dev/vdb rw,attr2,inode64,prjquota\n"
+        "41 40 254:2 / /srv/other rw,relatime - ext4 /dev/vdc rw\n"
+    )
+    assert project_quotas(mountinfo, "/srv/paas") is True
+    assert project_quotas(mountinfo, "/srv/other/paas") is False  # the deeper mount
+    assert project_quotas(mountinfo, "/var/lib/paas") is False
+    assert project_quotas(mountinfo, "/srvx") is False
