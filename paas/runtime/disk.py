@@ -165,8 +165,12 @@ class LoopExt4:
             os.close(fd)  # the mount holds the device now; autoclear frees it at umount
 
     def detach(self, layer: LayerPaths, *, lazy: bool = False) -> None:
-        if os.path.ismount(layer.mountpoint):
+        if not os.path.ismount(layer.mountpoint):
+            return
+        try:
             linux.umount(layer.mountpoint, linux.MNT_DETACH if lazy else 0)
+        except CommandFailed:  # busy (a reader of the upper dir): gone with its last user
+            linux.umount(layer.mountpoint, linux.MNT_DETACH)
 
     def usage(self, layer: LayerPaths) -> int:
         try:
