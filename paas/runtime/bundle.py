@@ -187,16 +187,19 @@ class Bundle:
         os.replace(tmp, self.path("config.json"))
 
     def oom_killed(self) -> bool:
-        """Whether the kernel OOM-killed a process in this container's memory cgroup (v1)."""
-        path = f"/sys/fs/cgroup/memory{self.cgroups_path}/memory.oom_control"
-        try:
-            with open(path) as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill" and int(value) > 0:
-                        return True
-        except OSError:
-            return False
+        """Whether the kernel OOM-killed a process in this container's memory cgroup
+        (v1 ``memory.oom_control``, v2 ``memory.events``: both count ``oom_kill``)."""
+        for path in (f"/sys/fs/cgroup/memory{self.cgroups_path}/memory.oom_control",
+                     f"/sys/fs/cgroup{self.cgroups_path}/memory.events"):
+            try:
+                with open(path) as f:
+                    for line in f:
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill" and int(value) > 0:
+                            return True
+                return False
+            except OSError:
+                continue
         return False
 
     def remove(self) -> None:
