@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Engine
 from procs import free_port
 
 CAP = 1 << 30  # the containers' parent cgroup cap for this module (4096 sleeps: ~750 MB)
 
 
 @pytest.fixture(scope="module")
-def limited(instance_tools: Any, rootfs_tar: Path) -> Iterator[Engine]:
+def limited(instance_tools: Any, engine_class: Any, rootfs_tar: Path) -> Iterator[Any]:
     paas_instance, cli_for = instance_tools
     with paas_instance() as env:
         env.update(PAAS_CONTAINERS_MEMORY=str(CAP), PAAS_BUILD_DISK_LIMIT="64m",
@@ -40,7 +39,7 @@ def limited(instance_tools: Any, rootfs_tar: Path) -> Iterator[Engine]:
         cli("image:import", str(rootfs_tar), "debian:bookworm")
         cli("daemon:start")
         cli("nginx:start")
-        yield Engine(env, cli)
+        yield engine_class(env, cli)
 
 
 # perl (in minbase) forks without a shell's retry-with-backoff on EAGAIN: each child
@@ -58,7 +57,7 @@ kill "KILL", -1;
 """
 
 
-def test_fork_bomb_stops_at_the_default_pids_limit(limited: Engine) -> None:
+def test_fork_bomb_stops_at_the_default_pids_limit(limited: Any) -> None:
     res = limited("container:run", "--rm", "debian:bookworm", "perl", "-e", _FORKER,
                   timeout=300)
     assert res.returncode == 0, res.stderr
@@ -68,7 +67,7 @@ def test_fork_bomb_stops_at_the_default_pids_limit(limited: Engine) -> None:
     assert 4000 <= started <= 4095, started
 
 
-def test_pids_limit_flag_and_minus_one_override_the_default(limited: Engine) -> None:
+def test_pids_limit_flag_and_minus_one_override_the_default(limited: Any) -> None:
     script = "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"
     for flags, want in (([], "4096"), (["--pids-limit", "100"], "100"),
                         (["--pids-limit", "-1"], "max")):
@@ -76,7 +75,7 @@ def test_pids_limit_flag_and_minus_one_override_the_default(limited: Engine) -> 
         assert res.stdout.strip() == want, (flags, res.stdout, res.stderr)
 
 
-def _cgroup_memory(limited: Engine) -> Path:
+def _cgroup_memory(limited: Any) -> Path:
     v1 = Path("/sys/fs/cgroup/memory", f"paas-{limited.instance}")
     return v1 if v1.parent.is_dir() else Path("/sys/fs/cgroup", f"paas-{limited.instance}")
 
@@ -90,7 +89,7 @@ def _limit(path: Path) -> str:
     return _limit_file(path).read_text().strip()
 
 
-def _platform_pids(limited: Engine) -> dict[str, int]:
+def _platform_pids(limited: Any) -> dict[str, int]:
     nginx = int((limited.root / "nginx" / "nginx.pid").read_text())
     return {"keeper": limited.keeper_pid(), "paasd": limited.worker_pid() or 0, "nginx": nginx}
 
@@ -102,7 +101,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_the_containers_parent_cgroup_is_capped_and_reported(limited: Engine) -> None:
+def test_the_containers_parent_cgroup_is_capped_and_reported(limited: Any) -> None:
     assert _limit(_cgroup_memory(limited)) == str(CAP)
     doc = json.loads(limited("report", "--format", "json", check=False).stdout)
     cap = next(c for c in doc["checks"] if c["name"] == "containers' memory cap")
@@ -118,7 +117,7 @@ def test_the_containers_parent_cgroup_is_capped_and_reported(limited: Engine) ->
     assert _limit(_cgroup_memory(limited)) == str(CAP)
 
 
-def test_an_unlimited_container_past_the_cap_is_oom_killed_alone(limited: Engine) -> None:
+def test_an_unlimited_container_past_the_cap_is_oom_killed_alone(limited: Any) -> None:
     before = _platform_pids(limited)
     other = limited("container:run", "-d", "--name", "bystander", "debian:bookworm",
                     "sleep", "300").stdout.strip()
@@ -148,7 +147,7 @@ def _adj(pid: int | str) -> int:
 
 
 def test_the_platform_goes_last_for_the_oom_killer_and_containers_inherit_nothing(
-        limited: Engine) -> None:
+        limited: Any) -> None:
     platform = _platform_pids(limited)
     nginx_workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
                      and _ppid(int(p.name)) == platform["nginx"]]
@@ -203,7 +202,7 @@ def _loops_under(root: Path) -> list[str]:
 
 
 def test_dd_past_the_size_limit_gets_enospc_and_the_host_keeps_its_space(
-        limited: Engine) -> None:
+        limited: Any) -> None:
     free = _free(limited.root)
     res = limited("container:run", "--name", "filler", "--storage-opt", "size=64m",
                   "debian:bookworm", "sh", "-c",
@@ -229,7 +228,7 @@ def test_dd_past_the_size_limit_gets_enospc_and_the_host_keeps_its_space(
     assert not image.parent.exists()
 
 
-def test_no_storage_opt_no_layer_filesystem(limited: Engine) -> None:
+def test_no_storage_opt_no_layer_filesystem(limited: Any) -> None:
     res = limited("container:run", "--name", "plain", "debian:bookworm", "sh", "-c",
                   "df -B1 --output=size / | tail -1")
     assert int(res.stdout) > 1 << 30  # the host's filesystem
@@ -238,12 +237,12 @@ def test_no_storage_opt_no_layer_filesystem(limited: Engine) -> None:
     limited("container:rm", "plain")
 
 
-def _layer_size(limited: Engine, name: str) -> int:
+def _layer_size(limited: Any, name: str) -> int:
     out = limited("container:exec", name, "df", "-B1", "--output=size,target", "/").stdout
     return int(out.split()[-2])
 
 
-def test_a_limited_layer_survives_restarts_live_restore_and_a_reboot(limited: Engine) -> None:
+def test_a_limited_layer_survives_restarts_live_restore_and_a_reboot(limited: Any) -> None:
     limited("container:run", "-d", "--name", "keep", "--restart", "always", "--storage-opt",
             "size=64m", "debian:bookworm", "sh", "-c",
             "test -e /marker || echo first > /marker; exec sleep 600")
@@ -290,7 +289,7 @@ def test_a_limited_layer_survives_restarts_live_restore_and_a_reboot(limited: En
 
 
 def test_a_run_step_that_fills_its_layer_fails_the_build_in_one_line(
-        limited: Engine, tmp_path: Path) -> None:
+        limited: Any, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(
         "FROM debian:bookworm\nRUN dd if=/dev/zero of=/huge bs=1M count=300\n")
     res = limited("image:build", "-t", "huge:v1", str(tmp_path), check=False, timeout=300)
@@ -301,7 +300,7 @@ def test_a_run_step_that_fills_its_layer_fails_the_build_in_one_line(
     assert _loops_under(limited.root) == []
 
 
-def test_bad_storage_opts_are_one_line(limited: Engine) -> None:
+def test_bad_storage_opts_are_one_line(limited: Any) -> None:
     for opt, msg in (("size=1m", "--storage-opt size 1m is too small"),
                      ("foo=1", "invalid --storage-opt 'foo=1'"), ("size=lots", "invalid size")):
         res = limited("container:run", "--rm", "--storage-opt", opt, "debian:bookworm", "true",
