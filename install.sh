@@ -22,6 +22,7 @@ readonly BASE_IMAGE=debian:bookworm
 readonly PACKAGES=(
   runc nginx git mmdebstrap iptables nftables iproute2 uidmap skopeo umoci sqlite3
   python3-venv python3-dev gcc openssh-server ca-certificates gunicorn sudo publicsuffix
+  e2fsprogs
 )
 
 # --- output, Dokku style ------------------------------------------------------

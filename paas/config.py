@@ -19,6 +19,9 @@ the entry points merge it into ``os.environ`` first (``paas.conffile.apply``), s
 - ``PAAS_IDMAPPED`` (default ``auto``): ``off`` keeps one id-shifted copy of each layer
   per id range instead of idmapped views of one copy (``paas.image.views``).
 - ``PAAS_RUNC`` (default ``runc``): the OCI runtime binary.
+- ``PAAS_PIDS_LIMIT``, ``PAAS_APP_DISK_LIMIT``, ``PAAS_BUILD_DISK_LIMIT``,
+  ``PAAS_MEMORY_RESERVE``, ``PAAS_CONTAINERS_MEMORY``: default limits of containers
+  (``paas.runtime.limits``).
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import FailedPrecondition, InvalidArgument
-from .model import IdMap
+from .model import DefaultLimits, IdMap
 from .paths import DEFAULT_ROOT, Paths
 
 __all__ = ["DEFAULT_ROOT", "Context", "Paths", "load_context", "prepare_root"]
@@ -49,6 +52,7 @@ class Context:
     subid_files: tuple[str, str] = ("/etc/subuid", "/etc/subgid")
     subid_user: str = "root"
     idmapped: str = "auto"  # auto | off
+    limits: DefaultLimits = field(default_factory=DefaultLimits)
 
     @property
     def cgroup_parent(self) -> str:
@@ -91,6 +95,7 @@ def load_context(env: Mapping[str, str] | None = None) -> Context:
                      env.get("PAAS_SUBGID_FILE") or "/etc/subgid"),
         subid_user=env.get("PAAS_SUBID_USER") or "root",
         idmapped=_parse_idmapped(env.get("PAAS_IDMAPPED") or "auto"),
+        limits=_limits(env),
     )
 
 
@@ -99,6 +104,12 @@ def _parse_idmapped(value: str) -> str:
         raise InvalidArgument(f"PAAS_IDMAPPED={value!r} is not a known mode",
                               "use auto (idmapped views where the kernel allows) or off")
     return value
+
+
+def _limits(env: Mapping[str, str]) -> DefaultLimits:
+    from .runtime.limits import limits_from_env
+
+    return limits_from_env(env)
 
 
 def prepare_root(paths: Paths) -> None:

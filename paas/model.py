@@ -18,6 +18,7 @@ __all__ = [
     "Container",
     "ContainerConfig",
     "ContainerState",
+    "DefaultLimits",
     "Descriptor",
     "Healthcheck",
     "HistoryEntry",
@@ -192,7 +193,26 @@ class Resources:
     memory: int | None = None  # bytes
     cpus: float | None = None
     cpu_shares: int | None = None
-    pids_limit: int | None = None
+    pids_limit: int | None = None  # None: the instance's default; -1: unlimited
+    disk: int | None = None  # bytes of the writable layer (--storage-opt size=); None: unlimited
+
+
+@dataclass(frozen=True)
+class DefaultLimits:
+    """An instance's limits for containers that set none (``PAAS_*`` settings, ``paas.config``).
+
+    ``pids``: per container (None: unlimited). ``app_disk``/``build_disk``: the writable
+    layer of app process containers / build containers (None: unlimited).
+    ``memory_reserve``/``memory_reserve_pct``: what the containers' parent cgroup keeps
+    free of the host's memory for the platform (the larger of the two);
+    ``containers_memory``: that cap given explicitly instead (0: no cap)."""
+
+    pids: int | None = 4096
+    app_disk: int | None = 10 << 30
+    build_disk: int | None = 10 << 30
+    memory_reserve: int = 1 << 30
+    memory_reserve_pct: int = 10
+    containers_memory: int | None = None
 
 
 @dataclass(frozen=True)
@@ -369,6 +389,7 @@ class Limits:
     memory: str | None = None
     cpus: str | None = None
     pids: str | None = None
+    disk: str | None = None  # the writable layer's size
 
 
 @dataclass(frozen=True)
@@ -380,3 +401,4 @@ class ProcessOptions:
     limits: tuple[tuple[str, Limits], ...] = ()  # process type ("" = every type) -> limits
     restart: str = DEFAULT_RESTART_POLICY
     allow_link_local: bool = False  # network:set APP allow-link-local
+    default_disk: str | None = None  # the instance's writable-layer size for app containers

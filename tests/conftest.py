@@ -2,8 +2,8 @@
 
 - ``paas_root``: a fresh ``PAAS_ROOT`` with a unique ``PAAS_INSTANCE``, yielded as the
   environment to hand to subprocesses. Teardown removes everything the instance may
-  have left on the host: the daemon and its keeper, runc containers, mounts, cgroups,
-  the directory.
+  have left on the host: the daemon and its keeper, runc containers, mounts, loop
+  devices (containers' size-limited layers), cgroups, the directory.
   Leftovers that cannot be removed make the test error, so leaks never go unnoticed.
 - ``cli``: runs ``python -m paas ...`` inside that instance.
 - ``instance_tools``: the same two as plain functions (``paas_instance()``, a context
@@ -235,6 +235,31 @@ def _network_leftovers(instance: str) -> list[str]:
     return problems
 
 
+def _loop_devices_under(root: Path) -> list[str]:
+    """Loop devices backed by a file under ``root`` (containers' size-limited layers)."""
+    prefix = f"{root}/"
+    found = []
+    for f in Path("/sys/block").glob("loop*/loop/backing_file"):
+        try:
+            backing = f.read_text().strip()
+        except OSError:
+            continue  # detached meanwhile
+        if backing.startswith(prefix):
+            found.append(f"/dev/{f.parent.parent.name} ({backing})")
+    return found
+
+
+def _loop_leftovers(root: Path) -> list[str]:
+    """Loop devices of the instance still attached once its mounts are gone (autoclear
+    frees them at the last unmount, a moment later): reported, and detached."""
+    deadline = time.monotonic() + 5
+    while (left := _loop_devices_under(root)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for entry in left:
+        _quiet(["losetup", "-d", entry.split()[0]])
+    return [f"loop device {entry} left behind" for entry in left]
+
+
 def cleanup_instance(root: Path, instance: str) -> list[str]:
     """Remove everything of one instance from the host; return what could not be."""
     problems = _uninstall(root, instance)
@@ -245,6 +270,7 @@ def cleanup_instance(root: Path, instance: str) -> list[str]:
     problems += _remove_cgroups(instance)
     leftover = _unmount_under(root)  # anything a dying process mounted meanwhile
     problems += leftover
+    problems += _loop_leftovers(root)
     if not leftover:
         shutil.rmtree(root, ignore_errors=True)
     if root.exists():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..model import ProcessOptions
+from ..model import DefaultLimits, ProcessOptions
 from .resources import ResourceStore
 from .storage import StorageStore
 from .store import AppStore
@@ -19,10 +19,14 @@ from .store import AppStore
 __all__ = ["process_options"]
 
 
-def process_options(conn: sqlite3.Connection, app: str) -> ProcessOptions:
+def process_options(conn: sqlite3.Connection, app: str,
+                    defaults: DefaultLimits | None = None) -> ProcessOptions:
+    """``defaults``: the instance's (``Context.limits``), for the default disk size."""
+    disk = defaults.app_disk if defaults is not None else None
     return ProcessOptions(
         mounts=tuple(StorageStore(conn).list(app)),
         limits=tuple(ResourceStore(conn).limits(app).items()),
         restart=AppStore(conn).setting(app, "restart-policy"),
         allow_link_local=AppStore(conn).setting(app, "allow-link-local") == "true",
+        default_disk=str(disk) if disk else None,
     )

@@ -1,5 +1,6 @@
-"""Resource limits of an app (Dokku's ``resource:*``): memory, cpus and pids per process
-type, with a default for every type that a type's own limits override key by key.
+"""Resource limits of an app (Dokku's ``resource:*``): memory, cpus, pids and the writable
+layer's size (disk) per process type, with a default for every type that a type's own
+limits override key by key (and the instance's default disk size below both).
 
 ``parse_limits`` validates with ``container:run``'s parsers (paasd parses the same text
 again when it creates a container); ``ResourceStore`` keeps them in ``app_limits``
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 
 from ..errors import InvalidArgument
 from ..model import Limits
+from ..runtime.limits import parse_disk_size
 from ..runtime.options import parse_resources
 from ..state import transaction
 from .store import need_app
@@ -24,22 +26,24 @@ from .validate import validate_process_type
 __all__ = ["DEFAULT_TYPE", "KEYS", "ResourceStore", "limits_for", "parse_limits"]
 
 DEFAULT_TYPE = ""  # the row that applies to every process type
-KEYS = ("memory", "cpus", "pids")
+KEYS = ("memory", "cpus", "pids", "disk")
 
 
 def parse_limits(memory: str | None = None, cpus: str | None = None,
-                 pids: str | None = None) -> Limits:
+                 pids: str | None = None, disk: str | None = None) -> Limits:
     """Validated ``Limits`` (values normalized: stripped, lower case); InvalidArgument."""
     def norm(v: str | None) -> str | None:
         return None if v is None else v.strip().lower()
 
-    memory, cpus, pids = norm(memory), norm(cpus), norm(pids)
-    for key, value in (("memory", memory), ("cpus", cpus), ("pids", pids)):
+    memory, cpus, pids, disk = norm(memory), norm(cpus), norm(pids), norm(disk)
+    for key, value in (("memory", memory), ("cpus", cpus), ("pids", pids), ("disk", disk)):
         if value == "":
             raise InvalidArgument(f"empty --{key} value",
                                   "give a value, or clear limits with: paas resource:limit-clear")
     parse_resources(memory, cpus, None, pids)
-    return Limits(memory=memory, cpus=cpus, pids=pids)
+    if disk is not None:
+        parse_disk_size(disk, "--disk")
+    return Limits(memory=memory, cpus=cpus, pids=pids, disk=disk)
 
 
 def limits_for(limits: Iterable[tuple[str, Limits]], ptype: str) -> Limits:
@@ -48,7 +52,7 @@ def limits_for(limits: Iterable[tuple[str, Limits]], ptype: str) -> Limits:
     base = by_type.get(DEFAULT_TYPE, Limits())
     own = by_type.get(ptype, Limits())
     return Limits(memory=own.memory or base.memory, cpus=own.cpus or base.cpus,
-                  pids=own.pids or base.pids)
+                  pids=own.pids or base.pids, disk=own.disk or base.disk)
 
 
 def _type(ptype: str) -> str:
@@ -77,11 +81,12 @@ class ResourceStore:
     def set(self, app: str, ptype: str, limits: Limits) -> Limits:
         """Set the given (non-None) limits of ``ptype``; the others stay. Its new limits."""
         ptype = _type(ptype)
-        parse_limits(limits.memory, limits.cpus, limits.pids)
+        parse_limits(limits.memory, limits.cpus, limits.pids, limits.disk)
         pairs = [(k, v) for k, v in (("memory", limits.memory), ("cpus", limits.cpus),
-                                     ("pids", limits.pids)) if v is not None]
+                                     ("pids", limits.pids), ("disk", limits.disk))
+                 if v is not None]
         if not pairs:
-            raise InvalidArgument("no limit given", "give --memory, --cpus and/or --pids")
+            raise InvalidArgument("no limit given", "give --memory, --cpus, --pids and/or --disk")
         with transaction(self.conn):
             self._need(app)
             self.conn.executemany(

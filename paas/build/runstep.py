@@ -5,7 +5,10 @@ The container is an ordinary paas container (user namespace, seccomp, the bridge
 network so apt/pip reach their mirrors), run by ``runc run`` in the foreground
 with the output on a pipe; it is removed when the step ends, also on failure or
 Ctrl-C. Build containers get a low CPU weight (``BUILD_CPU_SHARES``, a quarter of
-the default 1024): on a small host the apps serving during a deploy come first.
+the default 1024): on a small host the apps serving during a deploy come first; and a
+writable layer of the instance's build size (``PAAS_BUILD_DISK_LIMIT``, default 10g):
+a step that fills it fails with ENOSPC inside and one line saying so, the host keeps
+its free space.
 
 Not here: caching and layers (``paas.build.builder``).
 """
@@ -34,7 +37,8 @@ class BuildContainer:
         self.rt = rt
         self.container = c
         bundle = Bundle(rt.ctx, c.id)
-        self.upper = bundle.path("upper")
+        self.bundle = bundle
+        self.upper = bundle.upper  # readable until the container is removed
         self.rootfs = bundle.rootfs  # mounted from creation until run() returns
         self.finished = False
 
@@ -58,12 +62,24 @@ class BuildContainer:
             child.wait()
             raise
         self.finish(code)
+        self.check_space(code)
         return code
 
     def finish(self, code: int) -> None:
         if not self.finished:
             self.finished = True
-            self.rt.finish(self.container.id, code)
+            self.rt.finish(self.container.id, code, keep_layer=True)
+
+    def check_space(self, code: int) -> None:
+        """A failed step whose writable layer is full: say so, in one line."""
+        from ..runtime.disk import is_full
+
+        if code != 0 and is_full(self.bundle.layer):
+            size = self.container.config.resources.disk or 0
+            raise CommandFailed(
+                f"the step ran out of space: its writable layer is full ({size >> 20} MiB)",
+                "write less in one step, or raise PAAS_BUILD_DISK_LIMIT (e.g. 20g) for paasd",
+                returncode=code)
 
 
 @contextmanager
@@ -72,6 +88,8 @@ def build_container(rt: Runtime, opts: RunOptions) -> Iterator[BuildContainer]:
     says otherwise), removed at the end of the block (take its ``upper`` dir before that)."""
     if opts.resources.cpu_shares is None:  # apps serving meanwhile come first
         opts = replace(opts, resources=replace(opts.resources, cpu_shares=BUILD_CPU_SHARES))
+    if opts.resources.disk is None and rt.ctx.limits.build_disk is not None:
+        opts = replace(opts, resources=replace(opts.resources, disk=rt.ctx.limits.build_disk))
     bc = BuildContainer(rt, rt.create(opts))
     try:
         yield bc

@@ -97,11 +97,13 @@ def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
             "NanoCpus": int((r.cpus or 0) * 1e9),
             "CpuShares": r.cpu_shares or 0,
             "PidsLimit": r.pids_limit or 0,
+            "StorageOpt": {"size": str(r.disk)} if r.disk else {},
         },
         "GraphDriver": {
             "Name": "overlay",
             "Data": {
-                "UpperDir": os.path.join(ctx_root, "containers", c.id, "upper"),
+                "UpperDir": os.path.join(ctx_root, "containers", c.id,
+                                         "layer/upper" if r.disk else "upper"),
                 "MergedDir": os.path.join(ctx_root, "containers", c.id, "rootfs"),
             },
         },

@@ -302,7 +302,8 @@ def _run(app: App, a: argparse.Namespace) -> int:
         name = oneoff_name(a.app, "run")
         from ..apps.options import process_options
 
-        flags = run_flags(current, "run", 1, port, process_options(app.conn, a.app), name=name,
+        flags = run_flags(current, "run", 1, port,
+                          process_options(app.conn, a.app, app.ctx.limits), name=name,
                           command=command, rm=True)
         flags["restart"] = "no"
         d.client.request("POST", "/containers", {"flags": flags, "start": True, "app": a.app})

@@ -75,6 +75,10 @@ def _report(app: App, a: argparse.Namespace) -> int:
         fixed = repair_instance(app.ctx)
         sys.stderr.write(f"-----> Made {len(fixed)} path{'s' if len(fixed) != 1 else ''} "
                          f"under {app.ctx.paths.root} root-only\n")
+        from ..doctor.limits import repair_limits
+
+        sys.stderr.write("-----> Capping the containers' memory (again)\n")
+        repair_limits(app.ctx)
     checks = run_probes(app.ctx, app.conn)
     root = app.ctx.paths.root
     if a.format == "json":

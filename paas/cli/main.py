@@ -114,7 +114,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "storage:list": ("paas.cli.ops", "List an app's mounts"),
     "storage:ensure-directory": ("paas.cli.ops",
                                  "Make a data directory for mounts, owned by the app user"),
-    "resource:limit": ("paas.cli.ops", "Limit memory, cpus, pids of an app's process types"),
+    "resource:limit": ("paas.cli.ops", "Limit memory, cpus, pids, disk of an app's process types"),
     "resource:limit-clear": ("paas.cli.ops", "Clear an app's resource limits"),
     "resource:report": ("paas.cli.ops", "Show an app's resource limits"),
     "daemon:start": ("paas.cli.daemon", "Start paasd, the container supervisor"),

@@ -52,14 +52,17 @@ def format_bytes(n: int) -> str:
     return str(n)
 
 
-def limits_text(memory: int | None, cpus: float | None, pids: int | None) -> str:
+def limits_text(memory: int | None, cpus: float | None, pids: int | None,
+                disk: int | None = None) -> str:
     parts = []
     if memory:
         parts.append(f"mem={format_bytes(memory)}")
     if cpus:
         parts.append(f"cpus={cpus:g}")
-    if pids:
+    if pids and pids > 0:
         parts.append(f"pids={pids}")
+    if disk:
+        parts.append(f"disk={format_bytes(disk)}")
     return " ".join(parts) or "-"
 
 
@@ -180,15 +183,15 @@ def _ptype(value: str | None) -> str:
 
 def _limit_rows(limits: Limits) -> list[tuple[str, str]]:
     return [("memory", limits.memory or ""), ("cpus", limits.cpus or ""),
-            ("pids", limits.pids or "")]
+            ("pids", limits.pids or ""), ("disk", limits.disk or "")]
 
 
 def _resource_limit(app: App, a: argparse.Namespace) -> int:
     from ..apps.resources import ResourceStore, parse_limits
 
     ptype = _ptype(a.process)
-    limits = parse_limits(a.memory, a.cpus, a.pids)
-    if limits.memory is None and limits.cpus is None and limits.pids is None:
+    limits = parse_limits(a.memory, a.cpus, a.pids, a.disk)
+    if all(v is None for v in (limits.memory, limits.cpus, limits.pids, limits.disk)):
         raise InvalidArgument("no limit given",
                               f"e.g. paas resource:limit {a.app} --memory 512m --cpus 1")
     _need_app(app, a.app)
@@ -199,6 +202,16 @@ def _resource_limit(app: App, a: argparse.Namespace) -> int:
             _out(f"       {key}: {value}")
     _takes_effect(a.app)
     return 0
+
+
+def _with_default_disk(limits: Limits, app: App) -> Limits:
+    """What a container of the type gets: the instance's default disk size unless set."""
+    from dataclasses import replace
+
+    default = app.ctx.limits.app_disk
+    if limits.disk or not default:
+        return limits
+    return replace(limits, disk=format_bytes(default))
 
 
 def _resource_clear(app: App, a: argparse.Namespace) -> int:
@@ -226,7 +239,7 @@ def _resource_report(app: App, a: argparse.Namespace) -> int:
     current = ReleaseStore(app.conn).current(a.app)
     types = [t for t, _ in current.processes] if current else []
     types += sorted(t for t in limits if t and t not in types)
-    effective = {t: limits_for(limits.items(), t) for t in types}
+    effective = {t: _with_default_disk(limits_for(limits.items(), t), app) for t in types}
     if a.format == "json":
         emit_json({"limits": {t or _DEFAULT_LABEL: dict(_limit_rows(v)) for t, v in limits.items()},
                    "effective": {t: dict(_limit_rows(v)) for t, v in effective.items()}})
@@ -255,7 +268,8 @@ def _ps_rows(app: App, name: str) -> list[dict[str, Any]]:
                      "Restarts": c.restart_count, "ExitCode": c.exit_code,
                      "OOMKilled": c.oom_killed, "RestartPolicy": c.config.restart,
                      "Memory": res.memory, "Cpus": res.cpus, "PidsLimit": res.pids_limit,
-                     "Limits": limits_text(res.memory, res.cpus, res.pids_limit),
+                     "Disk": res.disk,
+                     "Limits": limits_text(res.memory, res.cpus, res.pids_limit, res.disk),
                      "Mounts": [f"{b.source}:{b.target}" + (":ro" if b.readonly else "")
                                 for b in c.config.binds]})
     return rows
@@ -356,6 +370,8 @@ def configure(name: str, p: Parser) -> Handler:
         p.add_argument("--memory", metavar="SIZE", help="e.g. 512m, 1g")
         p.add_argument("--cpus", "--cpu", metavar="N", help="e.g. 0.5, 1")
         p.add_argument("--pids", "--pids-limit", metavar="N", help="most processes at once")
+        p.add_argument("--disk", metavar="SIZE",
+                       help="the writable layer's size, e.g. 10g (ENOSPC when it is full)")
         return _resource_limit
     p.add_argument("--format", choices=["table", "json"], default="table")
     return {"storage:list": _storage_list, "resource:report": _resource_report,

@@ -37,6 +37,7 @@ from typing import Any
 
 from .. import proc
 from ..errors import PaasError, exit_code_for
+from ..oom import KEEPER_OOM_SCORE_ADJ, protect
 from ..paths import Paths, paths_from_env
 from .process import PidLock, set_child_subreaper
 from .sockpath import unix_address
@@ -240,6 +241,7 @@ class Keeper:
         lock.acquire()
         try:
             set_child_subreaper()
+            protect(KEEPER_OOM_SCORE_ADJ)  # the containers' pipes die with it
             listener = _bind(keeper_socket(self.paths))
             wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
             signal.set_wakeup_fd(wake_w)

@@ -63,6 +63,7 @@ class Daemon:
         try:
             set_child_subreaper()
             _repair_modes(self.ctx)
+            _limit_containers(self.ctx)
             sock = bind_unix_socket(self.ctx.paths.daemon_socket)
             self.supervisor.start()  # before install: routes may adopt running containers
             routes.install(self.router, self)
@@ -102,6 +103,16 @@ def _repair_modes(ctx: Context) -> None:
     if fixed:
         log.warning("made %d paths under %s root-only (e.g. %s %04o -> %04o)", len(fixed),
                     ctx.paths.root, fixed[0].path, fixed[0].mode, fixed[0].want)
+def _limit_containers(ctx: Context) -> None:
+    """paasd last for the OOM killer; the containers' parent cgroup capped below the host."""
+    from ..oom import DAEMON_OOM_SCORE_ADJ, protect
+    from ..runtime.cgroups import ensure_parent
+
+    protect(DAEMON_OOM_SCORE_ADJ)
+    try:
+        ensure_parent(ctx)
+    except PaasError as err:  # paasd still serves; 'paas report' shows the problem
+        log.error("%s", err.render())
 
 
 def _unlink(path: str) -> None:

@@ -82,7 +82,8 @@ class Cutover:
 
     def _start(self, release: Release, plan: Plan) -> list[ProcessContainer]:
         started: list[ProcessContainer] = []
-        options = process_options(self.rt.conn, release.app)  # mounts, limits, restart policy
+        # mounts, limits, restart policy
+        options = process_options(self.rt.conn, release.app, self.rt.ctx.limits)
         for ptype, count in release.formation:
             for index in range(1, count + 1):
                 flags = run_flags(release, ptype, index, plan.port, options)

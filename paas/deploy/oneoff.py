@@ -38,7 +38,7 @@ def run_oneoff(rt: Runtime, client: DaemonClient, release: Release, ptype: str, 
                progress: Callable[[str], None], command: list[str] | None = None) -> int:
     """Run ``ptype``'s command (or ``command``) of ``release`` to completion; its exit code."""
     name = oneoff_name(release.app, "run" if command else ptype)
-    flags = run_flags(release, ptype, 1, port, process_options(rt.conn, release.app),
+    flags = run_flags(release, ptype, 1, port, process_options(rt.conn, release.app, rt.ctx.limits),
                       name=name, command=command)
     flags["restart"] = "no"
     reply = client.request("POST", "/containers",

@@ -109,6 +109,7 @@ def run_flags(release: Release, ptype: str, index: int, port: int,
         "network": "bridge", "publish": [], "publish_all": False, "expose": [], "userns": "",
         "restart": options.restart if detach and not rm else "no",
         "allow_link_local": options.allow_link_local, "tenant": f"app:{release.app}",
+        "storage_opt": [f"size={disk}"] if (disk := limits.disk or options.default_disk) else [],
     }
 
 

@@ -305,6 +305,7 @@ class Proxy:
                 raise CommandFailed("nginx exited right after starting",
                                     f"see {self.params.error_log}")
             time.sleep(0.01)
+        _protect(nginx.master_pid(self.params))
         log.info("started nginx on %s:%d", self.params.http_addr, self.params.http_port)
 
     def _reload_or_start(self) -> None:
@@ -330,6 +331,16 @@ class Proxy:
             time.sleep(0.02)
         raise CommandFailed(f"nginx did not load its new config within {RELOAD_TIMEOUT:.0f}s",
                             f"see {self.params.error_log}")
+
+
+def _protect(master: int | None) -> None:
+    """The master and its workers last for the OOM killer (workers forked later inherit
+    the master's value, so the master goes first)."""
+    from ..oom import NGINX_OOM_SCORE_ADJ, protect
+
+    if master is not None and protect(NGINX_OOM_SCORE_ADJ, master):
+        for worker in nginx.workers(master):
+            protect(NGINX_OOM_SCORE_ADJ, worker)
 
 
 def _is_worker(title: str) -> bool:

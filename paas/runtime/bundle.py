@@ -4,7 +4,9 @@ Layout under ``<PAAS_ROOT>/containers/<id>/``::
 
     config.json   the OCI runtime spec (rewritten on every start)
     rootfs/       overlay mount point (mounted while the container runs)
-    upper/ work/  the container's writable layer
+    upper/ work/  the container's writable layer (without a disk limit)
+    layer.img layer/   with a disk limit: its own filesystem, upper and work inside
+                  (``paas.runtime.disk``), attached while the rootfs is mounted
     hosts hostname resolv.conf   bind-mounted over the container's /etc files
     binds/N       each -v/storage source, opened and checked at this start, mounted
                   here by fd (runc binds these; unmounted when the container stops)
@@ -16,11 +18,13 @@ container state (that is ``lifecycle``).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +32,7 @@ from .. import hostpath, linux, modes
 from ..config import Context
 from ..errors import CommandFailed
 from ..model import BindMount, BindPolicy, Container, IdMap, Mount
+from .disk import LayerPaths, backend_for, detect_backend
 
 __all__ = ["Bundle", "hosts_file", "resolv_conf"]
 
@@ -78,17 +83,61 @@ class Bundle:
     def cgroups_path(self) -> str:
         return f"/{self.ctx.cgroup_parent}/{self.cid}"
 
-    def create_dirs(self, idmap: IdMap | None) -> None:
+    def create_dirs(self, idmap: IdMap | None, disk: int | None = None) -> None:
         """The bundle dir, searchable only by root and the container's mapped root group
-        (runc init opens the rootfs as that uid), and its rootfs, upper and work dirs."""
+        (runc init opens the rootfs as that uid), and its rootfs, upper and work dirs;
+        ``disk``: bytes of a size-limited writable layer (upper and work on its own fs)."""
         modes.makedirs(self.ctx.paths.containers, modes.TRAVERSE_DIR)
         modes.private_bundle_dir(self.dir, idmap.host_id if idmap is not None else None)
         os.mkdir(self.path("rootfs"), 0o700)  # a mount point: the overlay's root shows
-        os.mkdir(self.path("work"), 0o700)
-        os.mkdir(self.path("upper"), 0o755)
+        if disk is None:
+            os.mkdir(self.path("work"), 0o700)
+            os.mkdir(self.path("upper"), 0o755)
+        else:
+            detect_backend(self.ctx.paths.root).create(self.layer, disk)
         if idmap is not None:
             # the upper dir's owner is what the container sees as the owner of "/"
-            os.chown(self.path("upper"), idmap.host_id, idmap.host_id)
+            os.chown(self.upper, idmap.host_id, idmap.host_id)
+
+    # -- the writable layer (paas.runtime.disk when it is size-limited) ----------------
+    @property
+    def layer(self) -> LayerPaths:
+        return LayerPaths(self.dir)
+
+    @property
+    def limited(self) -> bool:
+        """Whether the writable layer is a filesystem of its own (a disk limit)."""
+        return os.path.isdir(self.layer.mountpoint)
+
+    @property
+    def upper(self) -> str:
+        return self.layer.upper if self.limited else self.path("upper")
+
+    @property
+    def work(self) -> str:
+        return self.layer.work if self.limited else self.path("work")
+
+    def attach_layer(self) -> None:
+        backend = backend_for(self.layer)
+        if backend is not None:
+            backend.attach(self.layer)
+
+    def detach_layer(self, *, lazy: bool = False) -> None:
+        backend = backend_for(self.layer)
+        if backend is not None:
+            backend.detach(self.layer, lazy=lazy)
+
+    @contextlib.contextmanager
+    def layer_attached(self) -> Iterator[None]:
+        """The upper dir readable for the block (a stopped container's limited layer is
+        attached for it, and detached again after)."""
+        was = not self.limited or os.path.ismount(self.layer.mountpoint)
+        self.attach_layer()
+        try:
+            yield
+        finally:
+            if not was:
+                self.detach_layer()
 
     def write_etc(self, c: Container, *, ip: str | None = None,
                   resolv: str | None = None) -> list[dict[str, Any]]:
@@ -128,13 +177,17 @@ class Bundle:
 
     def mount_rootfs(self, m: Mount) -> None:
         if not self.is_mounted():
+            self.attach_layer()
             linux.mount(m, self.rootfs)
 
-    def unmount_rootfs(self) -> None:
-        """The rootfs and the staged bind sources (the container has stopped)."""
+    def unmount_rootfs(self, *, keep_layer: bool = False) -> None:
+        """The rootfs and the staged bind sources (the container has stopped); unless
+        ``keep_layer`` (its upper dir is read next), detach a limited writable layer."""
         self.unstage_binds()
         if self.is_mounted():
             linux.umount(self.rootfs)
+        if not keep_layer:
+            self.detach_layer()
 
     def stage_binds(self, binds: tuple[BindMount, ...],
                     guard: hostpath.Guard) -> tuple[BindMount, ...]:
@@ -210,16 +263,19 @@ class Bundle:
         os.replace(tmp, self.path("config.json"))
 
     def oom_killed(self) -> bool:
-        """Whether the kernel OOM-killed a process in this container's memory cgroup (v1)."""
-        path = f"/sys/fs/cgroup/memory{self.cgroups_path}/memory.oom_control"
-        try:
-            with open(path) as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill" and int(value) > 0:
-                        return True
-        except OSError:
-            return False
+        """Whether the kernel OOM-killed a process in this container's memory cgroup
+        (v1 ``memory.oom_control``, v2 ``memory.events``: both count ``oom_kill``)."""
+        for path in (f"/sys/fs/cgroup/memory{self.cgroups_path}/memory.oom_control",
+                     f"/sys/fs/cgroup{self.cgroups_path}/memory.events"):
+            try:
+                with open(path) as f:
+                    for line in f:
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill" and int(value) > 0:
+                            return True
+                return False
+            except OSError:
+                continue
         return False
 
     def remove(self) -> None:
@@ -228,4 +284,5 @@ class Bundle:
             self.unstage_binds()  # first: rmtree must never reach into a bind source
             if self.is_mounted():
                 linux.umount(self.rootfs, linux.MNT_DETACH)
+            self.detach_layer(lazy=True)
             shutil.rmtree(self.dir)

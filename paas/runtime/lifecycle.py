@@ -83,14 +83,14 @@ class Runtime:
         image = self.images.get(ref)
         if not ref.startswith("sha256:") and len(ref) < 64:
             ref = str(parse_reference(ref))
-        cfg = resolve_config(opts, image, ref)
+        cfg = self._with_defaults(resolve_config(opts, image, ref))
         for b in cfg.binds:  # a first look, before any work: each start checks again
             hostpath.check(b.source, b.policy, self.guard)
         self.net.check(cfg)
         cid = new_id()
         bundle = Bundle(self.ctx, cid)
         try:
-            bundle.create_dirs(self._idmap(cfg))
+            bundle.create_dirs(self._idmap(cfg), cfg.resources.disk)
             self._mount(bundle, cfg)
             cfg = self._resolve_user(bundle, cfg)
             container = self.store.add(cid, opts.name, cfg)
@@ -106,9 +106,16 @@ class Runtime:
             return None
         return cfg.idmap if cfg.idmap is not None else self.ctx.idmap
 
+    def _with_defaults(self, cfg: ContainerConfig) -> ContainerConfig:
+        """``cfg`` with the instance's default limits where it sets none (also for records
+        made before a default existed: the spec is rewritten at every start)."""
+        from .limits import effective_resources
+
+        return replace(cfg, resources=effective_resources(cfg.resources, self.ctx.limits))
+
     def _mount(self, bundle: Bundle, cfg: ContainerConfig) -> None:
         image = self.images.get(cfg.image_id)
-        m = self.images.rootfs_mount(image, self._idmap(cfg), bundle.path("upper"), bundle.path("work"))
+        m = self.images.rootfs_mount(image, self._idmap(cfg), bundle.upper, bundle.work)
         if cfg.auto_remove:
             # the writable layer is thrown away at exit, so skip overlay's sync on unmount
             # (a sync of the whole upper filesystem, ~10-250 ms on a busy disk)
@@ -134,7 +141,7 @@ class Runtime:
         plan = self.net.attach(c.id, c.config)
         etc_mounts = bundle.write_etc(c, ip=plan.ip, resolv=plan.resolv)
         spec = build_spec(
-            replace(c.config, binds=binds),
+            replace(self._with_defaults(c.config), binds=binds),
             rootfs=bundle.rootfs,
             cgroups_path=bundle.cgroups_path,
             idmap=self._idmap(c.config),
@@ -171,8 +178,9 @@ class Runtime:
         return bundle
 
     # -- exit ------------------------------------------------------------------
-    def finish(self, cid: str, exit_code: int) -> None:
-        """Record an exit and release runc state, mounts (and the container, with --rm)."""
+    def finish(self, cid: str, exit_code: int, *, keep_layer: bool = False) -> None:
+        """Record an exit and release runc state, mounts (and the container, with --rm);
+        ``keep_layer``: a limited writable layer stays attached (a build reads it next)."""
         c = self.store.get(cid)
         bundle = Bundle(self.ctx, cid)
         if c.config.auto_remove and self.defer is not None:
@@ -186,7 +194,7 @@ class Runtime:
             return
         oom = bundle.oom_killed()
         proc.run(self.runc.delete(cid, force=True), check=False)
-        bundle.unmount_rootfs()
+        bundle.unmount_rootfs(keep_layer=keep_layer)
         # the network attachment (netns, veth, address) stays until the container is
         # removed: a restart (by its policy, or container:start) keeps its address, so
         # whatever points at it (an app's service address) stays right
@@ -343,9 +351,10 @@ class Runtime:
                 created_by=" ".join(c.config.args),
                 comment=message,
             )
-            return self.images.commit_layer(
-                base, bundle.path("upper"), ref, history=history, idmap=self._idmap(c.config)
-            )
+            with bundle.layer_attached():  # a stopped container's limited layer is not
+                return self.images.commit_layer(
+                    base, bundle.upper, ref, history=history, idmap=self._idmap(c.config)
+                )
         finally:
             if running:
                 proc.run(self.runc.resume(c.id), check=False)

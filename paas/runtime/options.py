@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 import os
 import threading
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from ..errors import InvalidArgument
 from ..model import BindMount, BindPolicy, Resources, RunOptions
 
 __all__ = ["RUN_FLAGS", "add_run_flags", "flags_from_argv", "format_bind", "options_from_flags",
-           "parse_bind", "parse_resources", "parse_run_options", "parse_size"]
+           "parse_bind", "parse_resources", "parse_run_options", "parse_size",
+           "parse_storage_opts"]
 
 # flag name (argparse dest) -> JSON type of its value
 RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
@@ -29,6 +31,7 @@ RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
     "cpus": (str, type(None)), "cpu_shares": (str, type(None)),
     "pids_limit": (str, type(None)), "network": str, "publish": list, "publish_all": bool,
     "expose": list, "userns": str, "restart": str, "allow_link_local": bool, "tenant": str,
+    "storage_opt": list,
 }
 
 
@@ -49,7 +52,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", "-m", metavar="SIZE", help="memory limit, e.g. 256m")
     p.add_argument("--cpus", metavar="N", help="CPU quota, e.g. 0.5")
     p.add_argument("--cpu-shares", metavar="N")
-    p.add_argument("--pids-limit", metavar="N")
+    p.add_argument("--pids-limit", metavar="N", help="most processes (default 4096, -1: no limit)")
+    p.add_argument("--storage-opt", action="append", default=[], metavar="size=SIZE",
+                   help="size of the writable layer, e.g. size=10G (ENOSPC when it is full)")
     p.add_argument("--network", default="bridge", help="bridge (default), none or host")
     p.add_argument("-p", "--publish", action="append", default=[],
                    metavar="[HOSTIP:]HOSTPORT:CONTAINERPORT[/udp]")
@@ -172,15 +177,23 @@ def _expose(text: str) -> str:
     return f"{int(port)}/{proto or 'tcp'}"
 
 
+def _pids(text: str) -> int:
+    """``--pids-limit``: a number of processes, or -1/0 for none (Docker's spelling)."""
+    if text.strip() in ("-1", "0"):
+        return -1
+    return _int(text, "--pids-limit", 1)
+
+
 def parse_resources(memory: str | None, cpus: str | None, cpu_shares: str | None = None,
                     pids_limit: str | None = None) -> Resources:
     """Validated ``Resources`` from the text of ``--memory``, ``--cpus``, ``--cpu-shares``
-    and ``--pids-limit`` (None or '': not limited)."""
+    and ``--pids-limit`` (None or '': not limited; no pids limit: the instance's default,
+    -1 or 0: unlimited)."""
     resources = Resources(
         memory=parse_size(memory) if memory else None,
         cpus=_positive_float(cpus, "--cpus") if cpus else None,
         cpu_shares=_int(cpu_shares, "--cpu-shares", 2) if cpu_shares else None,
-        pids_limit=_int(pids_limit, "--pids-limit", 1) if pids_limit else None,
+        pids_limit=_pids(pids_limit) if pids_limit else None,
     )
     if resources.memory is not None and resources.memory < 6 * 1024 * 1024:
         raise InvalidArgument(f"--memory {memory} is too small", "the minimum is 6m")
@@ -202,7 +215,8 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
     policy = parse_restart_policy(a.restart)
     if a.rm and policy.name != "no":
         raise InvalidArgument("--rm and --restart cannot be combined", "drop one of them")
-    resources = parse_resources(a.memory, a.cpus, a.cpu_shares, a.pids_limit)
+    resources = replace(parse_resources(a.memory, a.cpus, a.cpu_shares, a.pids_limit),
+                        disk=parse_storage_opts(a.storage_opt))
     return RunOptions(
         image=a.image,
         command=tuple(a.command),
@@ -227,6 +241,21 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
         link_local=a.allow_link_local,
         tenant=validate_tenant(a.tenant),
     )
+
+
+def parse_storage_opts(opts: list[str]) -> int | None:
+    """``--storage-opt size=10G`` (Docker's flag; ``size`` is the one option): the writable
+    layer's size in bytes, None without one."""
+    from .limits import parse_disk_size
+
+    size = None
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        if key.strip().lower() != "size" or not sep:
+            raise InvalidArgument(f"invalid --storage-opt {opt!r}",
+                                  "the only storage option is size=SIZE, e.g. size=10G")
+        size = parse_disk_size(value, "--storage-opt size")
+    return size
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..model import BindMount, ContainerConfig, IdMap, Resources
+from ..oom import CONTAINER_OOM_SCORE_ADJ
 from .seccomp import default_profile
 
 __all__ = [
@@ -143,7 +144,7 @@ def _process(cfg: ContainerConfig, hostname: str, nofile_hard: int) -> dict[str,
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile_hard,
                      "soft": min(_NOFILE_SOFT, nofile_hard)}],
         "noNewPrivileges": True,
-        "oomScoreAdj": 0,
+        "oomScoreAdj": CONTAINER_OOM_SCORE_ADJ,  # never the platform's protection (paas.oom)
     }
 
 
@@ -208,7 +209,7 @@ def _resources(res: Resources) -> dict[str, Any]:
         cpu["period"] = _CPU_PERIOD
     if cpu:
         out["cpu"] = cpu
-    if res.pids_limit:
+    if res.pids_limit and res.pids_limit > 0:  # -1: unlimited
         out["pids"] = {"limit": res.pids_limit}
     return out
 

@@ -215,6 +215,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE net_attachments ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
     ALTER TABLE net_attachments ADD COLUMN mac TEXT NOT NULL DEFAULT ''
     """,
+    # 12: resource:limit --disk (the writable layer's size): app_limits takes key 'disk'
+    # (SQLite cannot change a CHECK: the table is copied)
+    """
+    CREATE TABLE app_limits_new (
+        app TEXT NOT NULL REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        type TEXT NOT NULL,
+        key TEXT NOT NULL CHECK (key IN ('memory', 'cpus', 'pids', 'disk')),
+        value TEXT NOT NULL,
+        PRIMARY KEY (app, type, key)
+    );
+    INSERT INTO app_limits_new SELECT app, type, key, value FROM app_limits;
+    DROP TABLE app_limits;
+    ALTER TABLE app_limits_new RENAME TO app_limits;
+    """,
 )
 
 

@@ -219,6 +219,10 @@ def test_reboot_brings_every_app_back_with_correct_upstreams(
                   if "netns" in ln and str(platform.root) in ln]])
             raise AssertionError(f"{err}\n{diag}") from err
     assert len([r for r in platform.ps("boot-b") if r["State"] == "running"]) == 2
+    # their size-limited writable layers (the default 10g) were attached again
+    for row in platform.ps("boot-b"):
+        df = platform.cli("container:exec", row["Name"], "df", "-B1", "--output=size", "/")
+        assert 9 << 30 < int(df.stdout.split()[-1]) <= 10 << 30, df.stdout
     # and the next deploy works
     repos["boot-a"].commit("after the reboot", VERSION="v9\n")
     deploy(platform, repos["boot-a"], "boot-a")

@@ -6,7 +6,9 @@ policies of deployed apps, pushed with the real git client and served through ng
 - resources: the limits are in the containers' cgroups (v1 memory and pids
   controllers); a worker over its memory limit is OOM-killed and restarted per its
   app's policy (``ps`` shows it backing off) while another app keeps serving;
-- ``ps:set restart-policy`` is used by the next release, not the running one.
+- ``ps:set restart-policy`` is used by the next release, not the running one;
+- an app's containers get the instance's default writable-layer size (10g), and
+  ``resource:limit --disk`` a smaller one: a write past it is ENOSPC inside.
 
 Apps come from ``apps/ops`` (a web process with /read and /write on ``/data``, an
 ``eater`` worker, a release phase appending to ``/data/releases``) and ``apps/hello``.
@@ -207,7 +209,8 @@ def test_memory_limit_oom_kill_restarts_per_policy_while_another_app_serves(
     assert cgroup_file(platform, eater["Name"], "pids", "pids.max") == "200"
     assert cgroup_file(platform, eater["Name"], "cpu", "cpu.cfs_quota_us") == "100000"
     assert (eater["Memory"], eater["Cpus"], eater["PidsLimit"]) == (48 << 20, 1.0, 200)
-    assert eater["Limits"] == "mem=48m cpus=1 pids=200" and web["RestartPolicy"] == "on-failure:5"
+    assert eater["Limits"] == "mem=48m cpus=1 pids=200 disk=10g"  # the instance's disk default
+    assert web["RestartPolicy"] == "on-failure:5"
     assert "mem=96m pids=200" in platform.cli("ps", "hog").stdout
 
     # over its limit: OOM-killed, restarted with Docker's backoff, 5 times, then left exited
@@ -240,7 +243,8 @@ def test_restart_policy_and_limits_are_used_by_the_next_release(
         platform: Platform, app_repo: Callable[..., AppRepo]) -> None:
     deploy(platform, app_repo("hello"), "pol")
     before = by_process(platform, "pol")["web.1"]
-    assert before["RestartPolicy"] == "on-failure:10" and before["Limits"] == "-"
+    assert before["RestartPolicy"] == "on-failure:10"
+    assert before["Limits"] == "pids=4096 disk=10g"  # the instance's defaults
     platform.cli("ps:set", "pol", "restart-policy", "unless-stopped")
     platform.cli("resource:limit", "pol", "--process", "web", "--memory", "200m")
     same = by_process(platform, "pol")["web.1"]  # the running release is left alone
@@ -250,7 +254,7 @@ def test_restart_policy_and_limits_are_used_by_the_next_release(
     platform.cli("ps:restart", "pol")
     after = by_process(platform, "pol")["web.1"]
     assert after["Release"] == "v2" and after["RestartPolicy"] == "unless-stopped"
-    assert after["Limits"] == "mem=200m"
+    assert after["Limits"] == "mem=200m pids=4096 disk=10g"
     assert cgroup_file(platform, after["Name"], "memory", "memory.limit_in_bytes") == \
         str(200 << 20)
     report = json.loads(platform.cli("ps:report", "pol", "--format", "json").stdout)
@@ -288,3 +292,27 @@ def test_web_container_restarted_by_its_policy_gets_traffic_again(
         wait_body(platform, "back", "v1")
     finally:
         platform.cli("apps:destroy", "back", "--force")
+
+
+def test_apps_get_the_default_disk_limit_and_resource_limit_disk_lowers_it(
+        platform: Platform, app_repo: Callable[..., AppRepo]) -> None:
+    deploy(platform, app_repo("hello"), "dsk")
+    web = by_process(platform, "dsk")["web.1"]
+    assert web["Disk"] == 10 << 30 and "disk=10g" in web["Limits"]
+    df = platform.cli("container:exec", web["Name"], "df", "-B1", "--output=size", "/").stdout
+    assert 9 << 30 < int(df.split()[-1]) <= 10 << 30  # its own 10 GiB filesystem
+    cid = json.loads(platform.cli("container:inspect", web["Name"]).stdout)[0]["Id"]
+    image = platform.root / "containers" / cid / "layer.img"
+    assert image.stat().st_size == 10 << 30 and image.stat().st_blocks * 512 < 200 << 20
+
+    platform.cli("resource:limit", "dsk", "--disk", "64m")
+    report = json.loads(platform.cli("resource:report", "dsk", "--format", "json").stdout)
+    assert report["effective"]["web"]["disk"] == "64m"
+    platform.cli("ps:restart", "dsk")
+    web = by_process(platform, "dsk")["web.1"]
+    assert web["Disk"] == 64 << 20
+    res = platform.cli("container:exec", web["Name"], "dd", "if=/dev/zero", "of=/tmp/fill",
+                       "bs=1M", "count=200", check=False)
+    assert res.returncode != 0 and "No space left on device" in res.stderr, res.stderr
+    assert get_ok(platform, "dsk", "/").startswith("v1 ")  # a full layer, a serving app
+    platform.cli("apps:destroy", "dsk", "--force")

@@ -94,6 +94,13 @@ class Engine:
             time.sleep(0.05)
 
 
+@pytest.fixture(scope="session")
+def engine_class() -> type[Engine]:
+    """``Engine``, for a module that makes its own instance (other settings): test
+    modules cannot import it from here (``conftest`` is ambiguous with tests/e2e's)."""
+    return Engine
+
+
 @pytest.fixture(scope="module")
 def engine(instance_tools: Any, rootfs_tar: Path) -> Iterator[Engine]:
     """A module's instance: debian:bookworm imported once, paasd running."""

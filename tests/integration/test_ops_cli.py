@@ -128,12 +128,14 @@ def test_resource_limits_and_report(cli: CliRunner, paas_root: dict[str, str]) -
     cli("resource:limit", "web", "--process", "worker", "--pids-limit", "60")
     report = json.loads(cli("resource:report", "web", "--format", "json").stdout)
     assert report == {
-        "limits": {"_default_": {"memory": "512m", "cpus": "1", "pids": ""},
-                   "worker": {"memory": "64m", "cpus": "", "pids": "60"}},
-        "effective": {"worker": {"memory": "64m", "cpus": "1", "pids": "60"}}}
+        "limits": {"_default_": {"memory": "512m", "cpus": "1", "pids": "", "disk": ""},
+                   "worker": {"memory": "64m", "cpus": "", "pids": "60", "disk": ""}},
+        # the writable layer's size: the instance's default (PAAS_APP_DISK_LIMIT)
+        "effective": {"worker": {"memory": "64m", "cpus": "1", "pids": "60", "disk": "10g"}}}
     text = cli("resource:report", "web").stdout.splitlines()
     assert text[0] == "=====> web resource information"
-    assert "worker effective:" in text[-1] and text[-1].endswith("memory=64m cpus=1 pids=60")
+    assert "worker effective:" in text[-1]
+    assert text[-1].endswith("memory=64m cpus=1 pids=60 disk=10g")
 
     cases = [
         (("resource:limit", "web"), "no limit given"),
@@ -141,7 +143,9 @@ def test_resource_limits_and_report(cli: CliRunner, paas_root: dict[str, str]) -
         (("resource:limit", "web", "--memory", "1k"), "too small"),
         (("resource:limit", "web", "--cpus", "0"), "invalid --cpus"),
         (("resource:limit", "web", "--cpus", "1000"), "invalid --cpus"),
-        (("resource:limit", "web", "--pids", "-1"), "invalid --pids-limit"),
+        (("resource:limit", "web", "--pids", "-5"), "invalid --pids-limit"),
+        (("resource:limit", "web", "--disk", "1m"), "--disk 1m is too small"),
+        (("resource:limit", "web", "--disk", "big"), "invalid size"),
         (("resource:limit", "web", "--process", "Web!", "--memory", "1g"), "invalid process type"),
         (("resource:limit-clear", "web", "--all", "--process", "web"), "cannot be combined"),
     ]

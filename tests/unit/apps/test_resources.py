@@ -40,7 +40,7 @@ def test_parse_limits_normalizes_and_validates_like_container_run() -> None:
     for kw, message in (({"memory": "lots"}, "invalid size"), ({"memory": "1m"}, "too small"),
                         ({"cpus": "0"}, "invalid --cpus"),
                         ({"cpus": str((os.cpu_count() or 1) + 1)}, "invalid --cpus"),
-                        ({"pids": "0"}, "invalid --pids-limit"),
+                        ({"pids": "-5"}, "invalid --pids-limit"),
                         ({"pids": "many"}, "invalid --pids-limit"),
                         ({"memory": ""}, "empty --memory")):
         with pytest.raises(InvalidArgument, match=message):
@@ -145,3 +145,21 @@ def test_allow_link_local_reaches_the_containers_flags(conn: sqlite3.Connection)
     assert process_options(conn, "web").allow_link_local is True
     opts = options_from_flags(run_flags(RELEASE, "worker", 1, 5000, process_options(conn, "web")))
     assert (opts.link_local, opts.tenant) == (True, "app:web")
+
+
+def test_disk_limits_per_type_over_the_instance_default(conn: sqlite3.Connection) -> None:
+    from paas.model import DefaultLimits
+
+    assert parse_limits(disk=" 10G ") == Limits(disk="10g")
+    for disk, message in (("1m", "--disk 1m is too small"), ("lots", "invalid size")):
+        with pytest.raises(InvalidArgument, match=message):
+            parse_limits(disk=disk)
+    ResourceStore(conn).set("web", "worker", Limits(disk="2g"))  # migration 12: key 'disk'
+    options = process_options(conn, "web", DefaultLimits(app_disk=10 << 30))
+    assert options.default_disk == str(10 << 30)
+    web, worker = (run_flags(RELEASE, t, 1, 5000, options) for t in ("web", "worker"))
+    assert web["storage_opt"] == [f"size={10 << 30}"] and worker["storage_opt"] == ["size=2g"]
+    assert options_from_flags(worker).resources.disk == 2 << 30
+    assert options_from_flags(web).resources.disk == 10 << 30
+    no_default = process_options(conn, "web", DefaultLimits(app_disk=None))
+    assert run_flags(RELEASE, "web", 1, 5000, no_default)["storage_opt"] == []

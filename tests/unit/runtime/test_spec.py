@@ -52,7 +52,7 @@ def test_process_defaults() -> None:
     assert p["terminal"] is True
     assert p["user"] == {"uid": 0, "gid": 0}
     assert p["noNewPrivileges"] is True
-    assert p["oomScoreAdj"] == 0
+    assert p["oomScoreAdj"] == 500  # containers go before the platform (paas.oom)
     assert p["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 1024}]
     assert p["env"] == [f"PATH={DEFAULT_PATH}", "HOSTNAME=abc123", "TERM=xterm"]
 
@@ -234,3 +234,8 @@ def test_spec_is_fresh_each_call() -> None:
     b = _spec()
     assert b["linux"]["resources"]["devices"][0]["allow"] is False
     assert b["linux"]["seccomp"]["syscalls"]
+
+
+def test_unlimited_pids_writes_no_pids_limit() -> None:
+    res = _spec(_cfg(resources=Resources(pids_limit=-1)))["linux"]["resources"]
+    assert "pids" not in res
