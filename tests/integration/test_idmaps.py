@@ -11,7 +11,7 @@ each range gets its own shifted copy; ``system:uninstall`` leaves no view mounte
 
 Containers are made the way deploys make them: ``POST /containers`` with the app's
 name (``paas.deploy`` sends it; a pushed app's build containers are in
-tests/e2e/test_idmaps.py).
+tests/e2e/test_idmaps_deploy.py).
 """
 
 from __future__ import annotations
