@@ -15,6 +15,7 @@ Not here: the modes new files get (``paas.modes``, at each creation site).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,8 @@ from ..config import Context
 from ..modes import BUNDLE_DIR, PRIVATE_DIR, PRIVATE_FILE, SHARED_FILE, TRAVERSE_DIR
 from ..paths import Paths
 from .checks import Check
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Finding", "bundle_gid", "checks_of", "probe", "repair", "repair_instance", "scan"]
 
@@ -127,8 +130,14 @@ def _images(s: _Scan, path: str) -> None:
 def _snapshots(s: _Scan, path: str) -> None:
     """snapshots/, each mapping's dir and each snapshot's dir (not the layer tree)."""
     s.cap(path, KIND_SNAPSHOTS, PRIVATE_DIR)
-    for _, key in _children(path):
+    for name, key in _children(path):
         if s.cap(key, KIND_SNAPSHOTS, PRIVATE_DIR) is None:
+            continue
+        if name == "views":  # idmapped views of base/ (paas.image.views): the gate alone
+            for _, p in _children(key):  # a view's root shows base/ with shifted owners
+                st = s._stat(p)
+                if st is not None and not stat.S_ISDIR(st.st_mode):
+                    s.cap(p, KIND_SNAPSHOTS, PRIVATE_FILE, st=st)
             continue
         _files_and_dirs(s, key, KIND_SNAPSHOTS)
         _files_and_dirs(s, os.path.join(key, "locks"), KIND_SNAPSHOTS)
@@ -259,6 +268,9 @@ def repair(findings: Iterable[Finding]) -> int:
                          -1 if f.gid is None else f.gid, follow_symlinks=False)
             os.chmod(f.path, f.want)
         except FileNotFoundError:
+            continue
+        except OSError as err:  # e.g. a mount paas did not expect: the next report shows it
+            log.warning("could not repair %s: %s", f.path, err.strerror)
             continue
         done += 1
     return done

@@ -36,7 +36,7 @@ import logging
 import os
 from collections.abc import Iterator
 
-from .. import linux
+from .. import linux, modes
 from ..errors import CommandFailed
 from ..model import IdMap
 
@@ -83,7 +83,7 @@ class Views:
         return target
 
     def _mount(self, idmap: IdMap, target: str) -> None:
-        os.makedirs(self.base, mode=0o711, exist_ok=True)
+        modes.makedirs(self.base)  # root-only, as every snapshot key (paas.modes)
         os.makedirs(target, mode=0o700, exist_ok=True)
         fd = linux.userns_fd(idmap)
         try:
