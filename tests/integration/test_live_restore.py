@@ -23,9 +23,10 @@ TICKER = ("i=0; while [ ! -e /x/stop ]; do i=$((i+1)); echo $i; sleep 0.05; done
 
 
 @pytest.fixture
-def trigger(engine: Any, request: pytest.FixtureRequest) -> Path:
-    """A host dir bind-mounted at /x (searchable by the container's mapped root)."""
-    d = engine.root / f"x-{request.node.name[:40]}"
+def trigger(tmp_path: Path) -> Path:
+    """A host dir bind-mounted at /x, writable by the container's mapped root (outside
+    PAAS_ROOT: ``-v`` refuses paas's own state)."""
+    d = tmp_path / "x"
     d.mkdir(mode=0o777)
     d.chmod(0o777)
     return d
