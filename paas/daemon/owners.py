@@ -158,8 +158,8 @@ def end_orphan(rt: Runtime, cid: str) -> None:
         return  # finished and removed meanwhile
     if c.state not in (ContainerState.CREATED, ContainerState.RUNNING):
         return
-    _wait_for_runc(cid)  # the dead CLI's `runc run` may still be starting it
     bundle = Bundle(rt.ctx, cid)
+    _wait_for_runc(cid, bundle.path("init.pid"))  # the dead CLI's `runc run` may be starting it
     if not os.path.exists(os.path.join(rt.ctx.paths.runc_root, cid)) and c.pid is None:
         if c.config.auto_remove:
             rt.remove(c, force=True)
@@ -197,11 +197,13 @@ def _pidfd(pid: int | None) -> int | None:
     return fd
 
 
-def _wait_for_runc(cid: str, timeout: float = 10.0) -> None:
-    """Wait until no runc process works on ``cid`` (one orphaned mid-start would otherwise
-    start the container after we looked)."""
+def _wait_for_runc(cid: str, pid_file: str, timeout: float = 10.0) -> None:
+    """Wait until the container's init runs (``pid_file`` written) or no runc process works
+    on ``cid``: a ``runc run`` orphaned mid-start would otherwise start the container after
+    we looked. (With a TTY, ``runc run`` stays, as the container's parent.)"""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _runc_busy(cid):
+    while (time.monotonic() < deadline and not os.path.exists(pid_file)
+           and _runc_busy(cid)):
         time.sleep(0.05)
 
 

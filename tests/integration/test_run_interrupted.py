@@ -170,3 +170,29 @@ def test_the_owner_file_is_root_only(engine) -> None:
         p.communicate(timeout=30)
     assert _gone(engine) == []
     assert os.path.exists(engine.root)  # the instance itself is untouched
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_with_a_tty_a_signal_is_forwarded_and_a_killed_cli_leaves_nothing(engine, sig) -> None:
+    """-t: runc runs in the foreground on our terminal; SIGTERM goes to it (and on to the
+    container), a SIGKILLed CLI leaves the container (and runc) to paasd."""
+    import pty
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "paas", "container:run", "-it", "--rm",
+                          "debian:bookworm", *TRAP[:2], TRAP[2].replace("exit 3", "exit 7")],
+                         env=engine.env, stdin=slave, stdout=slave, stderr=slave,
+                         start_new_session=True)
+    os.close(slave)
+    try:
+        seen = b""
+        while b"start" not in seen:
+            seen += os.read(master, 4096)
+        p.send_signal(sig)
+        assert p.wait(timeout=30) == (7 if sig == signal.SIGTERM else -signal.SIGKILL)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    assert _gone(engine) == []
