@@ -24,7 +24,7 @@ from ..model import ContainerState
 from ..runtime.bundle import Bundle
 from ..state import connect
 from .janitor import Janitor
-from .owners import Owners, end_orphan, rewatch, write_owner
+from .owners import Owners, end_orphan, forget_owner, rewatch, write_owner
 from .restarts import Restarts, Scheduler
 from .router import PEER_PID, Response, Router
 from .spares import Spares
@@ -82,6 +82,7 @@ def install(router: Router, daemon: Daemon) -> None:
         restarts.after_exit(rt, cid, exit_code, ran)
 
     def start_container(rt: Runtime, cid: str) -> None:
+        forget_owner(Bundle(rt.ctx, cid))
         rt.start_supervised(rt.store.get(cid), daemon.supervisor.launch, on_exit)
 
     scheduler = Scheduler()
@@ -96,6 +97,7 @@ def install(router: Router, daemon: Daemon) -> None:
         with pooled() as rt:
             c = rt.store.get(params["id"])
             rt.store.set_stopped_by_user(c.id, False)
+            forget_owner(Bundle(rt.ctx, c.id))  # paasd's now, whoever ran it before
             c = rt.start_supervised(c, daemon.supervisor.launch, on_exit)
             return 200, {"id": c.id, "state": c.state, "pid": c.pid}
 
@@ -156,6 +158,7 @@ def install(router: Router, daemon: Daemon) -> None:
             return 200, {"ok": True}  # its client died meanwhile: end_orphan has it
         with pooled() as rt:
             c = rt.store.get(params["id"])
+            forget_owner(Bundle(rt.ctx, c.id))
             if ("pid" in body and c.state == ContainerState.CREATED
                     and not c.config.auto_remove):
                 rt.store.set_running(c.id, _int(body, "pid"), None)  # already reaped

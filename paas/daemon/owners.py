@@ -40,8 +40,8 @@ from ..runtime.resolve import pid_start_time
 if TYPE_CHECKING:
     from ..runtime.lifecycle import Runtime
 
-__all__ = ["EXIT_KILLED", "EXIT_LOST", "OWNER_FILE", "Owners", "end_orphan", "rewatch",
-           "write_owner"]
+__all__ = ["EXIT_KILLED", "EXIT_LOST", "OWNER_FILE", "Owners", "end_orphan", "forget_owner",
+           "rewatch", "write_owner"]
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,14 @@ def write_owner(bundle: Bundle, pid: int) -> None:
         f.write(f"{pid} {pid_start_time(pid) or 0}\n")
 
 
+def forget_owner(bundle: Bundle) -> None:
+    """The container is no longer a CLI's (its exit was reported, or paasd starts it)."""
+    try:
+        os.unlink(bundle.path(OWNER_FILE))
+    except FileNotFoundError:
+        pass
+
+
 def rewatch(rt: Runtime, owners: Owners) -> None:
     """At paasd start: watch the CLI of every created or running container that has an owner
     file; orphan those whose CLI is gone (a pid reused since fails the start-time check)."""
@@ -156,9 +164,10 @@ def end_orphan(rt: Runtime, cid: str) -> None:
         c = rt.store.get(cid)
     except PaasError:
         return  # finished and removed meanwhile
+    bundle = Bundle(rt.ctx, cid)
+    forget_owner(bundle)
     if c.state not in (ContainerState.CREATED, ContainerState.RUNNING):
         return
-    bundle = Bundle(rt.ctx, cid)
     _wait_for_runc(cid, bundle.path("init.pid"))  # the dead CLI's `runc run` may be starting it
     if not os.path.exists(os.path.join(rt.ctx.paths.runc_root, cid)) and c.pid is None:
         if c.config.auto_remove:

@@ -196,3 +196,20 @@ def test_with_a_tty_a_signal_is_forwarded_and_a_killed_cli_leaves_nothing(engine
             p.wait()
         os.close(master)
     assert _gone(engine) == []
+
+
+def test_a_container_started_again_by_paasd_is_not_its_old_clis(engine) -> None:
+    """Run attached, exit, container:start (paasd's now), restart paasd: its first CLI is long
+    gone, but the container is not an orphan and keeps running."""
+    engine("container:run", "--name", "again", "debian:bookworm", *LOOP[:2],
+           "test -e /ran && exec sleep 300; touch /ran")
+    engine("container:start", "again")
+    assert engine.wait_state("again", lambda i: i["State"]["Running"])["State"]["Running"]
+    old = engine.worker_pid()
+    engine("daemon:stop")
+    engine("daemon:start")
+    engine.wait_new_worker(old)
+    time.sleep(1.0)  # an orphan would be killed by now
+    assert engine.inspect("again")["State"]["Running"]
+    engine("container:rm", "-f", "again")
+    assert _gone(engine) == []
