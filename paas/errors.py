@@ -70,9 +70,19 @@ class CommandFailed(PaasError):
 
 def from_environment(err: BaseException) -> PaasError | None:
     """The one-line error for what the host refused outside paas's own checks (a full
-    disk, a read-only or vanished filesystem); None for anything else (a bug: let its
-    traceback be seen)."""
+    disk, a read-only or vanished filesystem, a permission only root has); None for
+    anything else (a bug: let its traceback be seen)."""
     import errno
+    import os
+
+    if isinstance(err, PermissionError):
+        what = err.strerror or "permission denied"
+        where = f": {err.filename}" if err.filename else ""
+        if os.geteuid() != 0:  # PAAS_ROOT, paasd's socket, the keys: all root's
+            return FailedPrecondition(f"paas must run as root: {what}{where}",
+                                      "run it as root, e.g. with sudo")
+        return FailedPrecondition(f"{what}{where}",
+                                  "check the path's mode, owner and attributes (lsattr)")
 
     # sqlite3's errors are matched by name: importing sqlite3 here would slow every command
     full = type(err).__module__ == "sqlite3" and "disk is full" in str(err)

@@ -10,6 +10,9 @@
   manager, and ``cli_for(env)``) for module- or session-scoped instances.
 - ``rootfs_tar``: a Debian bookworm minbase tar built once with mmdebstrap and cached
   in ``<repo>/.cache``.
+- ``host_ports_taken``: 0.0.0.0:80, 443 and 8022 (and [::]) occupied for a module, as on
+  a host where paas is installed and serving: every instance listens on its own free
+  ports (``PAAS_HTTP_PORT``, ``PAAS_HTTP_GIT_PORT`` on 127.0.0.1), never on those.
 
 In CI (``CI=true``) every tool is installed, so a skipped test is a failure there.
 Not covered here: network objects (netns, veths, iptables chains); the stages that
@@ -26,6 +29,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +39,7 @@ from pathlib import Path
 
 import pytest
 from prereq import IN_CI, unavailable
+from procs import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -299,6 +304,9 @@ def paas_instance(root: Path | None = None) -> Iterator[dict[str, str]]:
     # a file of the instance's own, absent unless a test writes it
     env["PAAS_CONFIG"] = str(root / "paas.conf")
     env.update(subid_files(Path(f"{root}.subid")))
+    # its own listeners, never an installed paas's 0.0.0.0:80 (nginx) and :8022 (git)
+    env.update(PAAS_HTTP_ADDR="127.0.0.1", PAAS_HTTP_PORT=str(free_port()),
+               PAAS_HTTP_GIT_PORT=str(free_port()))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     try:
         yield env
@@ -327,6 +335,7 @@ def cli_for(env: dict[str, str]) -> CliRunner:
     def run(
         *args: str, check: bool = True, input: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
+        _check_own_ports(env)
         res = subprocess.run(
             [sys.executable, "-m", "paas", *args],
             env=env,
@@ -344,6 +353,48 @@ def cli_for(env: dict[str, str]) -> CliRunner:
         return res
 
     return run
+
+
+HOST_PORTS = (80, 443, 8022)  # what an installed paas (nginx, git over HTTP) listens on
+
+
+def _check_own_ports(env: dict[str, str]) -> None:
+    """A test instance must not take the host's ports (``./install.sh`` then ``./test.sh``
+    on one host: issue 12, 9)."""
+    for key in ("PAAS_HTTP_PORT", "PAAS_HTTP_GIT_PORT"):
+        value = env.get(key, "")
+        if not value.isdigit() or int(value) in HOST_PORTS:
+            pytest.fail(f"{key}={value!r}: a test instance needs its own free port "
+                        "(use procs.free_port()), not a port an installed paas serves")
+
+
+@pytest.fixture(scope="module")
+def host_ports_taken() -> Iterator[list[int]]:
+    """Occupy 0.0.0.0 and [::] ports 80, 443, 8022 (bound, not listening: a stray client
+    gets a reset) for a module; ports some other process holds already are left to it.
+    Yields the ports held here."""
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    for port in HOST_PORTS:
+        for family, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            try:
+                s = socket.socket(family, socket.SOCK_STREAM)
+            except OSError:  # no IPv6 on this host
+                continue
+            try:
+                if family == socket.AF_INET6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                s.bind((addr, port))
+            except OSError:
+                s.close()  # in use already: the condition this simulates
+                continue
+            held.append(s)
+            ports.append(port)
+    try:
+        yield sorted(set(ports))
+    finally:
+        for s in held:
+            s.close()
 
 
 @pytest.fixture

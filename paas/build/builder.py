@@ -126,6 +126,8 @@ class Builder:
         except FileNotFoundError as err:
             raise NotFound(f"no Dockerfile at {path}",
                            "add a Dockerfile to the context or give one with -f") from err
+        except (IsADirectoryError, NotADirectoryError) as err:
+            raise InvalidArgument(f"{path} is not a file", "give -f the Dockerfile's path") from err
         except UnicodeDecodeError as err:
             raise InvalidArgument(f"{path} is not UTF-8 text", "save the Dockerfile as UTF-8") from err
         return parse(text, os.path.basename(path) if not req.dockerfile else req.dockerfile)

@@ -40,6 +40,7 @@ from ..model import (
     RunOptions,
 )
 from . import imageconfig as ic
+from .appfiles import read_app_file
 from .context import BuildContext, open_context
 from .copy import copy_sources
 from .ignore import parse_ignore
@@ -234,9 +235,9 @@ def _commit(b: Builder, stack: Image, layer: str, out: str, specs: list[str]) ->
                 defaults.update(parse_release(f.read()))
     procfile_path = os.path.join(layer, "app", "Procfile")
     procfile = {}
-    if os.path.isfile(procfile_path) and not os.path.islink(procfile_path):
-        with open(procfile_path, encoding="utf-8") as f:
-            procfile = parse_procfile(f.read())
+    text = read_app_file(procfile_path, "Procfile")
+    if text:
+        procfile = parse_procfile(text)
     processes = merge(defaults, procfile)
     cfg = stack.config
     default = processes.get("web") or next(iter(processes.values()), "")

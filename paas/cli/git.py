@@ -19,7 +19,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..errors import InvalidArgument
+from ..errors import FailedPrecondition, InvalidArgument
 
 if TYPE_CHECKING:
     from .main import App, Handler
@@ -102,6 +102,9 @@ def http_serve(app: App, a: argparse.Namespace) -> int:
     from ..receive.urls import DEFAULT_HTTP_PORT
 
     bind = a.bind or f"0.0.0.0:{os.environ.get('PAAS_HTTP_GIT_PORT') or DEFAULT_HTTP_PORT}"
+    if os.geteuid() != 0:  # its workers read the tokens and write the repositories
+        raise FailedPrecondition("paas must run as root: git:http-serve writes PAAS_ROOT",
+                                 "run it as root, e.g. with sudo")
     if a.workers < 1 or a.timeout < 0:
         raise InvalidArgument("--workers must be >= 1 and --timeout >= 0")
     env = dict(os.environ, PAAS_ROOT=app.paths.root)

@@ -272,8 +272,8 @@ def entry() -> NoReturn:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except BrokenPipeError:
-        os._exit(code)  # the reader went away: nothing more can reach it
+    except OSError:
+        os._exit(code)  # the reader went away (EPIPE, a hung-up terminal): nothing can reach it
     os._exit(code)
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from ..runtime.sigproxy import SignalProxy
     from .main import App
 
 __all__ = ["QUICK_EXIT", "run_argv"]
@@ -53,6 +54,18 @@ def _help_here(argv: list[str]) -> None:
 
 
 def _run(app: App, body: dict[str, Any]) -> int:
+    from ..runtime.sigproxy import SignalProxy
+
+    # from here on SIGINT/SIGTERM/SIGHUP cannot kill us between paasd's create and our
+    # report of the exit (that left a created container behind): kept, then forwarded
+    signals = SignalProxy()
+    try:
+        return _run_with(app, body, signals)
+    finally:
+        signals.restore()
+
+
+def _run_with(app: App, body: dict[str, Any], signals: SignalProxy) -> int:
     app.error_exit = 125  # failures before the container runs exit 125, like docker run
     from ..daemon.client import DaemonClient
 
@@ -69,14 +82,15 @@ def _run(app: App, body: dict[str, Any]) -> int:
         raise
     if plan.get("detached"):
         sys.stdout.write(plan["id"] + "\n")
-        return 0
+        return 0  # paasd started it: a signal meanwhile does not undo that
     app.error_exit = None
 
     def notify(path: str, body: dict[str, Any]) -> Callable[[], object]:
         return client.begin("POST", path, body)
 
     try:
-        return run_attached(plan, notify, stdin=bool(plan["stdin"]), tty=bool(plan["tty"]))
+        return run_attached(plan, notify, stdin=bool(plan["stdin"]), tty=bool(plan["tty"]),
+                            signals=signals)
     except StartFailed as err:
         app.error_exit = err.returncode
         raise

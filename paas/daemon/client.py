@@ -21,6 +21,7 @@ from ..errors import (
     InvalidArgument,
     NotFound,
     PaasError,
+    from_environment,
 )
 from .sockpath import unix_address
 
@@ -151,6 +152,12 @@ class DaemonClient:
             return step()
         except (FileNotFoundError, ConnectionRefusedError) as err:
             raise self.not_running() from err
+        except PermissionError as err:  # not root: "paas must run as root: ..."
+            known = from_environment(PermissionError(err.errno, err.strerror,
+                                                     self.paths.daemon_socket))
+            if known is None:
+                raise
+            raise known from err
         except TimeoutError as err:
             raise FailedPrecondition(
                 f"paasd did not answer {method} {path} within {timeout:g}s",
@@ -164,7 +171,9 @@ class DaemonClient:
         """paasd's ``/_ping`` reply, or None if it is not running."""
         try:
             reply = self.request("GET", "/_ping", timeout=timeout)
-        except FailedPrecondition:
+        except FailedPrecondition as err:
+            if isinstance(err.__cause__, PermissionError):
+                raise  # not "not running": we may not ask
             return None
         return reply if isinstance(reply, dict) else None
 

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from ..config import Context
 from ..errors import InvalidArgument, PaasError
 from ..model import ContainerState
+from ..runtime.bundle import Bundle
 from ..state import connect
 from .janitor import Janitor
+from .owners import Owners, end_orphan, forget_owner, rewatch, write_owner
 from .restarts import Restarts, Scheduler
-from .router import Response, Router
+from .router import PEER_PID, Response, Router
 from .spares import Spares
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ def install(router: Router, daemon: Daemon) -> None:
         restarts.after_exit(rt, cid, exit_code, ran)
 
     def start_container(rt: Runtime, cid: str) -> None:
+        forget_owner(Bundle(rt.ctx, cid))
         rt.start_supervised(rt.store.get(cid), daemon.supervisor.launch, on_exit)
 
     scheduler = Scheduler()
@@ -88,11 +91,14 @@ def install(router: Router, daemon: Daemon) -> None:
     spares = Spares(lambda: _runtime(daemon.ctx))
     daemon.on_shutdown.append(spares.stop)
     restarts = Restarts(thread_runtime, start_container, scheduler)
+    # an attached container whose CLI dies before reporting its exit is paasd's to remove
+    owners = Owners(lambda cid: end_orphan(thread_runtime(), cid))
 
     def start(params: dict[str, str], body: dict[str, Any]) -> Response:
         with pooled() as rt:
             c = rt.store.get(params["id"])
             rt.store.set_stopped_by_user(c.id, False)
+            forget_owner(Bundle(rt.ctx, c.id))  # paasd's now, whoever ran it before
             c = rt.start_supervised(c, daemon.supervisor.launch, on_exit)
             return 200, {"id": c.id, "state": c.state, "pid": c.pid}
 
@@ -132,10 +138,16 @@ def install(router: Router, daemon: Daemon) -> None:
                 if detach:
                     c = rt.start_supervised(c, daemon.supervisor.launch, on_exit)
                     return 201, {"id": c.id, "name": c.name, "state": c.state, "detached": True}
-                return 201, rt.attach_plan(c)
+                plan = rt.attach_plan(c)
+                client = int(params.get(PEER_PID) or 0)
+                if client > 0:
+                    write_owner(Bundle(rt.ctx, c.id), client)
             except BaseException:
                 rt.remove(rt.store.get(c.id), force=True)
                 raise
+        if client > 0:
+            owners.watch(c.id, client)
+        return 201, plan
 
     def _int(body: dict[str, Any], key: str) -> int:
         value = body.get(key)
@@ -153,8 +165,11 @@ def install(router: Router, daemon: Daemon) -> None:
         """An attached container exited: record it, release runc state, mounts, network.
         With ``pid``, a start not reported yet (the command ended at once) is recorded
         first (its StartedAt), unless the container goes with its exit (``--rm``)."""
+        if not owners.release(params["id"]):
+            return 200, {"ok": True}  # its client died meanwhile: end_orphan has it
         with pooled() as rt:
             c = rt.store.get(params["id"])
+            forget_owner(Bundle(rt.ctx, c.id))
             if ("pid" in body and c.state == ContainerState.CREATED
                     and not c.config.auto_remove):
                 rt.store.set_running(c.id, _int(body, "pid"), None)  # already reaped
@@ -179,6 +194,7 @@ def install(router: Router, daemon: Daemon) -> None:
         _restore_network(rt)
         adopt_all(rt, daemon.supervisor, daemon.keeper, on_exit, restarts)
         rt.collect_garbage()
+        rewatch(rt, owners)
 
 
 def _restore_network(rt: Runtime) -> None:

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import socketserver
+import sys
 from typing import Any
 
 from ..errors import PaasError, from_environment
@@ -62,7 +63,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send_json(400, {"message": f"malformed request: {err}"})
             return
         try:
-            status, obj = self.server.router.dispatch(self.command, self.path, body)
+            status, obj = self.server.router.dispatch(self.command, self.path, body,
+                                                      peer_pid=self._peer_pid())
         except Exception as err:  # a handler bug must not kill the connection thread silently
             known = from_environment(err)  # e.g. a full disk: said as such
             if known is not None:
@@ -106,6 +108,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             emit(last)
         except OSError:
             log.info("client of %s %s went away before the end", self.command, self.path)
+
+    def _peer_pid(self) -> int | None:
+        """The pid of the process at the other end of this connection (``SO_PEERCRED``)."""
+        try:
+            cred = self.request.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        except (OSError, AttributeError):
+            return None
+        pid = int.from_bytes(cred[:4], sys.byteorder, signed=True)
+        return pid if pid > 0 else None
 
     def _read_body(self) -> dict[str, Any]:
         if self.headers.get("Transfer-Encoding"):

@@ -26,9 +26,11 @@ from ..errors import (
     PaasError,
 )
 
-__all__ = ["ERROR_KINDS", "Handler", "Response", "Router", "Stream", "error_body", "status_for"]
+__all__ = ["ERROR_KINDS", "PEER_PID", "Handler", "Response", "Router", "Stream", "error_body",
+           "status_for"]
 
 Response = tuple[int, Any]
+PEER_PID = "peer_pid"  # params key: the pid of the process that sent the request
 
 
 class Stream:
@@ -130,10 +132,16 @@ class Router:
             )
         raise NotFound(f"no API route {method} {path}", "this paasd may be older than the CLI")
 
-    def dispatch(self, method: str, target: str, body: dict[str, Any]) -> Response:
-        """Run the matching handler; every PaasError becomes its status and error body."""
+    def dispatch(self, method: str, target: str, body: dict[str, Any], *,
+                 peer_pid: int | None = None) -> Response:
+        """Run the matching handler; every PaasError becomes its status and error body.
+        ``peer_pid``: the client's pid (``SO_PEERCRED``), handed to the handler as
+        ``params[PEER_PID]`` (never taken from the query string)."""
         try:
             handler, params = self.match(method, target)
+            params.pop(PEER_PID, None)
+            if peer_pid is not None:
+                params[PEER_PID] = str(peer_pid)
             return handler(params, body)
         except PaasError as err:
             return status_for(err), error_body(err)

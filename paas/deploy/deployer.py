@@ -25,11 +25,12 @@ from collections.abc import Callable, Iterator, Mapping
 from .. import modes
 from ..apps.idmaps import IdMaps
 from ..apps.store import AppStore
+from ..build.appfiles import read_app_file
 from ..build.builder import Builder
 from ..build.procfile import parse_procfile, processes_of
 from ..build.progress import BuildEvent, render_plain
 from ..config import Context
-from ..errors import CommandFailed, InvalidArgument, NotFound, PaasError
+from ..errors import CommandFailed, NotFound, PaasError
 from ..image.store import ImageStore
 from ..model import BuildRequest, Image, Release, Route, Upstream
 from ..runtime.lifecycle import Runtime
@@ -84,8 +85,14 @@ class Deployer:
             src = os.path.join(work, "src")
             os.mkdir(src)
             checkout(repo, sha, src)
-            image, builder, processes = self._build(app, src, sha)
+            # read (and app.json checked) before the build: a bad file rejects the push at once
             files = {name: _read(os.path.join(src, name)) for name in APP_FILES}
+            if files["app.json"]:
+                checks_from_app_json(files["app.json"])
+            procfile = _read(os.path.join(src, "Procfile"))
+            if procfile:
+                parse_procfile(procfile)
+            image, builder, processes = self._build(app, src, sha)
         finally:
             shutil.rmtree(work)
         current = self.releases.current(app)
@@ -326,14 +333,7 @@ def _formation(processes: Mapping[str, str], current: Release | None) -> dict[st
     return {t: previous.get(t, 1 if t == "web" else 0) for t in processes if t != "release"}
 
 
-def _read(path: str) -> str:
-    if not os.path.isfile(path) or os.path.islink(path):
-        return ""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if len(text) > 1 << 20:
-        raise InvalidArgument(f"{os.path.basename(path)} is larger than 1 MiB", "shorten it")
-    return text
+_read = read_app_file
 
 
 def _port_suffix() -> str:

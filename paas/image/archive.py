@@ -73,7 +73,12 @@ def write_archive(
     out_path = os.path.abspath(out_path)
     if os.path.isdir(out_path):
         raise InvalidArgument(f"{out_path} is a directory", "give a file name for the archive")
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out_path), prefix=".paas-save-")
+    directory = os.path.dirname(out_path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".paas-save-")
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise InvalidArgument(f"cannot write {out_path}: {directory} is not a directory",
+                              "create the directory first, or give -o a path in one") from err
     try:
         with os.fdopen(fd, "wb") as f:
             with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:

@@ -6,7 +6,9 @@ Routes (``.git`` optional)::
     POST /APP.git/git-receive-pack                     commands + pack -> report
 
 Every request needs HTTP Basic auth with a token from ``paas auth:add NAME`` (user
-NAME, password TOKEN); otherwise 401 with ``WWW-Authenticate``. Dumb HTTP and
+NAME, password TOKEN); otherwise 401 with ``WWW-Authenticate``. Too many wrong
+credentials from one address and it gets 429 with ``Retry-After`` for a while
+(``paas.receive.ratelimit``). Dumb HTTP and
 ``upload-pack`` (clone/fetch) are refused. The response body is a generator fed by
 the push running in a thread, so progress lines of the update hook reach the
 client while it runs (under gunicorn's sync worker each chunk is sent as yielded).
@@ -21,6 +23,7 @@ import base64
 import binascii
 import gzip
 import logging
+import math
 import queue
 import re
 import threading
@@ -30,10 +33,12 @@ from urllib.parse import parse_qs
 
 from ..errors import PaasError
 from .names import APP_NAME_RE
+from .ratelimit import client_address
 
 if TYPE_CHECKING:
     from ..config import Context
     from . import UpdateHook
+    from .ratelimit import FailedLogins
     from .tokens import TokenStore
 
 __all__ = ["GitHttpApp", "app", "basic_credentials"]
@@ -76,8 +81,20 @@ class GitHttpApp:
     of the process environment (``PAAS_ROOT``...) and ``paas.receive.default_hook``."""
 
     def __init__(self, ctx: Context | None = None, hook: UpdateHook | None = None,
-                 tokens: TokenStore | None = None) -> None:
+                 tokens: TokenStore | None = None, failures: FailedLogins | None = None
+                 ) -> None:
         self._ctx, self._hook, self._tokens = ctx, hook, tokens
+        self._failures = failures
+
+    def _failed_logins(self) -> FailedLogins:
+        if self._failures is None:
+            import os
+
+            from .ratelimit import FailedLogins, Policy
+
+            path = os.path.join(self._context().paths.root, "auth", "http-failures.db")
+            self._failures = FailedLogins(path, Policy.from_env(os.environ))
+        return self._failures
 
     def _context(self) -> Context:
         if self._ctx is None:
@@ -107,14 +124,27 @@ class GitHttpApp:
             log.warning("git http: %s", err.render())
             return _plain(start_response, "400 Bad Request", err.render())
 
-    def _authenticate(self, environ: dict[str, Any]) -> str | None:
-        creds = basic_credentials(environ.get("HTTP_AUTHORIZATION", ""))
-        if creds is None or not creds[0] or not creds[1]:
-            return None
-        return creds[0] if self._token_store().check(*creds) else None
+    def _authenticate(self, environ: dict[str, Any], addr: str) -> str | None:
+        """The token's name; None for no or wrong credentials (counted when wrong)."""
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None  # git's first request of every push: not a failure
+        creds = basic_credentials(header)
+        if creds is not None and creds[0] and creds[1] and self._token_store().check(*creds):
+            self._failed_logins().succeeded(addr)
+            return creds[0]
+        wait = self._failed_logins().failed(addr)
+        if wait:
+            log.warning("git http: %s blocked for %ds after too many failed logins", addr, wait)
+        return None
 
     def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        user = self._authenticate(environ)
+        failures = self._failed_logins()
+        addr = client_address(environ, failures.policy.trusted_proxies)
+        wait = failures.blocked(addr)
+        if wait:
+            return _too_many(start_response, wait)
+        user = self._authenticate(environ, addr)
         if user is None:
             return _plain(start_response, "401 Unauthorized",
                           "authentication required: user NAME, password a token from "
@@ -191,6 +221,13 @@ def _drain(q: queue.SimpleQueue[bytes | None]) -> Iterator[bytes]:
 
 _NO_CACHE = [("Cache-Control", "no-cache, max-age=0, must-revalidate"),
              ("Expires", "Fri, 01 Jan 1980 00:00:00 GMT"), ("Pragma", "no-cache")]
+
+
+def _too_many(start_response: StartResponse, wait: float) -> list[bytes]:
+    seconds = max(1, math.ceil(wait))
+    return _plain(start_response, "429 Too Many Requests",
+                  f"too many failed logins from your address: try again in {seconds}s",
+                  [("Retry-After", str(seconds))])
 
 
 def _plain(start_response: StartResponse, status: str, text: str,

@@ -6,8 +6,18 @@ container's stdout/stderr to its own and to the json-file log, forwards
 SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container, and reaps the init to get the
 real exit status (and read the memory cgroup's OOM counter before
 ``runc delete``). With a TTY, ``runc run`` in the foreground owns the
-terminal (raw mode, window size, job control) and its exit status is the
-container's.
+terminal (raw mode, window size, job control), gets the forwarded signals
+and its exit status is the container's.
+
+When our stdout or stderr goes away (``paas container:run IMG yes | head -1``:
+EPIPE; a hung-up terminal: EIO) we stop copying that stream and close our read
+end of the container's pipe, so the container gets EPIPE/SIGPIPE as it would
+in a plain pipeline, and we still wait for its exit and report it (``--rm``
+removes it). One difference to a pipeline is the kernel's: a pid namespace's
+init never dies of a signal it has no handler for, so an init that leaves
+SIGPIPE at its default (which would end it at its next write) is killed here,
+and the exit reported is 141 (128 + SIGPIPE) as in a pipeline. Should this process die anyway (SIGKILL), paasd notices and
+removes the container (``paas.daemon.owners``).
 
 Not here: detached containers (paasd's supervisor owns those).
 """
@@ -24,6 +34,7 @@ from ..errors import CommandFailed
 from ..linux import set_child_subreaper
 from ..proc import exit_code_from_status
 from .logwriter import LogWriter
+from .sigproxy import SignalProxy
 
 __all__ = ["StartFailed", "run_attached", "start_exit_code"]
 
@@ -35,13 +46,8 @@ if TYPE_CHECKING:
     # notify(path, body) sends a request to paasd and returns a function that waits for its reply
     Notify = Callable[[str, dict[str, Any]], Callable[[], object]]
 
-# _signal and select.epoll, not signal and selectors: those import enum, ~4 ms of every run
-if TYPE_CHECKING:
-    import signal as _signal  # _signal has no stubs; signal re-exports it with enums
-else:
-    import _signal
-
-_FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
+# select.epoll, not selectors: that imports enum, ~4 ms of every run
+_SIGPIPE, _SIGKILL = 13, 9  # the same on every Linux architecture paas runs on
 _AT_ONCE = 0.02  # s: an exit within this is reported with the start, in one request
 
 
@@ -60,18 +66,27 @@ def start_exit_code(runc_error: str) -> int:
     return 125
 
 
-def run_attached(plan: dict[str, Any], notify: Notify, *, stdin: bool, tty: bool) -> int:
+def run_attached(plan: dict[str, Any], notify: Notify, *, stdin: bool, tty: bool,
+                 signals: SignalProxy) -> int:
     """Run the container paasd created (``plan`` from ``POST /containers``) attached to our
-    stdio; ``notify(path, body)`` reports the start and the exit back to paasd."""
+    stdio; ``notify(path, body)`` reports the start and the exit back to paasd. ``signals``
+    caught before it runs mean it is not started: the exit reported is 128+N."""
     cid = str(plan["id"])
-    if tty:
-        code = proc.spawn_light(list(plan["argv"])).wait()
+    if signals.pending:
+        code = 128 + signals.pending[0]
         notify(f"/containers/{cid}/finish", {"exit_code": code})()
         return code
-    return _run_piped(plan, notify, stdin)
+    if tty:
+        runc = proc.spawn_light(list(plan["argv"]))
+        signals.forward_to(lambda n: os.kill(runc.pid, n))  # runc passes them on
+        code = runc.wait()
+        notify(f"/containers/{cid}/finish", {"exit_code": code})()
+        return code
+    return _run_piped(plan, notify, stdin, signals)
 
 
-def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
+def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool,
+               signals: SignalProxy) -> int:
     cid, pid_file = str(plan["id"]), str(plan["pid_file"])
     set_child_subreaper()
     out_r, out_w = os.pipe()
@@ -102,7 +117,8 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
     with open(pid_file) as f:
         pid = int(f.read().strip())
     kill = list(plan["kill_argv"])
-    previous = {s: _signal.signal(s, lambda n, _f: _forward(kill, n)) for s in _FORWARDED}
+    signals.forward_to(lambda n: _forward(kill, n))  # those that came while runc ran, first
+    pump.on_lost(lambda: _broken_pipe(pid))
     started: Callable[[], object] | None = None
     try:
         pidfd = os.pidfd_open(pid)
@@ -117,14 +133,29 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool) -> int:
         pump.drain()
         _, status = os.waitpid(pid, 0)
     finally:
-        for s, h in previous.items():
-            _signal.signal(s, h)
         log.close()
     code = exit_code_from_status(status)
+    if pump.lost and code == 128 + _SIGKILL and pump.killed:
+        code = 128 + _SIGPIPE  # what the pipe would have made of it
     if started is not None:
         started()
     notify(f"/containers/{cid}/finish", {"exit_code": code, "pid": pid})()
     return code
+
+
+def _broken_pipe(pid: int) -> bool:
+    """Our stdout/stderr reader is gone. Kill the container if its init leaves SIGPIPE at
+    the default (the kernel would spare it, unlike any other writer); whether we did."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        handled = int(fields["SigCgt"], 16) | int(fields["SigIgn"], 16)
+    except (OSError, KeyError, ValueError):
+        return False  # already gone
+    if handled & (1 << (_SIGPIPE - 1)):
+        return False  # it handles or ignores SIGPIPE: the EPIPE of its next write tells it
+    os.kill(pid, _SIGKILL)  # our unreaped child: the pid cannot have been reused
+    return True
 
 
 def _forward(kill_argv: list[str], signum: int) -> None:
@@ -142,6 +173,9 @@ class _Pump:
         for fd in fds:
             self.sel.register(fd, select.EPOLLIN)
         self.exited = False
+        self.lost = False  # a stream's reader (our stdout/stderr) went away
+        self.killed = False  # ...and on_lost() killed the container for it
+        self._on_lost: Callable[[], bool] | None = None
         self._pidfd = -1
         self._err_tail = b""
 
@@ -159,12 +193,35 @@ class _Pump:
             os.close(fd)
             del self.fds[fd]
             return False
-        out.write(data)
-        out.flush()
         self.log.write(stream, data)
+        if out is not None:
+            try:
+                out.write(data)
+                out.flush()
+            except OSError:  # EPIPE: our reader is gone (`| head`); EIO: a hung-up terminal
+                self._lost(fd)
+                return True
         if stream == "stderr":
             self._err_tail = (self._err_tail + data)[-4096:]
         return True
+
+    def on_lost(self, fn: Callable[[], bool]) -> None:
+        """Call ``fn`` (once) when a stream is lost; at once if one already was. It returns
+        whether it killed the container."""
+        self._on_lost = fn
+        if self.lost:
+            self.killed = fn()
+
+    def _lost(self, fd: int) -> None:
+        """Nobody reads what we copy from ``fd`` any more: close it, so the container's next
+        write to that stream fails (EPIPE) as it would in a plain pipeline."""
+        self.sel.unregister(fd)
+        os.close(fd)
+        del self.fds[fd]
+        if not self.lost:
+            self.lost = True
+            if self._on_lost is not None:
+                self.killed = self._on_lost()
 
     def stderr_tail(self) -> str:
         """The last 4 KiB read from stderr (runc's error, when it failed to start)."""

@@ -40,6 +40,18 @@ def _missing_prerequisite() -> str | None:
     return None
 
 
+# modules whose instances start nginx or git over HTTP: they run with the host's ports 80,
+# 443 and 8022 taken, as when paas is installed and serving (issue 12, 9)
+_WITH_HOST_PORTS_TAKEN = {"test_apps_cli.py", "test_hygiene_cli.py", "test_ops_cli.py",
+                          "test_proxy_nginx.py", "test_host_ports.py"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _host_ports(request: pytest.FixtureRequest) -> None:
+    if request.path.name in _WITH_HOST_PORTS_TAKEN:
+        request.getfixturevalue("host_ports_taken")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if _HERE in item.path.parents:
         reason = _missing_prerequisite()

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -142,6 +143,24 @@ def test_seccomp_and_caps_block_namespaces_and_mounts(host: Host) -> None:
     res = _run(host, script, userns=False)
     assert "unshare=1" in res.stdout and "mount=32" in res.stdout
     assert "CapEff:\t00000000a80425fb" in res.stdout  # Docker's 14 default caps
+
+
+# io_uring_setup, _enter, _register (the same numbers on every architecture)
+IO_URING_PL = r'for $nr (425, 426, 427) { $b = "\0" x 120; $r = syscall($nr, 1, $b); print "$nr=$r/", $!+0, "\n" }'
+IO_URING = "perl -e " + shlex.quote(IO_URING_PL)
+
+
+def test_seccomp_blocks_io_uring_with_eperm(host: Host) -> None:
+    """Docker's current profile (moby#46762) leaves io_uring_* out of its allowlist: EPERM."""
+    for userns in (False, True):
+        res = _run(host, IO_URING, userns=userns)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.split() == ["425=-1/1", "426=-1/1", "427=-1/1"], res.stdout
+    if Path("/proc/sys/kernel/io_uring_disabled").read_text().strip() == "0":
+        # the host kernel has io_uring: the EPERM above is the profile's
+        host_res = subprocess.run(["sh", "-c", IO_URING], capture_output=True, text=True,
+                                  check=True)
+        assert not host_res.stdout.startswith("425=-1"), host_res.stdout
 
 
 def test_memory_limit_oom_kills(host: Host) -> None:

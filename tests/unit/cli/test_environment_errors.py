@@ -22,3 +22,18 @@ def test_anything_else_is_left_alone() -> None:
     assert from_environment(OSError(errno.ENOENT, "No such file or directory", "x")) is None
     assert from_environment(ValueError("a bug")) is None
     assert from_environment(sqlite3.OperationalError("no such table: apps")) is None
+
+
+def test_a_permission_error_of_a_non_root_user_says_paas_must_run_as_root(monkeypatch) -> None:
+    import os
+
+    denied = PermissionError(errno.EACCES, "Permission denied", "/var/lib/paas/state.db")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    err = from_environment(denied)
+    assert isinstance(err, FailedPrecondition) and exit_code_for(err) == 5
+    assert err.render() == ("paas must run as root: Permission denied: /var/lib/paas/state.db "
+                            "(run it as root, e.g. with sudo)")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)  # root refused (an immutable file...)
+    err = from_environment(denied)
+    assert err is not None and not err.message.startswith("paas must run as root")
+    assert "/var/lib/paas/state.db" in err.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from paas.errors import AlreadyExists, CommandFailed, Conflict, FailedPreconditi
 
 def _handlers(router: Router) -> None:
     def echo(params: dict[str, str], body: dict[str, Any]) -> Response:
-        return 200, {"params": params, "body": body}
+        peer = params.pop("peer_pid", None)
+        return 200, {"params": params, "body": body, "peer": peer}
 
     def exists(params: dict[str, str], body: dict[str, Any]) -> Response:
         raise AlreadyExists("name web is taken", "pick another name")
@@ -70,8 +72,14 @@ def test_socket_mode_is_0600(server: DaemonClient) -> None:
 
 
 def test_round_trip(server: DaemonClient) -> None:
+    """Handlers also get the client's pid (SO_PEERCRED): here, this process."""
     assert server.request("POST", "/echo/a%2Fb?q=1", {"k": [1, 2]}) == {
-        "params": {"x": "a/b", "q": "1"}, "body": {"k": [1, 2]}}
+        "params": {"x": "a/b", "q": "1"}, "body": {"k": [1, 2]}, "peer": str(os.getpid())}
+
+
+def test_peer_pid_cannot_come_from_the_query(server: DaemonClient) -> None:
+    reply = server.request("POST", "/echo/a?peer_pid=1", {})
+    assert reply["peer"] == str(os.getpid())
 
 
 def test_errors_are_reraised_as_their_class(server: DaemonClient) -> None:

@@ -44,6 +44,17 @@ def test_privileged_syscalls_are_absent_with_default_caps(name: str) -> None:
     assert _rules_for(p, name) == []
 
 
+@pytest.mark.parametrize("name", ["io_uring_setup", "io_uring_enter", "io_uring_register"])
+def test_io_uring_is_not_allowed_even_with_every_cap(name: str) -> None:
+    """moby#46762: io_uring bypasses seccomp's view of syscalls, so Docker dropped it."""
+    from paas.runtime.spec import DEFAULT_CAPS as caps
+
+    every = tuple(caps) + ("CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_BPF", "CAP_PERFMON")
+    for capset in (caps, every):
+        assert _rules_for(default_profile(capset), name) == []
+    assert all(name not in r["names"] for r in load_docker_profile()["syscalls"])
+
+
 def test_ptrace_allowed_by_kernel_version_rule() -> None:
     # moby allows ptrace on kernels >= 4.8 (seccomp can no longer be bypassed by it)
     assert _unconditionally_allowed(default_profile(DEFAULT_CAPS, kernel=(6, 1)), "ptrace")
