@@ -92,10 +92,14 @@ class Ingest(io.RawIOBase):
         return digest
 
     def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.tmp_path)
+        """Remove the temp file, also when closing it fails (a full disk: close flushes
+        what is buffered and raises ENOSPC, which the caller already has)."""
+        try:
+            if not self._file.closed:
+                self._file.close()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.tmp_path)
 
     def as_binary(self) -> BinaryIO:
         return cast(BinaryIO, self)
