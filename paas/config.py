@@ -22,6 +22,8 @@ the entry points merge it into ``os.environ`` first (``paas.conffile.apply``), s
 - ``PAAS_PIDS_LIMIT``, ``PAAS_APP_DISK_LIMIT``, ``PAAS_BUILD_DISK_LIMIT``,
   ``PAAS_MEMORY_RESERVE``, ``PAAS_CONTAINERS_MEMORY``: default limits of containers
   (``paas.runtime.limits``).
+- ``PAAS_BUILD_CA_BUNDLE`` (default the host's ``/etc/ssl/certs/ca-certificates.crt``;
+  ``off``): the CA bundle build containers trust (``paas.build.hostca``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Context:
     subid_user: str = "root"
     idmapped: str = "auto"  # auto | off
     limits: DefaultLimits = field(default_factory=DefaultLimits)
+    build_ca: str = ""  # PAAS_BUILD_CA_BUNDLE as given (paas.build.hostca parses it)
 
     @property
     def cgroup_parent(self) -> str:
@@ -96,6 +99,7 @@ def load_context(env: Mapping[str, str] | None = None) -> Context:
         subid_user=env.get("PAAS_SUBID_USER") or "root",
         idmapped=_parse_idmapped(env.get("PAAS_IDMAPPED") or "auto"),
         limits=_limits(env),
+        build_ca=env.get("PAAS_BUILD_CA_BUNDLE") or "",
     )
 
 

@@ -8,7 +8,7 @@ Ctrl-C. Build containers get a low CPU weight (``BUILD_CPU_SHARES``, a quarter o
 the default 1024): on a small host the apps serving during a deploy come first; and a
 writable layer of the instance's build size (``PAAS_BUILD_DISK_LIMIT``, default 10g):
 a step that fills it fails with ENOSPC inside and one line saying so, the host keeps
-its free space.
+its free space; and the host's CA bundle (``paas.build.hostca``).
 
 Not here: caching and layers (``paas.build.builder``).
 """
@@ -26,6 +26,7 @@ from ..errors import CommandFailed
 from ..model import Container, RunOptions
 from ..runtime.bundle import Bundle
 from ..runtime.lifecycle import Runtime
+from . import hostca
 
 __all__ = ["BUILD_CPU_SHARES", "BuildContainer", "build_container", "check_exit"]
 
@@ -33,7 +34,7 @@ BUILD_CPU_SHARES = 256
 
 
 class BuildContainer:
-    def __init__(self, rt: Runtime, c: Container) -> None:
+    def __init__(self, rt: Runtime, c: Container, *, ca: bool = False) -> None:
         self.rt = rt
         self.container = c
         bundle = Bundle(rt.ctx, c.id)
@@ -41,6 +42,8 @@ class BuildContainer:
         self.upper = bundle.upper  # readable until the container is removed
         self.rootfs = bundle.rootfs  # mounted from creation until run() returns
         self.finished = False
+        # the CA bundle's mount point runc makes in the layer (not the image's)
+        self._stubs = hostca.Stubs(self.rootfs) if ca else None
 
     def run(self, on_output: Callable[[bytes], None]) -> int:
         """Run the command; its stdout and stderr go to ``on_output``. Returns its exit
@@ -69,6 +72,8 @@ class BuildContainer:
         if not self.finished:
             self.finished = True
             self.rt.finish(self.container.id, code, keep_layer=True)
+            if self._stubs is not None:
+                self._stubs.drop(self.upper)
 
     def check_space(self, code: int) -> None:
         """A failed step whose writable layer is full: say so, in one line."""
@@ -90,7 +95,12 @@ def build_container(rt: Runtime, opts: RunOptions) -> Iterator[BuildContainer]:
         opts = replace(opts, resources=replace(opts.resources, cpu_shares=BUILD_CPU_SHARES))
     if opts.resources.disk is None and rt.ctx.limits.build_disk is not None:
         opts = replace(opts, resources=replace(opts.resources, disk=rt.ctx.limits.build_disk))
-    bc = BuildContainer(rt, rt.create(opts))
+    bundle = hostca.parse_bundle_setting(rt.ctx.build_ca)
+    if bundle is not None:  # TLS through an inspecting proxy: trust what the host trusts
+        own = rt.images.get(opts.image).config.env  # an image's ENV of them wins too
+        opts = replace(opts, binds=(*opts.binds, hostca.ca_bind(bundle)),
+                       env=hostca.ca_env(opts.env, own))
+    bc = BuildContainer(rt, rt.create(opts), ca=bundle is not None)
     try:
         yield bc
     finally:
