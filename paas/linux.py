@@ -17,7 +17,12 @@ from .errors import CommandFailed
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~3 ms of CLI start
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
     from .model import IdMap, Mount
+
+    T = TypeVar("T")
 
 __all__ = ["MNT_DETACH", "bind_fd", "idmapped_bind", "loop_attach", "mount",
            "set_child_subreaper", "umount", "userns_fd"]
@@ -99,17 +104,32 @@ CLONE_NEWNET = 0x40000000
 
 def namespaces_with_idmap(user_path: str, net_path: str, idmap: IdMap) -> None:
     """A new user namespace with ``idmap``'s mapping and a network namespace it owns,
-    bind-mounted on the (existing, empty) files ``user_path`` and ``net_path``.
+    bind-mounted on the (existing, empty) files ``user_path`` and ``net_path``; the bind
+    mounts keep the namespaces alive."""
 
-    A forked child unshares both; we write its id maps and bind its namespace
-    files, then let it exit. The bind mounts keep the namespaces alive.
-    """
+    def bind(pid: int) -> None:
+        for ns, path in (("user", user_path), ("net", net_path)):
+            _bind(f"/proc/{pid}/ns/{ns}", path)
+
+    _in_mapped_child(CLONE_NEWUSER | CLONE_NEWNET, "CLONE_NEWUSER|CLONE_NEWNET", idmap, bind)
+
+
+def userns_fd(idmap: IdMap) -> int:
+    """An fd of a new user namespace whose uid and gid maps are ``idmap`` (for
+    ``idmapped_bind``); the caller closes it (the fd keeps the namespace)."""
+    return _in_mapped_child(CLONE_NEWUSER, "CLONE_NEWUSER", idmap, lambda pid: os.open(
+        f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC))
+
+
+def _in_mapped_child(flags: int, what: str, idmap: IdMap, then: Callable[[int], T]) -> T:
+    """Fork a child that unshares ``flags`` (a user namespace among them), write its id
+    maps from ``idmap``, return ``then(pid)`` and let the child exit."""
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: only async-signal-safe work until _exit
         os.close(go_w)  # else our own copy would keep the pipe from reaching EOF
-        ok = _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0
+        ok = _libc.unshare(flags) == 0
         os.write(ready_w, b"1" if ok else b"0")
         os.read(go_r, 1)
         os._exit(0)
@@ -117,47 +137,16 @@ def namespaces_with_idmap(user_path: str, net_path: str, idmap: IdMap) -> None:
     os.close(go_r)
     try:
         if os.read(ready_r, 1) != b"1":
-            raise CommandFailed("unshare(CLONE_NEWUSER|CLONE_NEWNET) failed",
+            raise CommandFailed(f"unshare({what}) failed",
                                 "check that user namespaces are enabled (user.max_user_namespaces)")
         line = f"{idmap.container_id} {idmap.host_id} {idmap.size}\n"
         for name in ("uid_map", "gid_map"):
             with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write(line)
-        for ns, path in (("user", user_path), ("net", net_path)):
-            _bind(f"/proc/{pid}/ns/{ns}", path)
+        return then(pid)
     finally:
         os.close(ready_r)
         os.close(go_w)  # EOF: the child exits
-        os.waitpid(pid, 0)
-
-
-def userns_fd(idmap: IdMap) -> int:
-    """An fd of a new user namespace whose uid and gid maps are ``idmap`` (for
-    ``idmapped_bind``); the caller closes it. A forked child unshares it and exits once
-    we hold the fd (the fd keeps the namespace)."""
-    ready_r, ready_w = os.pipe()
-    go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: only async-signal-safe work until _exit
-        os.close(go_w)
-        ok = _libc.unshare(CLONE_NEWUSER) == 0
-        os.write(ready_w, b"1" if ok else b"0")
-        os.read(go_r, 1)
-        os._exit(0)
-    os.close(ready_w)
-    os.close(go_r)
-    try:
-        if os.read(ready_r, 1) != b"1":
-            raise CommandFailed("unshare(CLONE_NEWUSER) failed",
-                                "check that user namespaces are enabled (user.max_user_namespaces)")
-        line = f"{idmap.container_id} {idmap.host_id} {idmap.size}\n"
-        for name in ("uid_map", "gid_map"):
-            with open(f"/proc/{pid}/{name}", "w") as f:
-                f.write(line)
-        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-    finally:
-        os.close(ready_r)
-        os.close(go_w)
         os.waitpid(pid, 0)
 
 
