@@ -155,14 +155,27 @@ class LoopExt4:
     def attach(self, layer: LayerPaths) -> None:
         if os.path.ismount(layer.mountpoint):
             return
+        # A busy layer was detached lazily (an exiting container's overlay still held
+        # it): its filesystem lives on, on its loop device, until that last user goes.
+        # Mount that device again (the same superblock) rather than attach the file to
+        # a second device: two superblocks over one ext4 image would corrupt it.
+        held = _backing_devices().get(os.path.realpath(layer.image))
+        if held is not None:
+            self._mount(layer, held)
+            return
         dev, fd = linux.loop_attach(layer.image)
+        try:
+            self._mount(layer, dev)
+        finally:
+            os.close(fd)  # the mount holds the device now; autoclear frees it at umount
+
+    @staticmethod
+    def _mount(layer: LayerPaths, dev: str) -> None:
         try:
             linux.mount(Mount("ext4", dev), layer.mountpoint)
         except CommandFailed as err:
             raise CommandFailed(f"cannot mount the writable layer {layer.image}: {err.message}",
                                 "check the file with: e2fsck -n " + layer.image) from err
-        finally:
-            os.close(fd)  # the mount holds the device now; autoclear frees it at umount
 
     def detach(self, layer: LayerPaths, *, lazy: bool = False) -> None:
         if not os.path.ismount(layer.mountpoint):
@@ -212,21 +225,24 @@ def detect_backend(root: str) -> LayerBackend:
 def attached_layers(containers: str) -> list[str]:
     """The layer images under ``containers`` that a loop device holds (sysfs)."""
     prefix = containers.rstrip("/") + "/"
-    found = []
+    return sorted(b for b in _backing_devices() if b.startswith(prefix))
+
+
+def _backing_devices() -> dict[str, str]:
+    """Backing file -> loop device, for every attached loop device (sysfs)."""
+    found = {}
     try:
         names = os.listdir("/sys/block")
     except OSError:
-        return []
+        return {}
     for name in names:
         if not name.startswith("loop"):
             continue
         try:
             with open(f"/sys/block/{name}/loop/backing_file") as f:
-                backing = f.read().strip()
+                found[f.read().strip()] = f"/dev/{name}"
         except OSError:
             continue  # not attached
-        if backing.startswith(prefix):
-            found.append(backing)
     return found
 
 

@@ -288,6 +288,35 @@ def test_a_limited_layer_survives_restarts_live_restore_and_a_reboot(limited: An
     assert _loops_under(limited.root) == []
 
 
+def test_a_busy_layer_detached_lazily_is_mounted_again_from_its_own_device(
+        limited: Any) -> None:
+    """A stopped container whose layer something still holds (here a host process with
+    its cwd in the upper dir; in life an exiting container's overlay) is detached
+    lazily; its next start mounts the same loop device again, never a second device
+    on the same ext4 image (two superblocks over one filesystem corrupt it)."""
+    limited("container:run", "-d", "--name", "busy", "--storage-opt", "size=64m",
+            "debian:bookworm", "sh", "-c", "echo kept > /kept; exec sleep 600")
+    limited.wait_state("busy", lambda i: i["State"]["Running"], timeout=30)
+    cid = limited.inspect("busy")["Id"]
+    upper = limited.root / "containers" / cid / "layer" / "upper"
+    holder = subprocess.Popen(["sleep", "600"], cwd=upper)
+    try:
+        limited("container:stop", "-t", "1", "busy")
+        held = _loops_under(limited.root)
+        assert len(held) == 1  # detached lazily: the holder keeps the filesystem alive
+        limited("container:start", "busy")
+        assert _loops_under(limited.root) == held  # the same device, no second one
+        assert limited("container:exec", "busy", "cat", "/kept").stdout == "kept\n"
+    finally:
+        holder.kill()
+        holder.wait()
+    limited("container:rm", "-f", "busy")
+    deadline = time.monotonic() + 10
+    while _loops_under(limited.root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _loops_under(limited.root) == []
+
+
 def test_a_run_step_that_fills_its_layer_fails_the_build_in_one_line(
         limited: Any, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(
