@@ -220,7 +220,9 @@ def test_memory_limit_oom_kill_restarts_per_policy_while_another_app_serves(
         table = platform.cli("ps", "hog").stdout
     restarting = [r for r in seen if r["State"] == "restarting"]
     assert restarting, [r["Status"] for r in seen]
-    assert restarting[-1]["ExitCode"] == 137 and restarting[-1]["OOMKilled"] is True
+    assert restarting[-1]["ExitCode"] == 137 and restarting[-1]["OOMKilled"] is True, (
+        restarting[-1], platform.cli("container:inspect", restarting[-1]["Name"],
+                                     check=False).stdout)
     assert restarting[-1]["Status"].startswith("restarting (exited 137, OOM killed, ")
     final = seen[-1]
     assert (final["ExitCode"], final["OOMKilled"], final["Restarts"]) == (137, True, 5), final
