@@ -56,7 +56,10 @@ __all__ = ["APP_UID", "DEFAULT_STACK", "DETECT_ORDER", "LAUNCHER", "build_with_b
            "shipped_dir"]
 
 DEFAULT_STACK = "paas/stack:bookworm"
-STACK_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "gunicorn",
+STACK_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates",
+                  # Debian's gunicorn module, packed into the stack's wheelhouse (stackwheels):
+                  # no /usr/bin/gunicorn, which would run outside the app's venv
+                  "python3-gunicorn",
                   "nginx-light")
 # Detection order (see buildpacks/README.md): explicit opt-ins first, the catch-all last.
 DETECT_ORDER = ("static", "python", "procfile")
@@ -195,6 +198,9 @@ def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: 
              BindMount(_env_dir(work, req.build_args, owner), "/env", True, internal),
              BindMount(out, "/paas/out", policy=internal),
              BindMount(_driver(), "/paas/driver", True, internal)]
+    shared = os.path.join(shipped_dir(), "lib")  # buildpacks/lib/common.sh for every pack
+    if os.path.isdir(shared):
+        binds.append(BindMount(os.path.realpath(shared), "/buildpacks/lib", True, internal))
     targets = []
     for i, pack in enumerate(packs):
         targets.append(f"/buildpacks/{i}-{os.path.basename(pack)}")
