@@ -112,16 +112,21 @@ install_requirements() {
 
 # --- pip: a PEP 517 project (pyproject.toml / setup.py) --------------------------------
 
-# The project's [build-system] requires, one per line (PEP 518's default without).
+# The project's [build-system] requires, one per line (PEP 518's default without);
+# setuptools' backend (< 70.1) asks for wheel at build time on top of them.
 build_requires() {
   "$venv/bin/python" - "$build_dir/pyproject.toml" <<'PY'
 import os, sys, tomllib
-reqs = ["setuptools>=40.8.0", "wheel"]
+reqs, backend = ["setuptools>=40.8.0"], "setuptools.build_meta:__legacy__"
 if os.path.isfile(sys.argv[1]):
     with open(sys.argv[1], "rb") as f:
         system = tomllib.load(f).get("build-system")
-    if isinstance(system, dict) and isinstance(system.get("requires"), list):
-        reqs = [str(r) for r in system["requires"]]
+    if isinstance(system, dict):
+        if isinstance(system.get("requires"), list):
+            reqs = [str(r) for r in system["requires"]]
+        backend = str(system.get("build-backend", backend))
+if backend.startswith("setuptools") and "wheel" not in reqs:
+    reqs.append("wheel")
 print("\n".join(reqs))
 PY
 }
