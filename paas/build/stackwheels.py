@@ -105,7 +105,7 @@ def _metadata(info: str, extra_reqs: Sequence[str]) -> bytes:
     lines += [f"Provides-Extra: {e}" for e in extras if f"Provides-Extra: {e}" not in lines]
     lines += [f"Requires-Dist: {r}" for r in [*reqs, *extra_reqs]
               if re.split(r"[ ;<>=!~\[]", r, maxsplit=1)[0].lower() not in have]
-    return ("\n".join(lines) + "\n" + (sep + body if sep else "\n")).encode()
+    return ("\n".join(lines) + "\n" + ("\n" + body if sep else "")).encode()
 
 
 def _package_files(dist_packages: str, info: str) -> list[str]:
