@@ -45,7 +45,7 @@ def test_flask_with_gunicorn_in_requirements_answers_then_rebuilds_offline(
     started = time.monotonic()
     out = deploy(platform, repo, "flaskpip")
     TIMINGS["flask-pip code change"] = time.monotonic() - started
-    assert "from the wheel cache (requirements unchanged)" in out
+    assert "Restoring .venv from the cache (requirements unchanged): nothing to install" in out
     wait_body(platform, "flaskpip", "flask-pip v2 flask 3.")
     print(f"\nflask-pip: first deploy {TIMINGS['flask-pip first']:.1f}s, "
           f"code change {TIMINGS['flask-pip code change']:.1f}s")

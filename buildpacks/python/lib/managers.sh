@@ -2,8 +2,9 @@
 # The Python buildpack's package managers, as Heroku's Python buildpack has them:
 # pip (requirements.txt), a PEP 517 project (pyproject.toml / setup.py) through
 # pip, Poetry (poetry.lock) and uv (uv.lock). Each keeps a cache in CACHE_DIR keyed
-# by its lock/requirement files and the Python version, so an unchanged rebuild
-# downloads nothing. Uses: build_dir cache_dir venv PYTHON_BIN PYTHON_VERSION.
+# by its lock/requirement files and the Python version (wheels, uv's cache), so a
+# rebuild with unchanged dependencies downloads nothing, even when the kept venv
+# (venvcache.sh) cannot serve. Uses: build_dir cache_dir venv PYTHON_VERSION.
 
 # Poetry and uv come from the package index (PIP_INDEX_URL if set), pinned, cached.
 POETRY_VERSION=2.5.1
@@ -190,37 +191,22 @@ ensure_tool() {
 }
 
 # Poetry: "poetry sync --only main" into the app's venv. Poetry asks the index for
-# each package's files even when its cache has them, so (like Heroku) the finished
-# venv is kept in CACHE_DIR keyed by poetry.lock and restored on an unchanged rebuild:
-# "poetry sync" then finds everything installed and downloads nothing.
+# each package's files even when its cache has them: an unchanged rebuild restores
+# the venv instead (venvcache.sh) and runs no Poetry at all.
 install_poetry() {
-  local key saved started=$EPOCHREALTIME
+  local started=$EPOCHREALTIME
   ensure_tool poetry "$POETRY_VERSION"
-  # the venv's scripts name its path: a venv is kept for its path only
-  key=$(files_key poetry.lock pyproject.toml "poetry $POETRY_VERSION" "$venv")
-  saved=$cache_dir/venvs/poetry-$key
-  if [[ -f $saved/.complete ]]; then
-    topic "Installing dependencies with Poetry (the venv of the unchanged poetry.lock, from the cache)"
-    rm -rf "$venv"
-    cp -a "$saved/venv" "$venv"
-  else
-    topic "Installing dependencies with Poetry (poetry sync --only main)"
-  fi
-  run_step "poetry sync failed (see its output above): fix pyproject.toml or run 'poetry lock' and commit poetry.lock" env POETRY_VIRTUALENVS_CREATE=false VIRTUAL_ENV="$venv" \
-    PATH="$venv/bin:$PATH" POETRY_CACHE_DIR="$cache_dir/poetry" POETRY_NO_INTERACTION=1 \
+  topic "Installing dependencies with Poetry (poetry sync --only main)"
+  run_step "poetry sync failed (see its output above): fix pyproject.toml or run 'poetry lock' and commit poetry.lock" \
+    env POETRY_VIRTUALENVS_CREATE=false VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \
+    POETRY_CACHE_DIR="$cache_dir/poetry" POETRY_NO_INTERACTION=1 \
     "$TOOL_BIN/poetry" sync --only main --no-ansi --compile
-  if [[ ! -f $saved/.complete ]]; then
-    rm -rf "$cache_dir/venvs"
-    mkdir -p "$cache_dir/venvs/.staging"
-    cp -a "$venv" "$cache_dir/venvs/.staging/venv"
-    touch "$cache_dir/venvs/.staging/.complete"
-    mv "$cache_dir/venvs/.staging" "$saved"
-  fi
   detail "done in $(elapsed "$started")"
 }
 
 # uv: "uv sync --locked" into the app's venv with uv's cache in CACHE_DIR; uv.lock
-# names every file, so with an unchanged key uv runs --offline from its cache.
+# names every file, so with the key of its last sync uv runs --offline from its cache
+# (when the kept venv of venvcache.sh does not serve already).
 install_uv() {
   local key stamp offline=() started=$EPOCHREALTIME
   ensure_tool uv "$UV_VERSION"

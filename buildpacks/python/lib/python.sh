@@ -159,11 +159,14 @@ needs_gunicorn() {
 
 # ensure_gunicorn BUILD_DIR VENV: when the app runs gunicorn but its requirements do
 # not bring it, install the stack's (from the wheelhouse, offline) into the venv, so
-# "gunicorn" and "python -m gunicorn" are the venv's, never the system's.
+# "gunicorn" and "python -m gunicorn" are the venv's, never the system's. Sets
+# GUNICORN_ADDED=1 when it installed it.
 ensure_gunicorn() {
   local build_dir=$1 venv=$2 wheel started=$EPOCHREALTIME
+  GUNICORN_ADDED=0
   needs_gunicorn "$build_dir" || return 0
   has_module "$venv" gunicorn && return 0
+  GUNICORN_ADDED=1
   if [[ -d $WHEELHOUSE ]] && wheel=$(compgen -G "$WHEELHOUSE/gunicorn-*.whl" | head -n 1); then
     topic "Installing $(basename "$wheel" | cut -d- -f1-2 | tr - ' ') from the stack (the app does not list gunicorn)"
     "$venv/bin/python" -m pip install --quiet --no-index --find-links "$WHEELHOUSE" gunicorn 2>&1 | indent ||

@@ -38,6 +38,7 @@ from test_buildpacks import (
 __all__ = ["index", "ws"]  # fixtures used here
 
 E2E_APPS = Path(__file__).resolve().parents[2] / "e2e" / "apps"
+APPS_DIR = Path(__file__).resolve().parent / "apps"
 HOST_PYTHON = subprocess.run(["/usr/bin/python3", "-c", "import platform; print(platform.python_version())"],
                              check=True, capture_output=True, text=True).stdout.strip()
 DEAD_PROXY = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
@@ -147,7 +148,8 @@ def test_an_app_running_no_gunicorn_gets_none(ws: Workspace) -> None:
     (app / "Procfile").write_text("web: python -m http.server $PORT\n")
     output, _ = build_app(ws, "python", app, ws.mkdir("cache"))
     assert "gunicorn" not in output
-    assert not (app / ".venv" / "bin" / "gunicorn").exists()
+    # the default web process now: gunicorn is the stack's, no longer the app's
+    assert "Installing gunicorn 20.1.0 from the stack" in output
 
 
 # --- config vars -------------------------------------------------------------------------------
@@ -312,12 +314,12 @@ def _e2e_app(ws: Workspace, name: str, dest: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("name", "manager", "offline_line"), [
-    ("flask-uv", "uv (uv.lock)", "uv.lock unchanged: uv sync --locked --offline"),
-    ("flask-poetry", "Poetry (poetry.lock)", "the venv of the unchanged poetry.lock"),
+@pytest.mark.parametrize(("name", "manager", "lock"), [
+    ("flask-uv", "uv (uv.lock)", "uv.lock"),
+    ("flask-poetry", "Poetry (poetry.lock)", "poetry.lock"),
 ])
-def test_a_locked_app_from_pypi_then_a_rebuild_that_downloads_nothing(
-        ws: Workspace, name: str, manager: str, offline_line: str) -> None:
+def test_a_locked_app_from_pypi_then_rebuilds_that_download_nothing(
+        ws: Workspace, name: str, manager: str, lock: str) -> None:
     cache = ws.mkdir("cache")
     app = _e2e_app(ws, name, "app")
     output, types = build_app(ws, "python", app, cache)
@@ -327,11 +329,52 @@ def test_a_locked_app_from_pypi_then_a_rebuild_that_downloads_nothing(
     assert body.startswith(f"{name} v1 flask 3.") and f"prefix {app}/.venv" in body, body
     ws.stop(web)
 
+    # unchanged lock, a code change: the kept venv, no package manager at all
     app = _e2e_app(ws, name, "app")
     (app / "VERSION").write_text("v2\n")
     output, types = build_app(ws, "python", app, cache, ws.env_dir(DEAD_PROXY))
-    assert offline_line in output
-    assert "(cached)" in output
+    assert f"-----> Restoring .venv from the cache ({lock} unchanged): nothing to install" \
+        in output
     web = ws.start(app, types["web"])
     assert get(web, "/").text.startswith(f"{name} v2 flask 3.")
+    ws.stop(web)
+    if name != "flask-uv":
+        return
+    # a venv elsewhere (no kept venv for that path): uv syncs offline from its cache
+    other = _e2e_app(ws, name, "elsewhere")
+    output, types = build_app(ws, "python", other, cache, ws.env_dir(DEAD_PROXY))
+    assert "-----> Using uv 0.13.9 (cached)" in output
+    assert "uv.lock unchanged: uv sync --locked --offline" in output
+    web = ws.start(other, types["web"])
+    assert get(web, "/").text.startswith(f"{name} v1 flask 3.")
 
+
+def test_a_kept_venv_is_restored_for_unchanged_requirements(
+        ws: Workspace, full_index: Index) -> None:
+    cache = ws.mkdir("cache")
+    env_dir = _index_env(ws, full_index)
+    app = ws.root / "app"  # the same path on every build, as /app in paas
+    shutil.copytree(APPS_DIR / "python-gunicorn", app)
+    _chown_tree(app)
+    build_app(ws, "python", app, cache, env_dir)
+    full_index.stop()
+    served = len(full_index.requests)
+    shutil.rmtree(app)
+    shutil.copytree(APPS_DIR / "python-gunicorn", app)
+    _chown_tree(app)
+    output, types = build_app(ws, "python", app, cache, env_dir)
+    assert "-----> Restoring .venv from the cache (requirements unchanged): nothing to install" \
+        in output
+    assert len(full_index.requests) == served
+    web = ws.start(app, types["web"])
+    assert get(web, "/").text == "hello from tinygreet 1.0\n"
+
+    # other requirements: installed anew (from local wheels here), never the kept venv
+    (app / "requirements.txt").write_text("tinygreet==1.0\n")
+    (app / "Procfile").unlink()
+    ws.stop(web)
+    output, _ = build_app(ws, "python", app, cache, ws.env_dir(
+        {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(ws.root / "full-index" / "packages")}))
+    assert "Restoring" not in output and "-----> Installing requirements with pip\n" in output
+    # the default web process now: gunicorn is the stack's, no longer the app's
+    assert "Installing gunicorn 20.1.0 from the stack" in output
