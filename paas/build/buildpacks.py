@@ -3,9 +3,10 @@
 The app (without ``.git``) is copied into a fresh ``app`` dir owned by the app
 user (uid 1000 in the container), which is bind-mounted at ``/app`` of a build
 container from the stack image, together with the buildpacks (read-only), a
-per-app cache dir (``CACHE_DIR``), an ``ENV_DIR`` of config vars and the
-driver script (``buildpack-driver.sh``) that runs detect, compile and release
-as that user. The ``app`` dir then becomes the image's one new layer, so
+per-app cache dir (``CACHE_DIR``), an ``ENV_DIR`` of every config var of the app
+(the shipped buildpacks export them with ``buildpacks/lib/common.sh``, mounted
+read-only at ``/buildpacks/lib``) and the driver script (``buildpack-driver.sh``)
+that runs detect, compile and release as that user. The ``app`` dir then becomes the image's one new layer, so
 nothing a buildpack writes elsewhere ends up in the image. Process types come
 from ``bin/release`` defaults with the app's Procfile over them; they are
 stored as a label, the web one (if any) is the default command, and the
