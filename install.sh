@@ -21,7 +21,7 @@ readonly BIN_DIR=/usr/local/bin
 readonly BASE_IMAGE=debian:bookworm
 readonly PACKAGES=(
   runc nginx git mmdebstrap iptables nftables iproute2 uidmap skopeo umoci sqlite3
-  python3-venv python3-dev gcc openssh-server ca-certificates gunicorn sudo publicsuffix
+  python3-venv python3-pip python3-dev gcc openssh-server ca-certificates gunicorn sudo publicsuffix
   e2fsprogs
 )
 

@@ -32,6 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "REPO",
@@ -473,14 +474,25 @@ def stack_packages() -> tuple[str, ...]:
     raise BenchError(f"no STACK_PACKAGES in {BUILDPACKS_PY}")
 
 
+def _stackwheels() -> Any:
+    """``paas/build/stackwheels.py`` (standard library only), loaded from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "paas_stackwheels", REPO / "paas" / "build" / "stackwheels.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def ensure_stack_tar() -> Path:
     """``<repo>/.cache/stack-bookworm-<key>.tar``, the buildpack stack's rootfs the tests
-    use too (tests/conftest.py ``stack_tar``), built with mmdebstrap when missing."""
-    import hashlib
-
+    use too (tests/conftest.py ``stack_tar``: the same packages and wheelhouse hook),
+    built with mmdebstrap when missing."""
     packages = stack_packages()
-    key = hashlib.sha256(",".join(packages).encode()).hexdigest()[:8]
-    path = REPO / ".cache" / f"stack-bookworm-{key}.tar"
+    wheels = _stackwheels()
+    path = REPO / ".cache" / f"stack-bookworm-{wheels.stack_key(packages)}.tar"
     if path.exists():
         return path
     if shutil.which("mmdebstrap") is None:
@@ -493,7 +505,8 @@ def ensure_stack_tar() -> Path:
             tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.tar")
             try:
                 run(["mmdebstrap", "--variant=minbase", "--format=tar",
-                     f"--include={','.join(packages)}", "bookworm", str(tmp)], timeout=1800)
+                     f"--include={','.join(packages)}", *wheels.customize_hooks(sys.executable),
+                     "bookworm", str(tmp)], timeout=1800)
                 os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import re
 import secrets
@@ -438,14 +437,16 @@ def rootfs_tar() -> Path:
 @pytest.fixture(scope="session")
 def stack_tar() -> Path:
     """The buildpack stack's rootfs (minbase + python3, venv, pip, gunicorn, nginx-light...),
-    built once per checkout (~30s, ~260 MB); the packages are paas's own list."""
+    built once per checkout (~30s, ~260 MB); the packages and the wheelhouse hook are
+    paas's own (``image:bootstrap --stack`` builds the same)."""
     from paas.build.buildpacks import STACK_PACKAGES
+    from paas.build.stackwheels import customize_hooks, stack_key
 
-    key = hashlib.sha256(",".join(STACK_PACKAGES).encode()).hexdigest()[:8]
-    return _debian_tar(f"stack-bookworm-{key}.tar", STACK_PACKAGES)
+    return _debian_tar(f"stack-bookworm-{stack_key(STACK_PACKAGES)}.tar", STACK_PACKAGES,
+                       tuple(customize_hooks()))
 
 
-def _debian_tar(name: str, includes: tuple[str, ...]) -> Path:
+def _debian_tar(name: str, includes: tuple[str, ...], hooks: tuple[str, ...] = ()) -> Path:
     path = REPO / ".cache" / name
     if path.exists():
         return path
@@ -457,8 +458,8 @@ def _debian_tar(name: str, includes: tuple[str, ...]) -> Path:
         if not path.exists():
             tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.tar")
             extra = [f"--include={','.join(includes)}"] if includes else []
-            res = _quiet(["mmdebstrap", "--variant=minbase", "--format=tar", *extra, "bookworm",
-                          str(tmp)])
+            res = _quiet(["mmdebstrap", "--variant=minbase", "--format=tar", *extra, *hooks,
+                          "bookworm", str(tmp)])
             if res.returncode != 0:
                 tmp.unlink(missing_ok=True)
                 pytest.fail(f"mmdebstrap failed:\n{res.stderr}")

@@ -3,9 +3,10 @@
 The app (without ``.git``) is copied into a fresh ``app`` dir owned by the app
 user (uid 1000 in the container), which is bind-mounted at ``/app`` of a build
 container from the stack image, together with the buildpacks (read-only), a
-per-app cache dir (``CACHE_DIR``), an ``ENV_DIR`` of config vars and the
-driver script (``buildpack-driver.sh``) that runs detect, compile and release
-as that user. The ``app`` dir then becomes the image's one new layer, so
+per-app cache dir (``CACHE_DIR``), an ``ENV_DIR`` of every config var of the app
+(the shipped buildpacks export them with ``buildpacks/lib/common.sh``, mounted
+read-only at ``/buildpacks/lib``) and the driver script (``buildpack-driver.sh``)
+that runs detect, compile and release as that user. The ``app`` dir then becomes the image's one new layer, so
 nothing a buildpack writes elsewhere ends up in the image. Process types come
 from ``bin/release`` defaults with the app's Procfile over them; they are
 stored as a label, the web one (if any) is the default command, and the
@@ -56,7 +57,10 @@ __all__ = ["APP_UID", "DEFAULT_STACK", "DETECT_ORDER", "LAUNCHER", "build_with_b
            "shipped_dir"]
 
 DEFAULT_STACK = "paas/stack:bookworm"
-STACK_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "gunicorn",
+STACK_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates",
+                  # Debian's gunicorn module, packed into the stack's wheelhouse (stackwheels):
+                  # no /usr/bin/gunicorn, which would run outside the app's venv
+                  "python3-gunicorn",
                   "nginx-light")
 # Detection order (see buildpacks/README.md): explicit opt-ins first, the catch-all last.
 DETECT_ORDER = ("static", "python", "procfile")
@@ -195,6 +199,9 @@ def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: 
              BindMount(_env_dir(work, req.build_args, owner), "/env", True, internal),
              BindMount(out, "/paas/out", policy=internal),
              BindMount(_driver(), "/paas/driver", True, internal)]
+    shared = os.path.join(shipped_dir(), "lib")  # buildpacks/lib/common.sh for every pack
+    if os.path.isdir(shared):
+        binds.append(BindMount(os.path.realpath(shared), "/buildpacks/lib", True, internal))
     targets = []
     for i, pack in enumerate(packs):
         targets.append(f"/buildpacks/{i}-{os.path.basename(pack)}")

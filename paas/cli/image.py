@@ -128,17 +128,20 @@ def _bootstrap(app: App, a: argparse.Namespace) -> int:
     from ..image.store import ImageStore
 
     includes = [p.strip() for p in (a.include or "").split(",") if p.strip()]
-    if a.stack:  # the image buildpack builds run in
+    hooks: list[str] = []
+    if a.stack:  # the image buildpack builds run in, with its offline wheelhouse
         from ..build.buildpacks import DEFAULT_STACK, STACK_PACKAGES
+        from ..build.stackwheels import customize_hooks
 
         includes = list(dict.fromkeys([*STACK_PACKAGES, *includes]))
+        hooks = customize_hooks()
         a.ref = a.ref or DEFAULT_STACK
     a.ref = a.ref or "debian:bookworm"
     ImageStore.target_ref(a.ref)  # bad input fails before any progress line
     mmdebstrap_argv(a.suite, includes, "-")
     _progress(f"Bootstrapping {a.ref} (mmdebstrap {a.suite}, minbase)")
     start = time.monotonic()
-    img = bootstrap(_store(app), a.ref, a.suite, includes)
+    img = bootstrap(_store(app), a.ref, a.suite, includes, hooks=hooks)
     _detail(f"done in {time.monotonic() - start:.1f}s")
     print(img.id)
     return 0

@@ -58,13 +58,20 @@ def _check(suite: str, includes: Sequence[str], variant: str) -> None:
 
 
 def mmdebstrap_argv(
-    suite: str, includes: Sequence[str], out_tar: str, variant: str = "minbase"
+    suite: str, includes: Sequence[str], out_tar: str, variant: str = "minbase",
+    hooks: Sequence[str] = (),
 ) -> list[str]:
-    """The mmdebstrap command that writes a ``variant`` rootfs of ``suite`` to ``out_tar``."""
+    """The mmdebstrap command that writes a ``variant`` rootfs of ``suite`` to ``out_tar``;
+    ``hooks`` are paas's own ``--customize-hook=...`` arguments (never user input)."""
     _check(suite, includes, variant)
     argv = ["mmdebstrap", f"--variant={variant}", "--format=tar", "--quiet"]
     if includes:
         argv.append("--include=" + ",".join(includes))
+    for hook in hooks:
+        if not hook.startswith("--customize-hook="):
+            raise InvalidArgument(f"invalid mmdebstrap hook: {hook!r}",
+                                  "only --customize-hook=... arguments are accepted")
+        argv.append(hook)
     return [*argv, suite, out_tar]
 
 
@@ -81,8 +88,10 @@ def bootstrap(
     includes: Sequence[str] = (),
     variant: str = "minbase",
     timeout: float = 1800.0,
+    hooks: Sequence[str] = (),
 ) -> Image:
-    """Run mmdebstrap and import the result as ``ref``."""
+    """Run mmdebstrap (with paas's own customize ``hooks``) and import the result as
+    ``ref``."""
     store.target_ref(ref)  # a bad name fails before the slow part
     tmp_dir = store.ctx.paths.tmp
     modes.makedirs(tmp_dir)
@@ -90,7 +99,7 @@ def bootstrap(
     os.close(fd)
     try:
         proc.run(
-            mmdebstrap_argv(suite, includes, out, variant),
+            mmdebstrap_argv(suite, includes, out, variant, hooks),
             timeout=timeout,
             what=f"mmdebstrap {suite}",
         )

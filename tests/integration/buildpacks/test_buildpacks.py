@@ -10,11 +10,14 @@ to it.
 
 The Python app with dependencies installs from a PEP 503 index served by the
 test on 127.0.0.1 (the wheel is written by hand); a rebuild with that server
-stopped proves the wheel cache downloads nothing.
+stopped proves the wheel cache downloads nothing. The stack's wheelhouse (gunicorn,
+pip, setuptools: paas/build/stackwheels.py) is made from the host's Debian packages
+into the workspace and given to the buildpack as ``PAAS_WHEELHOUSE``; pip's own
+config files of the host are not read (``PIP_CONFIG_FILE=/dev/null``).
 
 Every started process runs in its own session; teardown stops the whole group
 and fails if anything is left. Needs the stack's tools on the host: Debian's
-python3 with venv, gunicorn and nginx (install.sh installs them); in CI a
+python3 with venv, pip, gunicorn and nginx (install.sh installs them); in CI a
 missing tool is a failure, elsewhere a skip.
 """
 
@@ -51,18 +54,24 @@ NOBODY = 65534
 # The detection order documented in buildpacks/README.md (paas uses the same table).
 ORDER = ("static", "python", "procfile")
 PATH = "/usr/local/bin:/usr/bin:/bin"
+# what build containers get from paas.build.hostca: the host's CA bundle (PyPI through
+# a TLS-inspecting proxy)
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+CA_ENV = {k: CA_BUNDLE for k in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+          if os.path.isfile(CA_BUNDLE)}
 
 
 def _missing_tool() -> str | None:
     if os.geteuid() != 0:
         return "needs root to run the buildpacks as the unprivileged user nobody"
-    for tool in ("/usr/bin/python3", "/usr/sbin/nginx", "/usr/bin/gunicorn"):
+    for tool in ("/usr/bin/python3", "/usr/sbin/nginx"):
         if not os.access(tool, os.X_OK):
             return f"{tool} is missing (run: sudo ./install.sh)"
-    probe = subprocess.run(["/usr/bin/python3", "-c", "import ensurepip, venv, gunicorn"],
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import ensurepip, venv, gunicorn, pip"],
                            check=False, capture_output=True, text=True)
     if probe.returncode != 0:
-        return "Debian's python3 lacks venv/ensurepip or gunicorn (python3-venv, gunicorn)"
+        return ("Debian's python3 lacks venv/ensurepip, pip or gunicorn "
+                "(python3-venv, python3-pip, gunicorn)")
     return None
 
 
@@ -91,6 +100,7 @@ class Web:
 @dataclass
 class Workspace:
     root: Path
+    wheelhouse: Path
     webs: list[Web] = field(default_factory=list)
     _count: int = 0
 
@@ -124,7 +134,9 @@ class Workspace:
     def run(self, *argv: str | Path, cwd: Path | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """A buildpack script as nobody, with a container-like environment."""
-        env = {"PATH": PATH, "HOME": "/nonexistent", "TMPDIR": str(self.tmp), "LANG": "C.UTF-8"}
+        env = {"PATH": PATH, "HOME": "/nonexistent", "TMPDIR": str(self.tmp), "LANG": "C.UTF-8",
+               "PAAS_WHEELHOUSE": str(self.wheelhouse), "PIP_CONFIG_FILE": "/dev/null",
+               **CA_ENV}
         return subprocess.run([str(a) for a in argv], check=False, cwd=cwd or self.root,
                               env=env, capture_output=True, text=True, timeout=timeout,
                               user=NOBODY, group=NOBODY, extra_groups=[])
@@ -214,10 +226,13 @@ def _wait_listening(web: Web, timeout: float = 30) -> None:
 
 @pytest.fixture
 def ws() -> Iterator[Workspace]:
+    from paas.build.stackwheels import populate
+
     root = Path(tempfile.mkdtemp(prefix="paas-buildpacks-", dir="/tmp"))
-    workspace = Workspace(root)
+    workspace = Workspace(root, root / "wheelhouse")
     try:
         shutil.copytree(REPO / "buildpacks", root / "buildpacks")
+        populate("/", str(workspace.wheelhouse))  # as in the stack, from the host's packages
         os.chmod(root, 0o755)
         _chown_tree(root)
         workspace.mkdir("tmp")
@@ -393,13 +408,22 @@ def test_the_first_detecting_buildpack_in_order_wins(ws: Workspace, app: str,
 
 def test_python_stdlib_wsgi_app_runs_on_the_stack_gunicorn(ws: Workspace) -> None:
     app = ws.app("python-wsgi")
-    output, types = build_app(ws, "python", app, ws.mkdir("cache"))
+    # no index at all: the stack's gunicorn comes from its wheelhouse
+    output, types = build_app(ws, "python", app, ws.mkdir("cache"),
+                              ws.env_dir({"PIP_NO_INDEX": "1"}))
 
     assert "-----> requirements.txt lists no packages" in output
+    assert "-----> Installing gunicorn 20.1.0 from the stack (the app does not list gunicorn)" \
+        in output
     assert "-----> Detected WSGI entry point wsgi:application" in output
     assert types["web"] == ("python -m gunicorn --bind 0.0.0.0:$PORT --workers "
                             "${WEB_CONCURRENCY:-2} --access-logfile - wsgi:application")
     assert (app / ".venv" / "bin" / "python").exists()
+    # in the venv, with its console script; the system's site-packages are not seen
+    assert list((app / ".venv" / "lib").glob("python3.*/site-packages/gunicorn/__init__.py"))
+    assert (app / ".venv" / "bin" / "gunicorn").read_text().startswith(
+        f"#!{app}/.venv/bin/python")
+    assert "include-system-site-packages = false" in (app / ".venv" / "pyvenv.cfg").read_text()
     profile = (app / ".profile.d" / "python.sh").read_text()
     assert 'export PATH="$HOME/.venv/bin:$PATH"' in profile
     assert "PYTHONUNBUFFERED=1" in profile

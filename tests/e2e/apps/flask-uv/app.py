@@ -1,0 +1,18 @@
+"""The flask-uv sample app: Flask from PyPI, GET / names the app, its VERSION, Flask's
+version and the interpreter's prefix (the app's venv, never the system's)."""
+
+import importlib.metadata
+import os
+import sys
+
+from flask import Flask
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "VERSION")) as f:
+    VERSION = f.read().strip()
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def index() -> str:
+    return f"flask-uv {VERSION} flask {importlib.metadata.version('flask')} prefix {sys.prefix}\n"
