@@ -57,7 +57,11 @@ __all__ = ["APP_UID", "DEFAULT_STACK", "DETECT_ORDER", "LAUNCHER", "build_with_b
 
 DEFAULT_STACK = "paas/stack:bookworm"
 STACK_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "gunicorn",
-                  "nginx-light")
+                  "nginx-light",
+                  # the Node.js buildpack: node 18 and npm 9 (no corepack in Debian's)
+                  "nodejs",
+                  "npm",
+                  )
 # Detection order (see buildpacks/README.md): explicit opt-ins first, the catch-all last.
 DETECT_ORDER = ("static", "python", "procfile")
 APP_UID = 1000
