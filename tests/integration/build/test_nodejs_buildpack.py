@@ -288,19 +288,19 @@ def _two_locks(src: Path) -> None:
 
 
 @pytest.mark.parametrize(("break_it", "line"), [
-    (_malformed, " !     package.json is not valid JSON at line 4, column 19: Unexpected token , "
-                 "in JSON at position 68; fix the file and push again"),
-    (_engines(">=20"), ' !     package.json engines.node ">=20" cannot be met: this stack has '
-                       'Node.js 18.'),
-    (_engines("latest please"), ' !     package.json engines.node "latest please" is not a '
-                                'version range: use one such as "18.x"'),
-    (_out_of_sync, " !     package-lock.json is out of sync with package.json (Invalid: lock "
-                   "file's ms@2.0.0 does not satisfy ms@2.1.3): run 'npm install' and commit "
-                   "package-lock.json"),
-    (_failing_build, " !     the build script failed (npm run build exited 3, output above): "
-                     "fix scripts.build in package.json"),
-    (_two_locks, " !     the app has more than one lock file (package-lock.json yarn.lock): "
-                 "delete the ones of the package managers it does not use"),
+    (_malformed, (" !     package.json is not valid JSON at line 4, column 19: Unexpected token "
+                  ", in JSON at position 68; fix the file and push again")),
+    (_engines(">=20"), (' !     package.json engines.node ">=20" cannot be met: this stack has '
+                        "Node.js 18.")),
+    (_engines("latest please"), (' !     package.json engines.node "latest please" is not a '
+                                 'version range: use one such as "18.x"')),
+    (_out_of_sync, (" !     package-lock.json is out of sync with package.json (Invalid: lock "
+                    "file's ms@2.0.0 does not satisfy ms@2.1.3): run 'npm install' and commit "
+                    "package-lock.json")),
+    (_failing_build, (" !     the build script failed (npm run build exited 3, output above): "
+                      "fix scripts.build in package.json")),
+    (_two_locks, (" !     the app has more than one lock file (package-lock.json yarn.lock): "
+                  "delete the ones of the package managers it does not use")),
 ], ids=["malformed", "engines", "engines-range", "out-of-sync", "build-fails", "two-locks"])
 def test_bad_input_fails_with_one_clear_line_and_tags_nothing(
         world: World, app: Callable[[str], Path], break_it: Callable[[Path], None],
