@@ -24,7 +24,9 @@ elapsed() {
 # Config vars that would break the build tools or the container if exported
 # (Heroku's denylist for ENV_DIR, plus what the stack's environment defines).
 is_denied_config_var() {
-  [[ $1 =~ ^(PATH|HOME|TMPDIR|LANG|SHELL|USER|PWD|OLDPWD|IFS|STACK|BUILD_DIR|CACHE_DIR|ENV_DIR|GIT_DIR|GIT_WORK_TREE|CPATH|CPPATH|LIBRARY_PATH|BASH_ENV|ENV|NODE_PATH|LD_[A-Z_]*)$ ]]
+  [[ $1 =~ ^(PATH|HOME|TMPDIR|LANG|SHELL|USER|PWD|OLDPWD|IFS|PS4|STACK|BUILD_DIR|CACHE_DIR|ENV_DIR|GIT_DIR|GIT_WORK_TREE|CPATH|CPPATH|LIBRARY_PATH|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|BASH_[A-Z_]*|NODE_PATH|LD_[A-Z_]*)$ ]] && return 0
+  # bash's read-only variables (UID, EUID, PPID, ...) cannot be set at all
+  [[ $(declare -p "$1" 2>/dev/null) =~ ^declare\ -[a-zA-Z]*r ]]
 }
 
 # export_env_dir ENV_DIR: every config var reaches the build (npm_config_*,

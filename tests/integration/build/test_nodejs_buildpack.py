@@ -256,6 +256,10 @@ def test_yarn_and_pnpm_apps_install_their_tool_with_npm_and_rebuild_offline(
     # the tool is in the image for Procfile commands such as "pnpm start"
     version = world.cli("container:run", "--rm", f"node{manager}:v2", manager, "--version")
     assert version.stdout.strip()[0].isdigit(), version.stdout
+    # and nothing else the tools wrote under HOME (/app at build time)
+    listing = world.cli("container:run", "--rm", f"node{manager}:v2", "ls", "-A", "/app").stdout
+    assert set(listing.split()) == {".node-buildpack", ".profile.d", "build.js", "built.txt",
+                                    "node_modules", "package.json", "server.js", lock}
 
 
 def _edit_json(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
