@@ -149,6 +149,7 @@ function inspect(buildDir, npmVersion) {
     .some((name) => hasScript(pkg, name)) ? '1' : '';
   facts.workspaces = pkg.workspaces !== undefined ||
     fs.existsSync(path.join(buildDir, 'pnpm-workspace.yaml')) ? '1' : '';
+  facts.dev_dependencies = Object.keys(pkg.devDependencies || {}).length ? '1' : '';
   facts.deps_digest = depsDigest(pkg);
   let out = '';
   for (const [key, value] of Object.entries(facts)) {

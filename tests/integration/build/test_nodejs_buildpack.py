@@ -291,6 +291,14 @@ def _two_locks(src: Path) -> None:
     (src / "yarn.lock").write_text("# yarn lockfile v1\n")
 
 
+def _engines_npm(src: Path) -> None:
+    _edit_json(src / "package.json", lambda p: p["engines"].update(npm=">=10"))
+
+
+def _other_manager(src: Path) -> None:
+    _edit_json(src / "package.json", lambda p: p.update(packageManager="pnpm@9.15.9"))
+
+
 @pytest.mark.parametrize(("break_it", "line"), [
     (_malformed, (" !     package.json is not valid JSON at line 4, column 19: Unexpected token "
                   ", in JSON at position 68; fix the file and push again")),
@@ -305,7 +313,12 @@ def _two_locks(src: Path) -> None:
                       "fix scripts.build in package.json")),
     (_two_locks, (" !     the app has more than one lock file (package-lock.json yarn.lock): "
                   "delete the ones of the package managers it does not use")),
-], ids=["malformed", "engines", "engines-range", "out-of-sync", "build-fails", "two-locks"])
+    (_engines_npm, (' !     package.json engines.npm ">=10" cannot be met: this stack has npm '
+                    '9.2.0; set engines.npm to a range that includes it (e.g. "9.x") or remove it')),
+    (_other_manager, (" !     package.json packageManager is pnpm@9.15.9 but the lock file is "
+                      "package-lock.json (npm): make them agree")),
+], ids=["malformed", "engines", "engines-range", "out-of-sync", "build-fails", "two-locks",
+        "engines-npm", "package-manager"])
 def test_bad_input_fails_with_one_clear_line_and_tags_nothing(
         world: World, app: Callable[[str], Path], break_it: Callable[[Path], None],
         line: str) -> None:
