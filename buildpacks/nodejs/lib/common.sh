@@ -21,26 +21,31 @@ elapsed() {
   printf '%d.%ds' $((ms / 1000)) $((ms % 1000 / 100))
 }
 
-# Config vars that would break the build tools or the container if exported
-# (Heroku's denylist for ENV_DIR, plus what the stack's environment defines).
-is_denied_config_var() {
-  [[ $1 =~ ^(PATH|HOME|TMPDIR|LANG|SHELL|USER|PWD|OLDPWD|IFS|PS4|STACK|BUILD_DIR|CACHE_DIR|ENV_DIR|GIT_DIR|GIT_WORK_TREE|CPATH|CPPATH|LIBRARY_PATH|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|BASH_[A-Z_]*|NODE_PATH|LD_[A-Z_]*)$ ]] && return 0
-  # bash's read-only variables (UID, EUID, PPID, ...) cannot be set at all
-  [[ $(declare -p "$1" 2>/dev/null) =~ ^declare\ -[a-zA-Z]*r ]]
-}
+# Config vars that never reach the build: the build's own environment (paths, the
+# dynamic loader, node's module path, git's locations, the locale) and bash's
+# special or read-only variables, which would break or hijack the buildpack's own
+# shell. Everything else in ENV_DIR is exported, as Heroku's export_env_dir does.
+# (The same list as the Python buildpack's, plus NODE_PATH.)
+ENV_DENYLIST='^(PATH|HOME|TMPDIR|LANG|LC_ALL|SHELL|USER|LOGNAME|PWD|OLDPWD|SHLVL|CPATH|CPPATH|LIBRARY_PATH|LD_[A-Z0-9_]*|NODE_PATH|PYTHONHOME|PYTHONPATH|GIT_DIR|GIT_WORK_TREE|GIT_INDEX_FILE|GIT_OBJECT_DIRECTORY|BUILD_DIR|CACHE_DIR|ENV_DIR|STACK|BASH|BASH_[A-Z0-9_]*|BASHOPTS|SHELLOPTS|ENV|IFS|CDPATH|GLOBIGNORE|PS4|POSIXLY_CORRECT|EUID|UID|PPID|GROUPS|SECONDS|RANDOM|SRANDOM|LINENO|EPOCHREALTIME|EPOCHSECONDS|OPTIND|OPTARG|FUNCNAME|HISTFILE|_)$'
 
-# export_env_dir ENV_DIR: every config var reaches the build (npm_config_*,
-# NODE_ENV, NPM_TOKEN, the app's own build settings), as Heroku's export_env
-# does; the denylist above is left out. Names are exported only if they are
-# shell identifiers (paas writes no others).
+# export_env_dir ENV_DIR: export every config var of ENV_DIR (one file per var, the
+# content is the value: npm_config_*, NODE_ENV, NPM_TOKEN, the app's own build
+# settings) except those matching ENV_DENYLIST or read-only in bash; names that are
+# not shell identifiers are skipped too. Prints one line naming what was held back.
 export_env_dir() {
-  local env_dir=$1 path key
+  local env_dir=${1:-} path key skipped=()
   [[ -n $env_dir && -d $env_dir ]] || return 0
   for path in "$env_dir"/*; do
     [[ -f $path ]] || continue
     key=${path##*/}
-    [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
-    is_denied_config_var "$key" && continue
+    if ! [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [[ $key =~ $ENV_DENYLIST ]] ||
+      [[ $(declare -p "$key" 2>/dev/null) =~ ^declare\ -[a-zA-Z]*r ]]; then
+      skipped+=("$key")
+      continue
+    fi
     export "$key=$(<"$path")"
   done
+  if ((${#skipped[@]})); then
+    detail "Config vars not exported to the build (the build sets them): ${skipped[*]}"
+  fi
 }

@@ -338,8 +338,9 @@ def test_no_lock_file_installs_with_npm_install_and_a_warning(
         world: World, app: Callable[[str], Path]) -> None:
     src = app("node-yarn")
     (src / "yarn.lock").unlink()  # no packageManager either: npm
-    res = world.build(src, "nodenolock:v1")
+    res = world.build(src, "nodenolock:v1", "--build-arg", "LD_PRELOAD=/nonexistent.so")
     out = res.stdout + res.stderr
+    assert "Config vars not exported to the build (the build sets them): LD_PRELOAD" in out
     assert " !     No lock file (package-lock.json, yarn.lock or pnpm-lock.yaml): each build " \
            "may get other versions; run 'npm install' and commit package-lock.json" in out, out
     assert "-----> Installing dependencies with npm install" in out
