@@ -334,6 +334,25 @@ def test_bad_input_fails_with_one_clear_line_and_tags_nothing(
     assert "nodebad" not in world.image_tags()
 
 
+@pytest.mark.parametrize(("berry", "line"), [
+    ("lock", (" !     yarn.lock was written by Yarn 2 or later, which this buildpack does not "
+             "install: use Yarn 1, npm or pnpm, or build from a Dockerfile")),
+    ("packageManager", (" !     package.json packageManager yarn@4.5.0 is Yarn 2 or later, which "
+                       "this buildpack does not install: use yarn@1.22.22, npm or pnpm")),
+])
+def test_yarn_2_and_later_is_refused_in_one_line(
+        world: World, app: Callable[[str], Path], berry: str, line: str) -> None:
+    src = app("node-yarn")
+    if berry == "lock":
+        (src / "yarn.lock").write_text('__metadata:\n  version: 8\n  cacheKey: 10c0\n')
+    else:
+        _edit_json(src / "package.json", lambda p: p.update(packageManager="yarn@4.5.0"))
+    res = world.build(src, "nodeberry:v1", check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and line in out, out
+    assert "nodeberry" not in world.image_tags()
+
+
 def test_no_lock_file_installs_with_npm_install_and_a_warning(
         world: World, app: Callable[[str], Path]) -> None:
     src = app("node-yarn")
