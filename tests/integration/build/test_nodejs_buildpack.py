@@ -336,9 +336,9 @@ def test_bad_input_fails_with_one_clear_line_and_tags_nothing(
 
 @pytest.mark.parametrize(("berry", "line"), [
     ("lock", (" !     yarn.lock was written by Yarn 2 or later, which this buildpack does not "
-             "install: use Yarn 1, npm or pnpm, or build from a Dockerfile")),
+              "install: use Yarn 1, npm or pnpm, or build from a Dockerfile")),
     ("packageManager", (" !     package.json packageManager yarn@4.5.0 is Yarn 2 or later, which "
-                       "this buildpack does not install: use yarn@1.22.22, npm or pnpm")),
+                        "this buildpack does not install: use yarn@1.22.22, npm or pnpm")),
 ])
 def test_yarn_2_and_later_is_refused_in_one_line(
         world: World, app: Callable[[str], Path], berry: str, line: str) -> None:
