@@ -114,7 +114,9 @@ class Deployer:
 
         def show(e: BuildEvent) -> None:
             for line in render_plain(e).splitlines():
-                self.progress(line if line.startswith(("----->", "=====>", " !")) else f"       {line}")
+                # a buildpack's detail lines are indented already
+                shown = line.startswith(("----->", "=====>", " !", "       "))
+                self.progress(line if shown else f"       {line}")
 
         req = BuildRequest(context=src, buildpack=not dockerfile, cache_name=app, app=app,
                            build_args=tuple(self.apps.config(app).items()) if not dockerfile else ())

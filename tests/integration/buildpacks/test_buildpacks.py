@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[3]
 APPS = Path(__file__).resolve().parent / "apps"
 NOBODY = 65534
 # The detection order documented in buildpacks/README.md (paas uses the same table).
-ORDER = ("static", "python", "procfile")
+ORDER = ("static", "nodejs", "python", "procfile")
 PATH = "/usr/local/bin:/usr/bin:/bin"
 # what build containers get from paas.build.hostca: the host's CA bundle (PyPI through
 # a TLS-inspecting proxy)
@@ -392,10 +392,11 @@ def test_detect_rejects_an_empty_dir(ws: Workspace, buildpack: str) -> None:
 @pytest.mark.parametrize(("app", "expected"), [
     ("python-wsgi", "python"), ("python-requirements", "python"),
     ("static-site", "static"), ("procfile-only", "procfile"), ("procfile-broken", "procfile"),
+    ("node-express", "nodejs"),
 ])
 def test_the_first_detecting_buildpack_in_order_wins(ws: Workspace, app: str,
                                                       expected: str) -> None:
-    names = {"static": "Static", "python": "Python", "procfile": "Procfile"}
+    names = {"static": "Static", "nodejs": "Node.js", "python": "Python", "procfile": "Procfile"}
     path = ws.app(app)
     for buildpack in ORDER:
         result = ws.detect(buildpack, path)
