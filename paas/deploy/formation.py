@@ -72,8 +72,9 @@ def new_formation(processes: Mapping[str, str], current: Release | None,
 
 
 def scale_lines(app: str, formation: Mapping[str, int]) -> list[str]:
-    """What the push says of the scale: every type and its count, and how to start those
-    at 0."""
+    """What the push says of the scale: every type and its count (web first), and how to
+    start those at 0."""
+    formation = dict(sorted(formation.items(), key=lambda item: item[0] != "web"))
     shown = ", ".join(f"{t}={n}" for t, n in formation.items())
     lines = [f"-----> Process types: {shown}"]
     idle = [t for t, n in formation.items() if n == 0]

@@ -66,3 +66,4 @@ def test_the_push_tells_what_runs_and_how_to_start_the_rest() -> None:
         "       clock is not running (scale 0): start it with 'paas ps:scale hello clock=1'",
     ]
     assert scale_lines("hello", {"web": 2}) == ["-----> Process types: web=2"]
+    assert scale_lines("hello", {"clock": 1, "web": 2})[0] == "-----> Process types: web=2, clock=1"
