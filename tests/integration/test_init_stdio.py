@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -154,3 +155,62 @@ def test_json_flags_of_paas_callers_carry_init(engine: Any) -> None:
     helped = engine("container:run", "--help").stdout
     assert "--init" in helped and "tini" in helped
     assert json.loads(engine("container:ps", "-a", "--format", "json").stdout) == []
+
+
+APACHE_DOCKERFILE = r"""FROM debian:bookworm
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends apache2 >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+# logs to the container's stdio, as the official httpd image and Docker users set it up
+RUN sed -i -e 's|ErrorLog .*|ErrorLog /dev/stderr|' \
+           -e 's|CustomLog .*|CustomLog /dev/stdout combined|' \
+        /etc/apache2/apache2.conf /etc/apache2/sites-available/000-default.conf \
+ && echo 'ServerName localhost' > /etc/apache2/conf-enabled/servername.conf \
+ && grep -rq 'CustomLog /dev/stdout' /etc/apache2/sites-available/000-default.conf
+EXPOSE 80
+CMD . /etc/apache2/envvars && mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" \
+ && exec apache2 -D FOREGROUND
+"""
+
+
+def test_apache_logs_to_dev_stdout_and_dev_stderr(engine: Any, tmp_path: Any) -> None:
+    """Debian's Apache with ``CustomLog /dev/stdout`` and ``ErrorLog /dev/stderr``, as a
+    detached paas container: it used to die at start with ``(13)Permission denied: could
+    not open transfer log file /dev/stdout``; now it answers and its access log lines are
+    the container's logs."""
+    (tmp_path / "Dockerfile").write_text(APACHE_DOCKERFILE)
+    engine("image:build", "-q", "-t", "apache-stdio:test", str(tmp_path), timeout=900)
+    try:
+        engine("container:run", "-d", "--name", "apache", "-p", "127.0.0.1::80",
+               "apache-stdio:test")
+        time.sleep(0.5)
+        logs = engine("container:logs", "apache")
+        assert engine.inspect("apache")["State"]["Running"], (logs.stdout, logs.stderr)
+        port = int(engine("container:port", "apache").stdout.strip().rsplit(":", 1)[1])
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                    s.sendall(b"GET /paas-probe HTTP/1.0\r\nUser-Agent: paas-test\r\n\r\n")
+                    answer = s.recv(4096).decode()
+                if answer:
+                    break
+            except OSError:
+                pass
+            info = engine.inspect("apache")
+            logs = engine("container:logs", "apache")
+            assert info["State"]["Running"], (logs.stdout, logs.stderr)
+            assert time.monotonic() < deadline, (logs.stdout, logs.stderr)
+            time.sleep(0.2)
+        assert answer.startswith("HTTP/1.1 404"), answer  # Apache answers for a missing page
+        deadline = time.monotonic() + 10
+        while '"GET /paas-probe HTTP/1.0" 404' not in engine("container:logs", "apache").stdout:
+            assert time.monotonic() < deadline, engine("container:logs", "apache")
+            time.sleep(0.2)
+        logs = engine("container:logs", "apache")
+        assert "paas-test" in logs.stdout  # the combined format's User-Agent
+        assert "resuming normal operations" in logs.stderr  # the error log: /dev/stderr
+        assert "Permission denied" not in logs.stderr
+    finally:
+        engine("container:rm", "-f", "apache", check=False)
+        engine("image:rm", "apache-stdio:test", check=False)
