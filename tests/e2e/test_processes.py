@@ -171,3 +171,19 @@ def test_host_ca_bundle_only_when_the_app_opts_in(
     platform.cli("ps:restart", "cabundle")
     assert seen().stdout == "SSL_CERT_FILE=\n"
     platform.cli("apps:destroy", "cabundle", "--force")
+
+
+def test_a_bad_formation_rejects_the_push_in_one_line(
+        platform: Platform, app_repo: Callable[..., AppRepo]) -> None:
+    repo = app_repo()
+    repo.commit("bad quantity", **{"app.json": '{"formation": {"web": {"quantity": "two"}}}\n'})
+    out = reject(platform, repo, "badform")
+    assert "app.json: formation.web.quantity must be a whole number from 0 to 100" in out
+    assert "Building" not in out  # before the build
+    repo.commit("unknown type", **{"app.json": '{"formation": {"wrker": {"quantity": 1}}}\n'})
+    out = reject(platform, repo, "badform")
+    assert "formation names process type 'wrker', which the app does not define" in out, out
+    assert "the app's process types are: web" in out
+    assert platform.release_versions("badform") == []
+    assert repo_ref(platform.root, "badform", "refs/heads/main") is None
+    assert "Traceback" not in (platform.root / "run" / "paasd.log").read_text()
