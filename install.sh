@@ -23,6 +23,7 @@ readonly PACKAGES=(
   runc nginx git mmdebstrap iptables nftables iproute2 uidmap skopeo umoci sqlite3
   python3-venv python3-pip python3-dev gcc openssh-server ca-certificates gunicorn sudo publicsuffix
   e2fsprogs
+  tini
 )
 
 # --- output, Dokku style ------------------------------------------------------

@@ -24,6 +24,8 @@ the entry points merge it into ``os.environ`` first (``paas.conffile.apply``), s
   (``paas.runtime.limits``).
 - ``PAAS_BUILD_CA_BUNDLE`` (default the host's ``/etc/ssl/certs/ca-certificates.crt``;
   ``off``): the CA bundle build containers trust (``paas.build.hostca``).
+- ``PAAS_INIT_PATH`` (default Debian's ``/usr/bin/tini-static``): the init of
+  ``container:run --init`` and of app processes (``paas.runtime.init``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Context:
     idmapped: str = "auto"  # auto | off
     limits: DefaultLimits = field(default_factory=DefaultLimits)
     build_ca: str = ""  # PAAS_BUILD_CA_BUNDLE as given (paas.build.hostca parses it)
+    init_path: str = ""  # PAAS_INIT_PATH as given (paas.runtime.init.find_init checks it)
 
     @property
     def cgroup_parent(self) -> str:
@@ -100,6 +103,7 @@ def load_context(env: Mapping[str, str] | None = None) -> Context:
         idmapped=_parse_idmapped(env.get("PAAS_IDMAPPED") or "auto"),
         limits=_limits(env),
         build_ca=env.get("PAAS_BUILD_CA_BUNDLE") or "",
+        init_path=env.get("PAAS_INIT_PATH") or "",
     )
 
 

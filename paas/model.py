@@ -243,6 +243,9 @@ class ContainerConfig:
     # who it belongs to ("" a plain container:run, "app:NAME" an app, "build" a build step)
     link_local: bool = False
     tenant: str = ""
+    # ``--init``: a tiny init (tini) is PID 1 and runs ``args`` as its child
+    # (``paas.runtime.init``): signals reach it, zombies are reaped
+    init: bool = False
 
 
 class ContainerState:
@@ -296,6 +299,10 @@ class RunOptions:
     idmap: IdMap | None = None  # None: the default range; set by paas, never by a flag
     link_local: bool = False  # --allow-link-local (ContainerConfig.link_local)
     tenant: str = ""  # ContainerConfig.tenant, set by paas's own callers
+    init: bool = False  # --init (ContainerConfig.init)
+    # the host's CA bundle read-only at paas.build.hostca.CA_TARGET, with its variables
+    # (an app's host-ca-bundle opt-in; set by paas's own callers)
+    host_ca: bool = False
 
 
 @dataclass(frozen=True)
@@ -401,4 +408,6 @@ class ProcessOptions:
     limits: tuple[tuple[str, Limits], ...] = ()  # process type ("" = every type) -> limits
     restart: str = DEFAULT_RESTART_POLICY
     allow_link_local: bool = False  # network:set APP allow-link-local
+    init: bool = True  # ps:set APP init-process: tini as PID 1 (Dokku's --init default)
+    host_ca: bool = False  # ps:set APP host-ca-bundle: the host's CA bundle mounted
     default_disk: str | None = None  # the instance's writable-layer size for app containers

@@ -1,6 +1,6 @@
 """An app's ``ProcessOptions``: what every process container of its next release gets
-from ``storage:*``, ``resource:*``, ``ps:set restart-policy`` and
-``network:set allow-link-local``.
+from ``storage:*``, ``resource:*``, ``ps:set`` (``restart-policy``, ``init-process``,
+``host-ca-bundle``) and ``network:set allow-link-local``.
 
 Read when containers are created (cutover, release phase, ``paas run``), so a change
 takes effect at the next deploy or restart, as in Dokku; releases do not record them
@@ -28,5 +28,7 @@ def process_options(conn: sqlite3.Connection, app: str,
         limits=tuple(ResourceStore(conn).limits(app).items()),
         restart=AppStore(conn).setting(app, "restart-policy"),
         allow_link_local=AppStore(conn).setting(app, "allow-link-local") == "true",
+        init=AppStore(conn).setting(app, "init-process") != "false",
+        host_ca=AppStore(conn).setting(app, "host-ca-bundle") == "true",
         default_disk=str(disk) if disk else None,
     )

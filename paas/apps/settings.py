@@ -1,7 +1,7 @@
 """The per-app settings paas knows: a table of key -> validator, default, summary.
 
-``deploy-branch``, ``checks``, ``keep-releases``, ``restart-policy`` and
-``allow-link-local`` are fixed keys; ``nginx.<key>`` is a family whose values go into the app's nginx config, so they
+``deploy-branch``, ``checks``, ``keep-releases``, ``restart-policy``,
+``allow-link-local``, ``init-process`` and ``host-ca-bundle`` are fixed keys; ``nginx.<key>`` is a family whose values go into the app's nginx config, so they
 are held to a conservative character set here (no ``;``, braces, quotes, ``$``, ``#``
 or control characters); the proxy decides which ``nginx.`` keys it uses.
 
@@ -92,6 +92,10 @@ SETTINGS: dict[str, Setting] = {
                               "of process containers: no, on-failure[:N], always, unless-stopped"),
     "allow-link-local": Setting(_true_false, "false",
                                 "process containers may reach 169.254.0.0/16 (cloud metadata)"),
+    "init-process": Setting(_true_false, "true",
+                            "process containers run tini as PID 1 (signals, zombies)"),
+    "host-ca-bundle": Setting(_true_false, "false",
+                              "process containers get the host's CA bundle and its variables"),
 }
 
 

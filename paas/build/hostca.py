@@ -14,7 +14,11 @@ config's, and not part of a step's cache key; the mount point a ``RUN`` step's
 container had to create (``/run/paas/...``) is removed from its writable layer before
 the layer is made (``Stubs``), as BuildKit removes its mount stubs.
 
-Not here: app containers (they opt in per app), where the bundle comes from at install.
+App containers get the same (mount and variables) only when their app opted in
+(``ps:set APP host-ca-bundle true``: ``app_bundle``), and keep the mount point stub in
+their writable layer (it is never made an image).
+
+Not here: where the bundle comes from at install.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from __future__ import annotations
 import os
 import posixpath
 
-from ..errors import InvalidArgument
+from ..errors import FailedPrecondition, InvalidArgument
 from ..model import BindMount, BindPolicy
 
-__all__ = ["CA_ENV", "CA_TARGET", "DEFAULT_BUNDLE", "Stubs", "ca_bind", "ca_env",
+__all__ = ["CA_ENV", "CA_TARGET", "DEFAULT_BUNDLE", "Stubs", "app_bundle", "ca_bind", "ca_env",
            "parse_bundle_setting"]
 
 DEFAULT_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -51,6 +55,22 @@ def parse_bundle_setting(value: str) -> str | None:
             "set it to the host's CA bundle (e.g. /etc/ssl/certs/ca-certificates.crt), "
             "or to off")
     return value
+
+
+def app_bundle(setting: str) -> str:
+    """The bundle an app's containers get when the app opted in (``ps:set APP
+    host-ca-bundle true``): ``PAAS_BUILD_CA_BUNDLE``'s file when it names one, else the
+    host's default bundle (``off`` turns off what builds get, not an app's opt-in);
+    FailedPrecondition when there is none."""
+    path = None if setting.strip().lower() in _OFF else parse_bundle_setting(setting)
+    if path is None and os.path.isfile(DEFAULT_BUNDLE):
+        path = DEFAULT_BUNDLE
+    if path is None:
+        raise FailedPrecondition(
+            f"the app asked for the host's CA bundle, and {DEFAULT_BUNDLE} is missing",
+            "install ca-certificates on the host, set PAAS_BUILD_CA_BUNDLE to the bundle, "
+            "or 'paas ps:set APP host-ca-bundle false'")
+    return path
 
 
 def ca_bind(bundle: str) -> BindMount:

@@ -98,6 +98,7 @@ def inspect_dict(c: Container, ctx_root: str) -> dict[str, Any]:
             "CpuShares": r.cpu_shares or 0,
             "PidsLimit": r.pids_limit or 0,
             "StorageOpt": {"size": str(r.disk)} if r.disk else {},
+            "Init": cfg.init,
         },
         "GraphDriver": {
             "Name": "overlay",

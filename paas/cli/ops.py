@@ -289,25 +289,28 @@ def _ps(app: App, a: argparse.Namespace) -> int:
     return 0
 
 
+PS_KEYS = ("restart-policy", "init-process", "host-ca-bundle")
+
+
 def _ps_set(app: App, a: argparse.Namespace) -> int:
     from ..apps.store import AppStore
 
-    if a.key != "restart-policy":
+    if a.key not in PS_KEYS:
         raise InvalidArgument(f"unknown ps setting {a.key[:80]!r}",
-                              "the only one is restart-policy; others: paas settings:set")
+                              f"use one of {', '.join(PS_KEYS)}; others: paas settings:set")
     store = AppStore(app.conn)
     if a.value is None:
         _need_app(app, a.app)
         store.unset_setting(a.app, a.key)
         value = store.setting(a.app, a.key)
-        _out(f"-----> Reset restart-policy of {a.app} to the default ({value})")
+        _out(f"-----> Reset {a.key} of {a.app} to the default ({value})")
     else:
         from ..apps.settings import validate_setting
 
         validate_setting(a.key, a.value)
         _need_app(app, a.app)
         value = store.set_setting(a.app, a.key, a.value)
-        _out(f"-----> Setting restart-policy to {value} for {a.app}")
+        _out(f"-----> Setting {a.key} to {value} for {a.app}")
     _takes_effect(a.app)
     return 0
 
@@ -329,6 +332,8 @@ def _ps_report(app: App, a: argparse.Namespace) -> int:
         "running": sum(1 for r in rows if r["State"] == ContainerState.RUNNING),
         "restarting": sum(1 for r in rows if r["State"] == ContainerState.RESTARTING),
         "restart_policy": AppStore(app.conn).setting(a.app, "restart-policy"),
+        "init_process": AppStore(app.conn).setting(a.app, "init-process"),
+        "host_ca_bundle": AppStore(app.conn).setting(a.app, "host-ca-bundle"),
         "containers": rows,
     }
     if a.format == "json":
@@ -337,7 +342,9 @@ def _ps_report(app: App, a: argparse.Namespace) -> int:
     fields = [("Deployed", "true" if current else "false"), ("Release", report["release"] or "-"),
               ("Processes", str(report["processes"])), ("Running", str(report["running"])),
               ("Restarting", str(report["restarting"])),
-              ("Restart policy", report["restart_policy"])]
+              ("Restart policy", report["restart_policy"]),
+              ("Init process", report["init_process"]),
+              ("Host CA bundle", report["host_ca_bundle"])]
     fields += [(f"Status {r['Process']}", f"{r['Status']} (CID: {r['Id']}, {r['Release']})")
                for r in rows]
     _out("\n".join(report_lines(f"{a.app} ps information", fields)))
@@ -357,9 +364,10 @@ def configure(name: str, p: Parser) -> Handler:
         p.add_argument("mount", metavar="HOSTDIR:CONTAINERDIR[:ro]")
         return _storage_mount if name == "storage:mount" else _storage_unmount
     if name == "ps:set":
-        p.add_argument("key", metavar="KEY", help="restart-policy")
+        p.add_argument("key", metavar="KEY", help=", ".join(PS_KEYS))
         p.add_argument("value", nargs="?", metavar="VALUE",
-                       help="no, on-failure[:N], always or unless-stopped; none: the default")
+                       help="restart-policy: no, on-failure[:N], always or unless-stopped; "
+                            "init-process, host-ca-bundle: true or false; none: the default")
         return _ps_set
     if name in ("resource:limit", "resource:limit-clear"):
         p.add_argument("--process", "--process-type", metavar="TYPE",

@@ -158,9 +158,12 @@ class Supervisor:
     # ---- public API (any thread) -----------------------------------------------------------
 
     def launch(self, cid: str, argv: list[str], *, pid_file: str, log_path: str,
-               open_stdin: bool = False, on_exit: OnExit) -> int:
+               open_stdin: bool = False, on_exit: OnExit,
+               owner: tuple[int, int] | None = None) -> int:
         """Run a detaching runc argv, then supervise the container it started; returns its pid.
 
+        ``owner``: the host uid and gid the container's stdio pipes are given (its user in
+        its user namespace, ``Runtime.stdio_owner``), so that it may open ``/dev/stdout``.
         Raises CommandFailed (with runc's error text) if runc exits non-zero.
         """
         box = _Box(cid, on_exit)
@@ -170,7 +173,7 @@ class Supervisor:
                                "stop it first")
             self._boxes[cid] = box
         try:
-            return self._launch(box, argv, pid_file, log_path, open_stdin)
+            return self._launch(box, argv, pid_file, log_path, open_stdin, owner)
         except BaseException:
             with self._lock:
                 self._boxes.pop(cid, None)
@@ -232,13 +235,16 @@ class Supervisor:
     # ---- launch steps (caller's thread) ----------------------------------------------------
 
     def _launch(self, box: _Box, argv: list[str], pid_file: str, log_path: str,
-                open_stdin: bool) -> int:
+                open_stdin: bool, owner: tuple[int, int] | None) -> int:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         if open_stdin:
             in_r, box.stdin_w = os.pipe2(os.O_CLOEXEC)
         else:
             in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        if owner is not None:  # a pipe's two ends are one inode: chown once per pipe
+            for end in (out_w, err_w) + ((in_r,) if open_stdin else ()):
+                os.fchown(end, *owner)
         grow_pipe(out_r)
         grow_pipe(err_r)
         held = {"stdout": out_r, "stderr": err_r}

@@ -37,6 +37,7 @@ from ..runtime.lifecycle import Runtime
 from ..sched import background_priority
 from .checkout import checkout
 from .cutover import Cutover, Plan
+from .formation import formation_from_app_json, new_formation, scale_lines
 from .health import checks_from_app_json
 from .hooks import run_hooks
 from .locks import DeployLock, refuse_if_locked
@@ -87,8 +88,10 @@ class Deployer:
             checkout(repo, sha, src)
             # read (and app.json checked) before the build: a bad file rejects the push at once
             files = {name: _read(os.path.join(src, name)) for name in APP_FILES}
+            initial: dict[str, int] = {}
             if files["app.json"]:
                 checks_from_app_json(files["app.json"])
+                initial = formation_from_app_json(files["app.json"])
             procfile = _read(os.path.join(src, "Procfile"))
             if procfile:
                 parse_procfile(procfile)
@@ -96,12 +99,14 @@ class Deployer:
         finally:
             shutil.rmtree(work)
         current = self.releases.current(app)
-        formation = _formation(processes, current)
+        formation = new_formation(processes, current, initial)  # app.json's: a first deploy
         release = self.releases.add(
             app, image_id=image.id, processes=processes, config=self.apps.config(app),
             formation=formation, git_sha=sha, description=f"Deploy {sha[:7]}",
             created_by=pusher, builder=builder)
         self._run(release, image, files)
+        for line in scale_lines(app, formation):
+            self.progress(line)
         self.progress(f"=====> Application deployed in {time.monotonic() - started:.1f}s:")
         for d in self.apps.effective_domains(app):
             self.progress(f"       http://{d}{_port_suffix()}")
@@ -327,12 +332,6 @@ class Deployer:
             return
         if line:
             self.progress(f"-----> {line}")
-
-
-def _formation(processes: Mapping[str, str], current: Release | None) -> dict[str, int]:
-    """The scale of a new deploy: the current one for known types, web=1 and 0 for new ones."""
-    previous = dict(current.formation) if current else {}
-    return {t: previous.get(t, 1 if t == "web" else 0) for t in processes if t != "release"}
 
 
 _read = read_app_file

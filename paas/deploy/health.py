@@ -4,9 +4,13 @@ In order of precedence: the app's ``app.json`` ``healthchecks`` (Dokku's format:
 ``{"healthchecks": {"web": [{"path": "/", "content": "ok", "attempts": 5,
 "wait": 1, "timeout": 5, "initialDelay": 0}]}}``; a check without ``path`` is
 a TCP connect), the image's Dockerfile ``HEALTHCHECK`` (run in the container),
-else the default: the port accepts connections and the process is still up
-after a short uptime window. A container that exits while being checked fails
-at once. Failures carry the container's last output lines.
+else the default: ``GET /`` gets an HTTP response (any status: a 404 or a 500 is
+a web server that answers) within ``DEFAULT_TIMEOUT``, then the process is still
+up after a short uptime window (the cutover waits it once for all containers).
+A port that accepts connections is not enough: gunicorn's master keeps its port
+open while its workers die at import (a missing module), and nothing answers.
+A container that exits while being checked fails at once. Failures carry the
+container's last output lines.
 
 Not here: which containers to check (``cutover``).
 """
@@ -20,7 +24,7 @@ import math
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import proc
 from ..errors import FailedPrecondition, InvalidArgument
@@ -29,7 +33,7 @@ from ..runtime.bundle import Bundle
 from ..runtime.lifecycle import Runtime
 from ..runtime.logs import read_logs
 
-__all__ = ["DEFAULT_UPTIME", "Check", "HealthCheckFailed", "checks_from_app_json", "exited",
+__all__ = ["DEFAULT_CHECK", "DEFAULT_UPTIME", "Check", "HealthCheckFailed", "checks_from_app_json", "exited",
            "wait_healthy"]
 
 DEFAULT_UPTIME = 1.0
@@ -49,6 +53,11 @@ class Check:
     wait: float = 1.0
     initial_delay: float = 0.0
     name: str = ""
+    any_status: bool = False  # any HTTP response passes (the default check)
+
+
+# the default gate of a web process: an HTTP answer, whatever its status
+DEFAULT_CHECK = Check(path="/", timeout=5.0, any_status=True)
 
 
 def _num(obj: dict[str, object], key: str, default: float) -> float:
@@ -121,9 +130,11 @@ def _probe(ip: str, port: int, check: Check) -> str | None:
     try:
         conn.request("GET", check.path, headers={"Host": "localhost", "User-Agent": "paas-check"})
         resp = conn.getresponse()
+        if check.any_status:
+            return None  # an HTTP server answered
         body = resp.read(1 << 20).decode("utf-8", "replace")
-    except OSError as err:
-        return f"GET {check.path} failed: {err}"
+    except (OSError, http.client.HTTPException) as err:
+        return f"GET {check.path} failed: {_why(err)}"
     finally:
         conn.close()
     if not 200 <= resp.status < 400:
@@ -131,6 +142,16 @@ def _probe(ip: str, port: int, check: Check) -> str | None:
     if check.content and check.content not in body:
         return f"GET {check.path} did not contain {check.content!r}"
     return None
+
+
+def _why(err: Exception) -> str:
+    if isinstance(err, TimeoutError) or str(err) == "timed out":
+        return "no response (timed out)"
+    if isinstance(err, http.client.RemoteDisconnected):
+        return "the connection was closed without a response"
+    if isinstance(err, http.client.HTTPException):
+        return f"not an HTTP response ({type(err).__name__})"
+    return str(getattr(err, "strerror", None) or err)
 
 
 def _exec_check(rt: Runtime, c: Container, hc: Healthcheck) -> str | None:
@@ -142,7 +163,11 @@ def _exec_check(rt: Runtime, c: Container, hc: Healthcheck) -> str | None:
 
 def wait_healthy(rt: Runtime, c: Container, ip: str, port: int, *, checks: list[Check],
                  healthcheck: Healthcheck | None, uptime: float = DEFAULT_UPTIME,
-                 progress: Callable[[str], None] = lambda _s: None) -> None:
+                 progress: Callable[[str], None] = lambda _s: None,
+                 window: float = DEFAULT_TIMEOUT) -> None:
+    """Wait until ``c`` (at ``ip``:``port``) passes its checks (``checks``, else
+    ``healthcheck``, else the default one within ``window`` seconds, then ``uptime``);
+    HealthCheckFailed with its last output lines otherwise."""
     def alive() -> bool:
         return rt.is_running(rt.store.get(c.id))
 
@@ -158,10 +183,15 @@ def wait_healthy(rt: Runtime, c: Container, ip: str, port: int, *, checks: list[
         _retry(rt, c, alive, attempts * 5, wait, lambda: _exec_check(rt, c, healthcheck),
                progress, "HEALTHCHECK")
         return
-    deadline = time.monotonic() + DEFAULT_TIMEOUT
-    attempts = int(DEFAULT_TIMEOUT / 0.05)
-    _retry(rt, c, alive, attempts, 0.05, lambda: _probe(ip, port, Check(timeout=1.0)),
-           progress, "", deadline=deadline)
+    deadline = time.monotonic() + window
+
+    def probe() -> str | None:  # each attempt within what is left of the window
+        left = max(deadline - time.monotonic(), 0.1)
+        return _probe(ip, port, replace(DEFAULT_CHECK, timeout=min(DEFAULT_CHECK.timeout, left)))
+
+    _retry(rt, c, alive, int(window / 0.05) + 1, 0.05, probe, progress, "",
+           deadline=deadline, failed=lambda why: f"no HTTP response on port {port} within "
+                                                f"{window:g}s (last: {why})")
     if uptime <= 0:
         return
     time.sleep(uptime)  # the process must stay up a moment after it listens
@@ -171,7 +201,8 @@ def wait_healthy(rt: Runtime, c: Container, ip: str, port: int, *, checks: list[
 
 def _retry(rt: Runtime, c: Container, alive: Callable[[], bool], attempts: int, wait: float,
            probe: Callable[[], str | None], progress: Callable[[str], None], name: str,
-           deadline: float | None = None) -> None:
+           deadline: float | None = None,
+           failed: Callable[[str], str] = lambda why: why) -> None:
     why = "no attempt made"
     for attempt in range(1, max(attempts, 1) + 1):
         if not alive():
@@ -187,4 +218,4 @@ def _retry(rt: Runtime, c: Container, alive: Callable[[], bool], attempts: int, 
         if name:
             progress(f"       attempt {attempt}/{attempts}: {why}")
         time.sleep(wait)
-    raise _fail(rt, c, why)
+    raise _fail(rt, c, failed(why))

@@ -92,8 +92,9 @@ def run_flags(release: Release, ptype: str, index: int, port: int,
               name: str | None = None, detach: bool = True, rm: bool = False,
               command: list[str] | None = None, tty: bool = False) -> dict[str, Any]:
     """The ``POST /containers`` flags (container:run's schema) of one process container;
-    ``options``: the app's mounts, limits (of ``ptype``), restart policy and network
-    opt-ins. Its tenant on the bridge is the app."""
+    ``options``: the app's mounts, limits (of ``ptype``), restart policy, network opt-ins,
+    its init (tini as PID 1 unless the app turned it off) and CA bundle opt-in. Its
+    tenant on the bridge is the app."""
     options = options or ProcessOptions()
     limits = limits_for(options.limits, ptype)
     return {
@@ -110,6 +111,7 @@ def run_flags(release: Release, ptype: str, index: int, port: int,
         "restart": options.restart if detach and not rm else "no",
         "allow_link_local": options.allow_link_local, "tenant": f"app:{release.app}",
         "storage_opt": [f"size={disk}"] if (disk := limits.disk or options.default_disk) else [],
+        "init": options.init, "host_ca_bundle": options.host_ca,
     }
 
 

@@ -48,12 +48,24 @@ def versions(ctx: Context) -> list[Check]:
     out.append(Check("versions", "nginx version", nginx or "missing",
                      "" if nginx else "nginx is not installed",
                      "install it: apt-get install nginx-light (or run ./install.sh)"))
+    out.append(_init_check(ctx))
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
         mode = cgroup_mode(f.read())
     out.append(Check("versions", "cgroup mode", mode,
                      "no cgroup filesystem is mounted" if mode == "none" else "",
                      "mount cgroup2 on /sys/fs/cgroup (systemd does at boot)"))
     return out
+
+
+def _init_check(ctx: Context) -> Check:
+    """The init of app processes and ``--init`` (tini): without it no app deploys."""
+    from ..runtime.init import find_init
+
+    try:
+        path = find_init(ctx.init_path)
+    except PaasError as err:
+        return Check("versions", "container init", "missing", err.message, err.hint)
+    return Check("versions", "container init", f"{_tool_version([path, '--version'])} ({path})")
 
 
 def network(ctx: Context, conn: sqlite3.Connection) -> list[Check]:

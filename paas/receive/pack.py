@@ -131,6 +131,10 @@ class _UpdateHookAdapter(Hook):
             self.hook(push, self.progress)
         except PaasError as err:
             log.info("push of %s to %s rejected: %s", ref, self.app, err.render())
+            lines = err.message.splitlines()
+            if len(lines) > 1:  # e.g. a failed health check and the container's last output:
+                for line in lines:  # git's reason is one line, cut: the whole of it first
+                    self.progress(f" !     {line}")
             if err.hint:
                 self.progress(f"hint: {err.hint}")
             raise HookError(_one_line(err.message) or "deploy failed") from err

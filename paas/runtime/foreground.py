@@ -91,6 +91,10 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool,
     set_child_subreaper()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    owner = plan.get("stdio_owner")
+    if owner:  # the container's user may open /dev/stdout (Runtime.stdio_owner)
+        os.fchown(out_w, owner[0], owner[1])
+        os.fchown(err_w, owner[0], owner[1])
     stdin = sys.stdin.fileno() if open_stdin else os.open(os.devnull, os.O_RDONLY)
     try:
         runc = proc.spawn_light(list(plan["argv"]), stdin=stdin, stdout=out_w, stderr=err_w)
@@ -118,7 +122,8 @@ def _run_piped(plan: dict[str, Any], notify: Notify, open_stdin: bool,
         pid = int(f.read().strip())
     kill = list(plan["kill_argv"])
     signals.forward_to(lambda n: _forward(kill, n))  # those that came while runc ran, first
-    pump.on_lost(lambda: _broken_pipe(pid))
+    if not plan.get("init"):  # with tini as PID 1 the writer is its child: SIGPIPE works
+        pump.on_lost(lambda: _broken_pipe(pid))
     started: Callable[[], object] | None = None
     try:
         pidfd = os.pidfd_open(pid)

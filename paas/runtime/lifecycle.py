@@ -83,6 +83,11 @@ class Runtime:
         image = self.images.get(ref)
         if not ref.startswith("sha256:") and len(ref) < 64:
             ref = str(parse_reference(ref))
+        if opts.host_ca:  # an app's host-ca-bundle opt-in (paas.build.hostca)
+            from ..build.hostca import app_bundle, ca_bind, ca_env
+
+            opts = replace(opts, binds=(*opts.binds, ca_bind(app_bundle(self.ctx.build_ca))),
+                           env=ca_env(opts.env, image.config.env))
         cfg = self._with_defaults(resolve_config(opts, image, ref))
         for b in cfg.binds:  # a first look, before any work: each start checks again
             hostpath.check(b.source, b.policy, self.guard)
@@ -149,8 +154,23 @@ class Runtime:
             netns_path=plan.netns_path,
             userns_path=plan.userns_path,
             extra_mounts=tuple(etc_mounts),
+            init=self._init_binary(c.config),
         )
         bundle.write_spec(spec)
+
+    def _init_binary(self, cfg: ContainerConfig) -> str | None:
+        """The host path of tini for a ``--init`` container (``paas.runtime.init``)."""
+        if not cfg.init:
+            return None
+        from .init import find_init
+
+        return find_init(self.ctx.init_path)
+
+    def stdio_owner(self, cfg: ContainerConfig) -> tuple[int, int] | None:
+        """Who the container's stdio pipes must belong to (``spec.stdio_owner``)."""
+        from .spec import stdio_owner
+
+        return stdio_owner(cfg.user, self._idmap(cfg))
 
     def _discard(self, bundle: Bundle, cid: str, cfg: ContainerConfig) -> None:
         """Undo a (half-)made container; keeps the original error as the one raised."""
@@ -404,6 +424,8 @@ class Runtime:
             "pid_file": pid_file,
             "log_path": bundle.log_path,
             "kill_argv": self.runc.kill(c.id, "")[:-1],
+            "init": c.config.init,  # tini is PID 1: SIGPIPE reaches the command itself
+            "stdio_owner": self.stdio_owner(c.config),
         }
 
     # -- supervised start (paasd) --------------------------------------------------------
@@ -421,7 +443,8 @@ class Runtime:
         argv = self.runc.run(c.id, bundle.dir, detach=True, pid_file=pid_file)
         try:
             pid = launch(c.id, argv, pid_file=pid_file, log_path=bundle.log_path,
-                         open_stdin=c.config.stdin, on_exit=on_exit)
+                         open_stdin=c.config.stdin, on_exit=on_exit,
+                         owner=self.stdio_owner(c.config))
         except BaseException:
             bundle.unmount_rootfs()
             self.net.detach(c.id, c.config)

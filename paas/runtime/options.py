@@ -31,7 +31,7 @@ RUN_FLAGS: dict[str, type | tuple[type, ...]] = {
     "cpus": (str, type(None)), "cpu_shares": (str, type(None)),
     "pids_limit": (str, type(None)), "network": str, "publish": list, "publish_all": bool,
     "expose": list, "userns": str, "restart": str, "allow_link_local": bool, "tenant": str,
-    "storage_opt": list,
+    "storage_opt": list, "init": bool, "host_ca_bundle": bool,
 }
 
 
@@ -67,8 +67,12 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="no (default), on-failure[:N], always or unless-stopped")
     p.add_argument("--allow-link-local", action="store_true",
                    help="let the container reach 169.254.0.0/16 (cloud metadata services)")
+    p.add_argument("--init", action="store_true",
+                   help="run an init (tini) as PID 1: it forwards signals and reaps zombies")
     # whose container this is ("app:NAME", "build"): set by paas's own callers (a deploy)
     p.add_argument("--tenant", default="", help=argparse.SUPPRESS)
+    # the host's CA bundle read-only in the container (an app's host-ca-bundle opt-in)
+    p.add_argument("--host-ca-bundle", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -240,6 +244,8 @@ def parse_run_options(a: argparse.Namespace) -> RunOptions:
         restart=str(policy),
         link_local=a.allow_link_local,
         tenant=validate_tenant(a.tenant),
+        init=a.init,
+        host_ca=a.host_ca_bundle,
     )
 
 

@@ -107,4 +107,5 @@ def resolve_config(opts: RunOptions, image: Image, image_ref: str) -> ContainerC
         idmap=opts.idmap if opts.userns else None,
         link_local=opts.link_local,
         tenant=opts.tenant,
+        init=opts.init,
     )

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import InvalidArgument
 from ..model import BindMount, ContainerConfig, IdMap, Resources
 from ..oom import CONTAINER_OOM_SCORE_ADJ
+from .init import init_args, init_mount
 from .seccomp import default_profile
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "build_spec",
     "capabilities_for",
     "parse_user",
+    "stdio_owner",
 ]
 
 OCI_VERSION = "1.0.2"
@@ -104,6 +106,19 @@ def parse_user(user: str) -> tuple[int, int, tuple[int, ...]]:
     return uid, gid, extra
 
 
+def stdio_owner(user: str, idmap: IdMap | None) -> tuple[int, int] | None:
+    """The host uid and gid a container's stdio pipes must belong to so that its process
+    can open ``/dev/stdout`` again (Apache's ``CustomLog /dev/stdout``; a pipe is mode
+    0600, and host root is nobody in a user namespace): its user (numeric ``user``),
+    mapped through its id range. runc and containerd chown the stdio they make to the
+    container's root; its user is more, since root there may open what its user owns.
+    None: host root, as pipes are made."""
+    uid, gid, _ = parse_user(user)
+    if idmap is not None:
+        uid, gid = idmap.to_host(uid), idmap.to_host(gid)
+    return None if (uid, gid) == (0, 0) else (uid, gid)
+
+
 def _env(cfg: ContainerConfig, hostname: str) -> list[str]:
     """Docker's order: PATH (unless set), HOSTNAME, TERM (tty), then the user's env wins."""
     defaults = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
@@ -126,10 +141,13 @@ def capabilities_for(uid: int) -> dict[str, list[str]]:
     return {"bounding": caps}
 
 
-def _process(cfg: ContainerConfig, hostname: str, nofile_hard: int) -> dict[str, Any]:
+def _process(cfg: ContainerConfig, hostname: str, nofile_hard: int,
+             init: str | None) -> dict[str, Any]:
     if not cfg.args:
         raise InvalidArgument("no command specified",
                               "give a command, or use an image with an ENTRYPOINT or CMD")
+    if cfg.init and init is None:
+        raise InvalidArgument("--init needs the init binary", "pass init= (paas.runtime.init)")
     uid, gid, extra = parse_user(cfg.user)
     user: dict[str, Any] = {"uid": uid, "gid": gid}
     if extra:
@@ -137,7 +155,7 @@ def _process(cfg: ContainerConfig, hostname: str, nofile_hard: int) -> dict[str,
     return {
         "terminal": cfg.tty,
         "user": user,
-        "args": list(cfg.args),
+        "args": init_args(cfg.args) if cfg.init else list(cfg.args),
         "env": _env(cfg, hostname),
         "cwd": cfg.working_dir or "/",
         "capabilities": capabilities_for(uid),
@@ -232,6 +250,7 @@ def build_spec(
     extra_mounts: tuple[dict[str, Any], ...] = (),
     nofile_hard: int = _NOFILE_HARD,
     arch: str = "x86_64",
+    init: str | None = None,
 ) -> dict[str, Any]:
     """The OCI runtime spec (version 1.0.2) for ``cfg``.
 
@@ -243,6 +262,8 @@ def build_spec(
     must not exceed the host's hard RLIMIT_NOFILE. ``userns_path`` is a user namespace
     (with ``idmap``'s mapping) that owns ``netns_path``: runc joins both, so
     ``runc exec`` can enter the netns after the userns and sysfs can be mounted.
+    ``init``: the host path of the init binary, needed when ``cfg.init`` (its args are
+    then ``/dev/init -g -- ARGS``, ``paas.runtime.init``).
     """
     _check_network(cfg, netns_path)
     own_netns = cfg.network != "host" and (netns_path is None or userns_path is not None)
@@ -261,9 +282,10 @@ def build_spec(
         linux["gidMappings"] = [dict(m) for m in mapping]
     return {
         "ociVersion": OCI_VERSION,
-        "process": _process(cfg, hostname, nofile_hard),
+        "process": _process(cfg, hostname, nofile_hard, init),
         "root": {"path": rootfs, "readonly": False},
         "hostname": hostname,
-        "mounts": _mounts(cfg, idmap is not None, own_netns) + [dict(m) for m in extra_mounts],
+        "mounts": _mounts(cfg, idmap is not None, own_netns) + [dict(m) for m in extra_mounts]
+        + ([init_mount(init)] if cfg.init and init is not None else []),
         "linux": linux,
     }

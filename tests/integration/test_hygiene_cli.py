@@ -159,6 +159,13 @@ def test_report_finds_problems_and_their_fixes(engine: Any) -> None:
     assert _check(doc, "paasd")["ok"] and _check(doc, "NAT/FORWARD rules")["ok"]
     assert _check(doc, "isolation (nftables)")["ok"], doc
     assert _check(doc, "cgroup mode")["value"] in ("v1", "v2", "hybrid")
+    init = _check(doc, "container init")
+    assert init["ok"] and init["value"].endswith("(/usr/bin/tini-static)"), init
+    missing = dict(engine.env, PAAS_INIT_PATH="/nonexistent/tini")
+    res = subprocess.run([sys.executable, "-m", "paas", "report", "--format", "json"],
+                         env=missing, capture_output=True, text=True, check=False)
+    init = _check(json.loads(res.stdout), "container init")
+    assert not init["ok"] and "apt-get install tini" in init["fix"], init
     text = engine("report", check=False).stdout
     assert text.startswith("=====> paas report (")
     assert " !     nginx is not running: no app is reachable\n       fix: run 'paas nginx:start'" \

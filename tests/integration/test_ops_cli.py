@@ -185,6 +185,24 @@ def test_ps_set_restart_policy_and_report(cli: CliRunner, paas_root: dict[str, s
     assert json.loads(cli("ps", "web", "--format", "json").stdout) == []
 
 
+def test_ps_set_init_process_and_host_ca_bundle(cli: CliRunner,
+                                                paas_root: dict[str, str]) -> None:
+    cli("apps:create", "web")
+    report = json.loads(cli("ps:report", "web", "--format", "json").stdout)
+    assert (report["init_process"], report["host_ca_bundle"]) == ("true", "false")
+    out = cli("ps:set", "web", "init-process", "false").stdout
+    assert out.splitlines()[0] == "-----> Setting init-process to false for web"
+    cli("ps:set", "web", "host-ca-bundle", "true")
+    text = " ".join(cli("ps:report", "web").stdout.split())
+    assert "Init process: false" in text and "Host CA bundle: true" in text
+    for key in ("init-process", "host-ca-bundle"):
+        assert "use true or false" in _one_error_line(
+            cli("ps:set", "web", key, "yes", check=False), 2)
+        cli("ps:set", "web", key)  # no value: back to the default
+    report = json.loads(cli("ps:report", "web", "--format", "json").stdout)
+    assert (report["init_process"], report["host_ca_bundle"]) == ("true", "false")
+
+
 def test_network_set_allow_link_local_and_report(cli: CliRunner,
                                                 paas_root: dict[str, str]) -> None:
     cli("apps:create", "web")

@@ -40,11 +40,15 @@ def _read_until(fd: int, needle: bytes, timeout: float = 20.0) -> bytes:
     return buf
 
 
-def test_interactive_shell_with_window_size_job_control_and_exit_status(tty_engine) -> None:
+@pytest.mark.parametrize("init", [[], ["--init"]], ids=["pid1", "tini"])
+def test_interactive_shell_with_window_size_job_control_and_exit_status(tty_engine,
+                                                                        init) -> None:
+    """Also under tini (``--init``, as ``paas run -it APP bash`` is): it hands the terminal
+    to the shell's process group, so job control and the exit status are the shell's."""
     pid, fd = pty.fork()
     if pid == 0:  # child: the user's terminal runs paas
         os.execvpe(sys.executable, [sys.executable, "-m", "paas", "container:run", "-it", "--rm",
-                                    "debian:bookworm", "bash", "--norc", "-i"], tty_engine)
+                                    *init, "debian:bookworm", "bash", "--norc", "-i"], tty_engine)
     reaped = False
     try:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))

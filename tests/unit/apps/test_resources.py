@@ -163,3 +163,28 @@ def test_disk_limits_per_type_over_the_instance_default(conn: sqlite3.Connection
     assert options_from_flags(web).resources.disk == 10 << 30
     no_default = process_options(conn, "web", DefaultLimits(app_disk=None))
     assert run_flags(RELEASE, "web", 1, 5000, no_default)["storage_opt"] == []
+
+
+def test_init_process_is_on_by_default_and_off_per_app(conn: sqlite3.Connection) -> None:
+    """App processes (web, workers, one-offs, the release phase: all of run_flags) run
+    under tini unless the app turns it off (Dokku's init-process)."""
+    assert AppStore(conn).setting("web", "init-process") == "true"
+    for ptype, kw in (("web", {}), ("worker", {}), ("release", {"rm": True}),
+                      ("run", {"name": "web.run.1234", "rm": True, "detach": False})):
+        flags = run_flags(RELEASE, ptype, 1, 5000, process_options(conn, "web"), **kw)
+        assert options_from_flags(flags).init is True, ptype
+    AppStore(conn).set_setting("web", "init-process", "false")
+    assert process_options(conn, "web").init is False
+    assert options_from_flags(run_flags(RELEASE, "web", 1, 5000,
+                                        process_options(conn, "web"))).init is False
+    with pytest.raises(InvalidArgument, match="invalid value"):
+        AppStore(conn).set_setting("web", "init-process", "tini")
+
+
+def test_host_ca_bundle_is_an_opt_in(conn: sqlite3.Connection) -> None:
+    assert AppStore(conn).setting("web", "host-ca-bundle") == "false"
+    assert options_from_flags(run_flags(RELEASE, "web", 1, 5000,
+                                        process_options(conn, "web"))).host_ca is False
+    AppStore(conn).set_setting("web", "host-ca-bundle", "true")
+    assert options_from_flags(run_flags(RELEASE, "worker", 1, 5000,
+                                        process_options(conn, "web"))).host_ca is True

@@ -69,3 +69,22 @@ def test_stubs_keep_what_the_step_wrote_there(tmp_path: Path) -> None:
     _tree(rootfs, ["run/paas"])
     (rootfs / "run" / "paas" / "ca-certificates.crt").touch()
     assert hostca.Stubs(str(rootfs)).missing == []
+
+
+def test_the_bundle_of_an_app_that_opted_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paas.errors import FailedPrecondition
+
+    bundle = tmp_path / "ca.crt"
+    bundle.write_text("PEM")
+    assert hostca.app_bundle(str(bundle)) == str(bundle)  # PAAS_BUILD_CA_BUNDLE's file
+    default = tmp_path / "default.crt"
+    default.write_text("PEM")
+    monkeypatch.setattr(hostca, "DEFAULT_BUNDLE", str(default))
+    # off is what builds get; an app's own opt-in still gets the host's bundle
+    assert hostca.app_bundle("off") == hostca.app_bundle("") == str(default)
+    default.unlink()
+    with pytest.raises(FailedPrecondition, match="missing") as err:
+        hostca.app_bundle("off")
+    assert "host-ca-bundle false" in err.value.hint
+    with pytest.raises(InvalidArgument):
+        hostca.app_bundle(str(tmp_path / "nope.crt"))
