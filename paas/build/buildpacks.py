@@ -57,9 +57,21 @@ __all__ = ["APP_UID", "DEFAULT_STACK", "DETECT_ORDER", "LAUNCHER", "build_with_b
 
 DEFAULT_STACK = "paas/stack:bookworm"
 STACK_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "gunicorn",
-                  "nginx-light")
+                  "nginx-light",
+                  # Go buildpack: Debian's toolchain (1.19 in bookworm; no gcc: CGO_ENABLED=0)
+                  "golang-go",
+                  # PHP buildpack: php-fpm behind the stack's nginx, composer, common extensions
+                  "php-fpm",
+                  "composer",
+                  "php-mysql",
+                  "php-mbstring",
+                  "php-xml",
+                  "php-curl",
+                  "php-gd",
+                  "php-zip",
+                  )
 # Detection order (see buildpacks/README.md): explicit opt-ins first, the catch-all last.
-DETECT_ORDER = ("static", "python", "procfile")
+DETECT_ORDER = ("static", "python", "go", "php", "procfile")
 APP_UID = 1000
 DEFAULT_PORT = "5000"
 # the image's entrypoint: source .profile.d like Heroku's dynos, then run the command
