@@ -222,7 +222,8 @@ def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: 
         code = bc.run(lambda data: b.emit(BuildEvent("output", text=data.decode("utf-8", "replace"))))
     if code == _EXIT_NONE_DETECTED:
         raise NotFound(f"no buildpack detected the app (tried: {', '.join(specs)})",
-                       "add a Procfile, requirements.txt or static.json, a Dockerfile, "
+                       "add a Procfile, requirements.txt, go.mod, composer.json or "
+                       "static.json, a Dockerfile, "
                        "or name a buildpack with --buildpacks")
     if code == _EXIT_INCOMPATIBLE:
         raise InvalidArgument("the app is not compatible with the buildpack it names",

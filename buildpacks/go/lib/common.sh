@@ -11,7 +11,7 @@ die() {
   printf ' !     %s\n' "$@" >&2
   exit 1
 }
-# "done in 1.2s" since the bash SECONDS-like start value in $1 (EPOCHREALTIME).
+# elapsed START: "done in 1.2s" since START, an earlier $EPOCHREALTIME.
 elapsed() {
   local start=$1 now
   now=$EPOCHREALTIME

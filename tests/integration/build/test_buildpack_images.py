@@ -167,7 +167,9 @@ def test_no_buildpack_detects_an_empty_app(stack: Any, tmp_path: Path) -> None:
     (tmp_path / "empty" / "README").write_text("nothing to run\n")
     res = stack("image:build", "--buildpack", "-t", "empty:v1", str(tmp_path / "empty"), check=False)
     assert res.returncode != 0
-    assert "no buildpack detected the app (tried: static, python, procfile)" in res.stderr
+    from paas.build.buildpacks import DETECT_ORDER
+
+    assert f"no buildpack detected the app (tried: {', '.join(DETECT_ORDER)})" in res.stderr
     assert "empty" not in stack("image:ls").stdout
 
 
