@@ -81,6 +81,7 @@ done
 # --- nginx -------------------------------------------------------------------------------------
 if $check; then access_log=/dev/null; else access_log=$run/access.log; fi
 front="=404"
+# shellcheck disable=SC2016 # nginx variables, expanded by nginx
 [[ -f $root/index.php ]] && front='/index.php$is_args$args'
 deny=""
 if [[ $root == "$app_dir" ]]; then

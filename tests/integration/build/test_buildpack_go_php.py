@@ -235,7 +235,7 @@ def test_go_modules_through_goproxy_then_from_the_module_cache(
     assert "Downloading 1 required module(s) through GOPROXY" in out
     assert "/example.com/greet/@v/v1.0.0.zip" in requests
     status, _h, body = _get(serve("goproxy:v1").url + "/")
-    assert body == b"hello from the vendored greet module, through GOPROXY\n"
+    assert (status, body) == (200, b"hello from the vendored greet module, through GOPROXY\n")
     # the proxy is gone: the module cache in CACHE_DIR serves the rebuild
     (app / "main.go").write_text((app / "main.go").read_text() + "\n// changed\n")
     _build(stack, "goproxy:v2", app, "--build-arg", f"GOPROXY={url}")
@@ -262,8 +262,8 @@ def test_go_build_errors_are_one_clear_line(stack: Any, tmp_path: Path) -> None:
     (app / "cmd" / "worker").mkdir(parents=True)
     (app / "cmd" / "worker" / "main.go").write_text("package main\n\nfunc main() {}\n")
     problems = _fails(stack, "gotwo:v1", app)
-    assert problems == ["2 main packages (bin/hello bin/worker) and no Procfile: add a "
-                        "Procfile naming the web process, e.g. 'web: bin/hello'"]
+    assert problems == [("2 main packages (bin/hello bin/worker) and no Procfile: add a "
+                         "Procfile naming the web process, e.g. 'web: bin/hello'")]
     (app / "Procfile").write_text("web: bin/hello\nworker: bin/worker\n")
     _build(stack, "gotwo:v1", app)
     assert _processes(stack, "gotwo:v1") == {"web": "bin/hello", "worker": "bin/worker"}
@@ -335,11 +335,11 @@ def test_php_requirements_the_server_cannot_meet_are_one_clear_line(
     # the package is locked, but neither vendored nor in a repository (Packagist is out)
     del composer["repositories"]
     (app / "composer.json").write_text(json.dumps(composer))
-    assert _fails(stack, "phpunmet:v1", app) == [
+    assert _fails(stack, "phpunmet:v1", app) == [(
         "composer.lock requires 1 package(s) (acme/greeting) but vendor/ is not committed "
         "and composer.json configures no repository (Packagist is not reachable from this "
         "server): commit vendor/ (composer install --no-dev), or add a repository (path, "
-        "artifact or your own Composer repository) to composer.json"]
+        "artifact or your own Composer repository) to composer.json")]
 
     composer["require"]["php"] = "^9.0"
     (app / "composer.json").write_text(json.dumps(composer))
