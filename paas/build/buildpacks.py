@@ -65,9 +65,20 @@ STACK_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates",
                   # the Node.js buildpack: node 18 and npm 9 (no corepack in Debian's)
                   "nodejs",
                   "npm",
+                  # Go buildpack: Debian's toolchain (1.19 in bookworm; no gcc: CGO_ENABLED=0)
+                  "golang-go",
+                  # PHP buildpack: php-fpm behind the stack's nginx, composer, common extensions
+                  "php-fpm",
+                  "composer",
+                  "php-mysql",
+                  "php-mbstring",
+                  "php-xml",
+                  "php-curl",
+                  "php-gd",
+                  "php-zip",
                   )
 # Detection order (see buildpacks/README.md): explicit opt-ins first, the catch-all last.
-DETECT_ORDER = ("static", "nodejs", "python", "procfile")
+DETECT_ORDER = ("static", "nodejs", "python", "go", "php", "procfile")
 APP_UID = 1000
 DEFAULT_PORT = "5000"
 # the image's entrypoint: source .profile.d like Heroku's dynos, then run the command
@@ -221,7 +232,8 @@ def _run(b: Builder, req: BuildRequest, stack: Image, packs: list[str], detect: 
         code = bc.run(lambda data: b.emit(BuildEvent("output", text=data.decode("utf-8", "replace"))))
     if code == _EXIT_NONE_DETECTED:
         raise NotFound(f"no buildpack detected the app (tried: {', '.join(specs)})",
-                       "add a Procfile, package.json, requirements.txt or static.json, a Dockerfile, "
+                       "add a Procfile, package.json, requirements.txt, go.mod, composer.json or "
+                       "static.json, a Dockerfile, "
                        "or name a buildpack with --buildpacks")
     if code == _EXIT_INCOMPATIBLE:
         raise InvalidArgument("the app is not compatible with the buildpack it names",

@@ -1,5 +1,7 @@
-"""The detection table of buildpacks/README.md is paas's DETECT_ORDER, and every
-buildpack in it is shipped with executable detect, compile and release scripts."""
+"""The buildpack detection table: ``DETECT_ORDER`` is the order buildpacks/README.md
+documents, every entry is a shipped buildpack with the three API v2 scripts, and the
+stack image has the toolchains the Node.js, Go and PHP buildpacks call (each package on its own
+entry of ``STACK_PACKAGES``)."""
 
 from __future__ import annotations
 
@@ -7,19 +9,33 @@ import os
 import re
 from pathlib import Path
 
-from paas.build.buildpacks import DETECT_ORDER, shipped_dir
+from paas.build.buildpacks import DETECT_ORDER, STACK_PACKAGES
 
-README = Path(shipped_dir()) / "README.md"
-
-
-def test_the_readme_table_lists_detect_order() -> None:
-    rows = re.findall(r"^\| (\d+) +\| `([a-z0-9_-]+)` +\|", README.read_text(), re.MULTILINE)
-    assert [name for _, name in rows] == list(DETECT_ORDER)
-    assert [int(n) for n, _ in rows] == list(range(1, len(DETECT_ORDER) + 1))
+REPO = Path(__file__).resolve().parents[3]
 
 
-def test_every_buildpack_in_the_order_is_shipped() -> None:
+def _readme_order() -> list[str]:
+    text = (REPO / "buildpacks" / "README.md").read_text()
+    section = text.split("## Detection order", 1)[1].split("\n## ", 1)[0]
+    rows = re.finditer(r"^\| \d+\s+\| `([a-z0-9_-]+)`", section, re.MULTILINE)
+    return [m.group(1) for m in rows]
+
+
+def test_detect_order_is_the_documented_table() -> None:
+    assert _readme_order() == list(DETECT_ORDER)
+    assert DETECT_ORDER[-1] == "procfile"  # the catch-all comes last
+
+
+def test_every_buildpack_in_the_table_is_shipped_with_its_scripts() -> None:
     for name in DETECT_ORDER:
         for script in ("detect", "compile", "release"):
-            path = Path(shipped_dir()) / name / "bin" / script
-            assert path.is_file() and os.access(path, os.X_OK), path
+            path = REPO / "buildpacks" / name / "bin" / script
+            assert os.access(path, os.X_OK), path
+            assert path.read_text().startswith("#!/usr/bin/env bash\n"), path
+
+
+def test_the_stack_has_the_language_toolchains() -> None:
+    for package in ("nodejs", "npm", "golang-go", "php-fpm", "composer", "php-mysql",
+                    "nginx-light", "python3-gunicorn"):
+        assert package in STACK_PACKAGES
+    assert len(set(STACK_PACKAGES)) == len(STACK_PACKAGES)
