@@ -229,6 +229,28 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE app_limits;
     ALTER TABLE app_limits_new RENAME TO app_limits;
     """,
+    # 13: reserved for the certs branch (paas/certs: the certs table); replaced by its
+    # migration when the branches merge
+    """
+    SELECT 1;
+    """,
+    # 14: ACME (paas/acme/store.py): instance-wide letsencrypt:set keys, and per app
+    # whether ACME manages its certificate, the last error and the retry schedule
+    """
+    CREATE TABLE acme_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE acme_apps (
+        app TEXT PRIMARY KEY REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        last_error TEXT NOT NULL DEFAULT '',
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_attempt REAL,
+        next_attempt REAL,
+        last_success REAL
+    );
+    """,
 )
 
 
