@@ -407,9 +407,19 @@ setup_subids() {
   step_done "root:$start:$SUBID_COUNT"
 }
 
+# nginx's workers run as nobody with this group, and only they have it: certificate
+# keys (PAAS_ROOT/certs/APP/tls.pem, 0640 root:paas-www) are readable by them alone
+setup_workers_group() {
+  getent group paas-www >/dev/null 2>&1 && return 0
+  step "Adding the system group paas-www (nginx's workers)"
+  groupadd --system paas-www
+  step_done
+}
+
 main() {
   require_root
   install_packages
+  setup_workers_group
   install_venv
   # bytecode up front: the CLI's start time is part of every container start
   "$VENV/bin/python" -m compileall -q "$REPO/paas" >/dev/null

@@ -675,7 +675,9 @@ class DeployInstance:
         self.git_port = free_port()
         while self.git_port == self.http_port:
             self.git_port = free_port()
-        self.env.update(PAAS_HTTP_PORT=str(self.http_port), PAAS_HTTP_ADDR="127.0.0.1")
+        self.https_port = free_port()
+        self.env.update(PAAS_HTTP_PORT=str(self.http_port), PAAS_HTTP_ADDR="127.0.0.1",
+                        PAAS_HTTPS_PORT=str(self.https_port))
         self.env.pop("PAAS_HTTP_GIT_PORT", None)
         self.token = ""
         self.gunicorn: subprocess.Popen[bytes] | None = None

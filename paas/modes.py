@@ -12,6 +12,9 @@ files). The exceptions, and why::
       upper/                 the container's "/" (owned by its mapped root)
     nginx/, nginx/logs, nginx/tmp  0710 root:<workers' group>: workers (nobody) reopen
                                    the logs and write temp files there
+    nginx/acme/... , certs/, certs/<app>/  0710 root:<workers' group>, their files
+                                   (challenge answers, tls.pem) 0640: workers read
+                                   them (a certificate per TLS handshake)
 
 Layer trees (``snapshots/<key>/<n>/fs``) keep the image's own modes under 0700
 ancestors: overlayfs checks lower dirs with the mounter's (root's) credentials. Bind
@@ -31,13 +34,14 @@ from __future__ import annotations
 import os
 
 __all__ = ["BUNDLE_DIR", "PRIVATE_DIR", "PRIVATE_FILE", "SHARED_FILE", "TRAVERSE_DIR",
-           "create", "makedirs", "private_bundle_dir"]
+           "WORKERS_FILE", "create", "makedirs", "private_bundle_dir"]
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 TRAVERSE_DIR = 0o711  # PAAS_ROOT, containers/: searchable by container uids, not listable
 BUNDLE_DIR = 0o710  # containers/<id>, nginx/...: searchable by one group only
 SHARED_FILE = 0o644  # read by every user inside a container (its /etc/hosts ...)
+WORKERS_FILE = 0o640  # root:<nginx workers' group>: a certificate and key, a challenge
 
 
 def makedirs(path: str, mode: int = PRIVATE_DIR) -> None:

@@ -12,7 +12,8 @@
   in ``<repo>/.cache``.
 - ``host_ports_taken``: 0.0.0.0:80, 443 and 8022 (and [::]) occupied for a module, as on
   a host where paas is installed and serving: every instance listens on its own free
-  ports (``PAAS_HTTP_PORT``, ``PAAS_HTTP_GIT_PORT`` on 127.0.0.1), never on those.
+  ports (``PAAS_HTTP_PORT``, ``PAAS_HTTPS_PORT``, ``PAAS_HTTP_GIT_PORT`` on 127.0.0.1),
+  never on those.
 
 In CI (``CI=true``) every tool is installed, so a skipped test is a failure there.
 Not covered here: network objects (netns, veths, iptables chains); the stages that
@@ -305,7 +306,7 @@ def paas_instance(root: Path | None = None) -> Iterator[dict[str, str]]:
     env.update(subid_files(Path(f"{root}.subid")))
     # its own listeners, never an installed paas's 0.0.0.0:80 (nginx) and :8022 (git)
     env.update(PAAS_HTTP_ADDR="127.0.0.1", PAAS_HTTP_PORT=str(free_port()),
-               PAAS_HTTP_GIT_PORT=str(free_port()))
+               PAAS_HTTPS_PORT=str(free_port()), PAAS_HTTP_GIT_PORT=str(free_port()))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     try:
         yield env
@@ -360,7 +361,7 @@ HOST_PORTS = (80, 443, 8022)  # what an installed paas (nginx, git over HTTP) li
 def _check_own_ports(env: dict[str, str]) -> None:
     """A test instance must not take the host's ports (``./install.sh`` then ``./test.sh``
     on one host: issue 12, 9)."""
-    for key in ("PAAS_HTTP_PORT", "PAAS_HTTP_GIT_PORT"):
+    for key in ("PAAS_HTTP_PORT", "PAAS_HTTPS_PORT", "PAAS_HTTP_GIT_PORT"):
         value = env.get(key, "")
         if not value.isdigit() or int(value) in HOST_PORTS:
             pytest.fail(f"{key}={value!r}: a test instance needs its own free port "

@@ -4,7 +4,7 @@ says, and the repair of ``report --fix`` (and of paasd's start, for upgraded ins
 ``scan`` stats the known kinds of paths only: the instance root, the state database,
 every file of the image store, the roots of the layer snapshots (never the trees inside:
 they keep the image's modes), each container's bundle dir and its root-written files,
-nginx's dirs, configs and logs, and paas's other top-level dirs (nothing it does not
+nginx's dirs, configs, logs and ACME challenges, certificates, and paas's other top-level dirs (nothing it does not
 make: an operator's dir under the root is theirs). A ``Finding`` is a path
 whose mode has bits it must not have (or lacks the exact mode of a traversed dir), or
 whose owner or group is not the one it must have; ``repair`` chowns and chmods them.
@@ -18,11 +18,11 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from ..config import Context
-from ..modes import BUNDLE_DIR, PRIVATE_DIR, PRIVATE_FILE, SHARED_FILE, TRAVERSE_DIR
+from ..modes import BUNDLE_DIR, PRIVATE_DIR, PRIVATE_FILE, SHARED_FILE, TRAVERSE_DIR, WORKERS_FILE
 from ..paths import Paths
 from .checks import Check
 
@@ -198,6 +198,8 @@ def _nginx(s: _Scan, path: str, workers: tuple[int, int] | None) -> None:
             continue
         if name in ("logs", "tmp") and stat.S_ISDIR(st.st_mode):
             traversed(p, st)
+        elif name == "acme" and stat.S_ISDIR(st.st_mode):  # the workers serve challenges
+            _acme(s, p, traversed, gid)
         elif stat.S_ISDIR(st.st_mode):
             s.cap(p, KIND_NGINX, PRIVATE_DIR, st=st)
             _files_and_dirs(s, p, KIND_NGINX)
@@ -206,6 +208,49 @@ def _nginx(s: _Scan, path: str, workers: tuple[int, int] | None) -> None:
     # the master chowns reopened logs to the workers' user
     _files_and_dirs(s, os.path.join(path, "logs"), KIND_NGINX,
                     None if workers is None else workers[0])
+
+
+def _acme(s: _Scan, path: str, traversed: Callable[..., None], gid: int | None) -> None:
+    """nginx/acme/: dirs 0710 root:workers, challenge files 0640 root:workers."""
+    for dirpath, dirnames, filenames in os.walk(path):
+        traversed(dirpath)
+        for name in filenames:
+            _shared_file(s, os.path.join(dirpath, name), KIND_NGINX, gid)
+        dirnames.sort()
+
+
+def _shared_file(s: _Scan, path: str, kind: str, gid: int | None) -> None:
+    if gid is None:
+        s.cap(path, kind, PRIVATE_FILE)
+    else:
+        s.exact(path, kind, WORKERS_FILE, gid)
+
+
+def _certs(s: _Scan, path: str, workers: tuple[int, int] | None) -> None:
+    """certs/ and certs/APP/: 0710 root:workers; tls.pem 0640 root:workers (the workers
+    read it per handshake); anything else root-only."""
+    gid = workers[1] if workers is not None else None
+
+    def traversed(p: str) -> None:
+        if gid is None:
+            s.cap(p, KIND_SECRETS, PRIVATE_DIR)
+        else:
+            s.exact(p, KIND_SECRETS, BUNDLE_DIR, gid)
+
+    traversed(path)
+    for _, d in _children(path):
+        st = s._stat(d)
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            s.cap(d, KIND_SECRETS, PRIVATE_FILE, st=st)
+            continue
+        traversed(d)
+        for name, p in _children(d):
+            if name == "tls.pem":
+                _shared_file(s, p, KIND_SECRETS, gid)
+            else:
+                s.cap(p, KIND_SECRETS, PRIVATE_FILE)
 
 
 def _run(s: _Scan, path: str) -> None:
@@ -226,6 +271,8 @@ def _top(s: _Scan, name: str, path: str, nginx: tuple[int, int] | None) -> None:
         _nginx(s, path, nginx)
     elif name == "run":
         _run(s, path)
+    elif name == "certs":
+        _certs(s, path, nginx)
     elif name in ("auth", "ssh"):
         s.cap(path, KIND_SECRETS, PRIVATE_DIR)
         if name == "auth":  # ssh/: the file sshd reads is ssh-keys' (its login user's)
@@ -304,9 +351,9 @@ def checks_of(findings: list[Finding], checked: int, root: str) -> list[Check]:
 def _workers(ctx: Context) -> tuple[int, int] | None:
     """nginx's workers' ids as ``params_from_env`` picks them (without reading the rest
     of the environment: a bad ``PAAS_HTTP_PORT`` must not stop a repair)."""
-    from ..proxy.params import ProxyParams, worker_ids
+    from ..proxy.params import ProxyParams, default_user, worker_ids
 
-    params = ProxyParams(os.path.join(ctx.paths.root, "nginx"))
+    params = ProxyParams(os.path.join(ctx.paths.root, "nginx"), user=default_user())
     return worker_ids(params if os.geteuid() == 0 else replace(params, user=None))
 
 

@@ -4,7 +4,7 @@
 ``validate``, ``reload``, ``stop``, ``is_running``); ``render_main`` and
 ``render_app`` are the pure renderers; ``NGINX_SETTINGS`` validates the
 per-app settings of ``nginx:set``. Not here: choosing the upstreams (the deploy
-hands over healthy web containers), TLS, a system nginx.
+hands over healthy web containers), certificates (``paas.certs``), a system nginx.
 """
 
 from __future__ import annotations

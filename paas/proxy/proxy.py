@@ -19,8 +19,12 @@ then the switch happens before the reload when the app gets containers, and
 after it when the app loses them, so nginx never proxies to an empty address.
 
 paas only touches files under ``PAAS_ROOT/nginx`` (see ``paas.proxy.params``).
+With HTTPS (``PAAS_HTTPS_PORT``), every vhost also has a TLS server whose
+certificate nginx reads per handshake from ``PAAS_ROOT/certs/APP/tls.pem``: a
+certificate change is a file rename (``paas.certs``) and never touches nginx.
+
 Not here: deciding which containers are healthy (the deploy does, and hands a
-``Route``), TLS, and driving a system nginx.
+``Route``), certificates, and driving a system nginx.
 """
 
 from __future__ import annotations
@@ -244,13 +248,16 @@ class Proxy:
 
     def _dirs(self) -> None:
         """nginx/, logs/ and tmp/ searchable by root and the workers' group only (workers
-        reopen the logs and write temp files), apps/ root-only; made once."""
+        reopen the logs and write temp files), apps/ root-only; with HTTPS, the ACME
+        webroot the same way as nginx/ (workers read the challenge files); made once."""
         p = self.params
-        if os.path.isdir(p.apps_dir):
+        made = os.path.isdir(p.apps_dir)
+        if made and (not p.https_port or os.path.isdir(p.acme_challenge_dir)):
             return
         ids = worker_ids(p)
         gid = ids[1] if ids is not None else None
-        for d in (p.nginx_dir, p.logs_dir, p.tmp_dir):
+        acme = (p.acme_webroot, os.path.dirname(p.acme_challenge_dir), p.acme_challenge_dir)
+        for d in (p.nginx_dir, p.logs_dir, p.tmp_dir, *(acme if p.https_port else ())):
             if not os.path.isdir(d):
                 modes.private_bundle_dir(d, gid)
         modes.makedirs(p.apps_dir)

@@ -103,6 +103,19 @@ def _listen(params: ProxyParams) -> safe.Safe:
     return safe.Safe(f"{safe.ip(params.http_addr)}:{safe.port(params.http_port)}")
 
 
+def _https_listen(params: ProxyParams) -> safe.Safe | None:
+    if not params.https_port:
+        return None
+    return safe.Safe(f"{safe.ip(params.http_addr)}:{safe.port(params.https_port)}")
+
+
+def cert_variable_path(params: ProxyParams, app: str) -> safe.Safe:
+    """``"PAAS_ROOT/certs/APP/tls.pem$paas_tls"``: the variable (always empty) makes
+    nginx read the file on each handshake instead of at (re)load."""
+    quoted = safe.path(params.cert_file(app))
+    return safe.Safe(quoted[:-1] + '$paas_tls"')
+
+
 def _user(params: ProxyParams) -> safe.Safe | None:
     if params.user is None:
         return None
@@ -129,6 +142,8 @@ def render_main(params: ProxyParams, includes: Sequence[str] | None = None) -> s
         "error_log": params.error_log,
         "access_log": os.path.join(params.logs_dir, "access.log"),
         "listen": _listen(params),
+        "https_listen": _https_listen(params),
+        "acme_webroot": params.acme_webroot,
         "page_404": _page(params, "404.html"),
         "includes": (list(includes) if includes is not None
                      else [os.path.join(params.apps_dir, "*.conf")]),
@@ -147,16 +162,24 @@ class _Upstream:
 def app_variables(route: Route, params: ProxyParams) -> dict[str, Any]:
     """The variables of a vhost template, every one validated (``Safe``)."""
     access_log, error_log = params.app_logs(route.app)
+    settings = safe.validate_settings(
+        route.settings, {"client-max-body-size": params.client_max_body_size})
+    https_port = params.https_port
     return {
         "app": safe.app_name(route.app),
         "upstream_name": upstream_name(route.app),
         "upstreams": [_Upstream(safe.ip(u.host), safe.port(u.port)) for u in route.upstreams],
         "domains": [safe.domain(d) for d in route.domains],
         "listen": _listen(params),
+        "https_listen": _https_listen(params),
+        "https_port_suffix": safe.Safe("" if https_port in (0, 443) else f":{https_port}"),
+        "cert_file": cert_variable_path(params, route.app),
+        "cert_path": safe.path(params.cert_file(route.app)),
+        "acme_webroot": safe.path(params.acme_webroot),
+        "hsts": safe.hsts_header(settings),
         "access_log": safe.path(access_log),
         "error_log": safe.path(error_log),
-        "settings": safe.validate_settings(
-            route.settings, {"client-max-body-size": params.client_max_body_size}),
+        "settings": settings,
         "timeouts": [(safe.Safe(k), safe.Safe(d)) for k, d in _TIMEOUTS],
         "page_502": _page(params, "502.html"),
         "page_503": _page(params, "503.html"),
@@ -185,6 +208,9 @@ def render_app(route: Route, params: ProxyParams) -> str:
                               f"{type(err).__name__}: {err}",
                               "fix the template's expressions; use only the documented "
                               "variables and filters") from err
+    https = variables["https_listen"]
     lint.check_app_config(text, route.app, listen=variables["listen"],
-                          logs=params.app_logs(route.app))
+                          logs=params.app_logs(route.app), https_listen=https or "",
+                          cert=params.cert_file(route.app) + "$paas_tls" if https else "",
+                          acme_root=params.acme_webroot if https else "")
     return text

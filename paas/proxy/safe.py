@@ -26,6 +26,7 @@ __all__ = [
     "Safe",
     "app_name",
     "domain",
+    "hsts_header",
     "ip",
     "join",
     "onoff",
@@ -142,6 +143,19 @@ def _proto(value: object) -> Safe:
     return Safe(str(value))
 
 
+def _truefalse(value: object) -> Safe:
+    if value not in ("true", "false"):
+        raise _bad("flag", value, "use true or false")
+    return Safe(str(value))
+
+
+def _seconds(value: object) -> Safe:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,10}", value) \
+            or int(value) >= 1 << 31:
+        raise _bad("number of seconds", value, "use a number of seconds, e.g. 15724800")
+    return Safe(str(int(value)))
+
+
 def path(value: object) -> Safe:
     """An absolute file path as a double-quoted nginx string (already quoted: kept)."""
     if isinstance(value, Safe) and len(value) > 2 and value[0] == value[-1] == '"':
@@ -179,6 +193,11 @@ def join(values: object) -> Safe:
 # nginx:set KEY VALUE. Each validator returns the value as written into the vhost.
 NGINX_SETTINGS: Mapping[str, Callable[[object], Safe]] = {
     "client-max-body-size": size,
+    # HSTS (Dokku's names), sent by the HTTPS server only, off unless hsts is true
+    "hsts": _truefalse,
+    "hsts-include-subdomains": _truefalse,
+    "hsts-max-age": _seconds,
+    "hsts-preload": _truefalse,
     "proxy-buffering": onoff,
     "proxy-buffer-size": _buffer_size,
     "proxy-connect-timeout": time,
@@ -189,6 +208,23 @@ NGINX_SETTINGS: Mapping[str, Callable[[object], Safe]] = {
 
 # settings written into every vhost unless the app sets them (others: nginx's defaults)
 DEFAULT_SETTINGS: Mapping[str, str] = {"client-max-body-size": "1m"}
+
+
+HSTS_MAX_AGE = "15724800"  # Dokku's default: 182 days
+
+
+def hsts_header(settings: Mapping[str, str]) -> Safe | None:
+    """The quoted ``Strict-Transport-Security`` value of validated settings, None
+    unless ``hsts`` is true (``hsts-include-subdomains`` defaults to true, ``preload``
+    to false, as in Dokku)."""
+    if settings.get("hsts") != "true":
+        return None
+    value = f"max-age={_seconds(settings.get('hsts-max-age', HSTS_MAX_AGE))}"
+    if settings.get("hsts-include-subdomains", "true") == "true":
+        value += "; includeSubDomains"
+    if settings.get("hsts-preload") == "true":
+        value += "; preload"
+    return text(value)
 
 
 def validate_setting(key: str, value: str) -> Safe:
