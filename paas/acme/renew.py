@@ -90,7 +90,8 @@ class Renewer:
         return self._ca
 
     def issue(self, app: str) -> InstalledCert:
-        """Issue now (``letsencrypt:enable``): raises on failure, records the outcome."""
+        """Issue now and enable renewals (``letsencrypt:enable``); on failure record the
+        error (an app not enabled before stays disabled) and raise."""
         now = self.clock()
         try:
             cert = self._obtain(app)
@@ -98,6 +99,7 @@ class Renewer:
             self._failed(app, err, now)
             raise
         self.store.record_success(app, now)
+        self.store.set_enabled(app, True)
         return cert
 
     def _obtain(self, app: str) -> InstalledCert:

@@ -23,6 +23,8 @@ import josepy
 import requests
 from acme import challenges, client, errors, messages
 from cryptography import x509
+from josepy.jwa import ES256
+from josepy.jwk import JWKEC
 
 from ..config import Context
 from ..errors import FailedPrecondition, PaasError
@@ -114,6 +116,8 @@ class AcmeServer:
                      handle=_OrderHandle(orderr))
 
     def answer(self, challenge: Challenge) -> None:
+        challb: messages.ChallengeBody
+        response: challenges.ChallengeResponse
         challb, response = challenge.handle  # type: ignore[misc]
         with errors_of(self.url):
             self.client.answer_challenge(challb, response)
@@ -157,8 +161,8 @@ def connect(ctx: Context, settings: AcmeSettings, env: Mapping[str, str]) -> Acm
     url = settings.server
     verify = account.ca_bundle(ctx, env)
     key = account.load_or_create_key(ctx)
-    jwk = josepy.JWKEC(key=key)
-    net = client.ClientNetwork(jwk, alg=josepy.ES256, verify_ssl=verify,  # type: ignore[arg-type]
+    jwk = JWKEC(key=key)
+    net = client.ClientNetwork(jwk, alg=ES256, verify_ssl=verify,  # type: ignore[arg-type]
                                user_agent=USER_AGENT, timeout=NETWORK_TIMEOUT)
     with errors_of(url):
         directory = client.ClientV2.get_directory(url, net)

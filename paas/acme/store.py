@@ -125,15 +125,15 @@ class AcmeStore:
 
     def record_success(self, app: str, now: float) -> None:
         with transaction(self.conn) as c:
-            c.execute("INSERT INTO acme_apps (app) VALUES (?) ON CONFLICT(app) DO NOTHING",
-                      (app,))
+            c.execute("INSERT INTO acme_apps (app, enabled) VALUES (?, 0) "
+                      "ON CONFLICT(app) DO NOTHING", (app,))
             c.execute("UPDATE acme_apps SET last_error = '', failures = 0, last_attempt = ?, "
                       "next_attempt = NULL, last_success = ? WHERE app = ?", (now, now, app))
 
     def record_failure(self, app: str, error: str, now: float, next_attempt: float) -> AppState:
         with transaction(self.conn) as c:
-            c.execute("INSERT INTO acme_apps (app) VALUES (?) ON CONFLICT(app) DO NOTHING",
-                      (app,))
+            c.execute("INSERT INTO acme_apps (app, enabled) VALUES (?, 0) "
+                      "ON CONFLICT(app) DO NOTHING", (app,))
             c.execute("UPDATE acme_apps SET last_error = ?, failures = failures + 1, "
                       "last_attempt = ?, next_attempt = ? WHERE app = ?",
                       (error, now, next_attempt, app))

@@ -1,7 +1,8 @@
 """paasd's entry point: lock the instance, become subreaper, serve the API, supervise.
 
 ``Daemon`` wires the pieces (pid lock, unix socket, router, supervisor) and
-runs until ``POST /shutdown``, SIGTERM or SIGINT. Stopping the daemon does not
+runs until ``POST /shutdown``, SIGTERM or SIGINT; a thread renews ACME
+certificates (``renewals``). Stopping the daemon does not
 stop containers. Normally paasd runs as the child of the keeper
 (``paas.daemon.keeper``), which holds the containers' pipes and reaps them
 while no paasd runs; ``keeper`` is then its client. Without a keeper (paasd
@@ -30,6 +31,7 @@ from .supervisor import Supervisor
 
 if TYPE_CHECKING:
     from .keeper_client import KeeperClient
+    from .renewals import Renewals
 
 __all__ = ["Daemon", "log_path", "main"]
 
@@ -67,6 +69,7 @@ class Daemon:
             sock = bind_unix_socket(self.ctx.paths.daemon_socket)
             self.supervisor.start()  # before install: routes may adopt running containers
             routes.install(self.router, self)
+            renewals = _renewals(self.ctx)
             server = UnixHTTPServer(sock, self.router)
             thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="paasd-http",
                                       daemon=True)
@@ -79,6 +82,7 @@ class Daemon:
             server.server_close()
             _unlink(self.ctx.paths.daemon_socket)
             self._run_shutdown_hooks()
+            renewals.stop()
             self.supervisor.stop()
         finally:
             lock.release()
@@ -103,6 +107,15 @@ def _repair_modes(ctx: Context) -> None:
     if fixed:
         log.warning("made %d paths under %s root-only (e.g. %s %04o -> %04o)", len(fixed),
                     ctx.paths.root, fixed[0].path, fixed[0].mode, fixed[0].want)
+def _renewals(ctx: Context) -> Renewals:
+    """paasd renews ACME certificates (``paas.daemon.renewals``)."""
+    from .renewals import Renewals
+
+    renewals = Renewals(ctx)
+    renewals.start()
+    return renewals
+
+
 def _limit_containers(ctx: Context) -> None:
     """paasd last for the OOM killer; the containers' parent cgroup capped below the host."""
     from ..oom import DAEMON_OOM_SCORE_ADJ, protect
