@@ -28,12 +28,13 @@ from ..apps.validate import (
 from .render import emit_json, human_ago, table
 
 if TYPE_CHECKING:
+    from ..acme.model import AppState
     from ..apps.store import AppRecord, AppStore
     from .main import App, Handler
     from .parser import Parser
 
-__all__ = ["config_lines", "configure", "push_hint", "report_lines", "shell_exports",
-           "shell_quote"]
+__all__ = ["config_lines", "configure", "letsencrypt_field", "push_hint", "report_lines",
+           "shell_exports", "shell_quote"]
 
 
 def _store(app: App) -> AppStore:
@@ -68,6 +69,13 @@ def report_lines(title: str, fields: list[tuple[str, str]]) -> list[str]:
     """Dokku's ``*:report`` layout: a ``=====>`` title, then aligned ``Label: value`` rows."""
     width = max((len(k) for k, _ in fields), default=0) + 1
     return [f"=====> {title}"] + [f"       {k + ':':<{width}} {v}".rstrip() for k, v in fields]
+
+
+def letsencrypt_field(state: AppState | None) -> str:
+    """``apps:info``'s Letsencrypt row: off, on, or on with the failing renewal's error."""
+    if state is None or not state.enabled:
+        return "off"
+    return f"on (renewal failing: {state.last_error})" if state.last_error else "on"
 
 
 def push_hint(app_name: str, host: str) -> str:
@@ -125,6 +133,11 @@ def _app_info(app: App, a: argparse.Namespace) -> int:
     info["id_range"] = (None if idmap is None else
                         {"host_id": idmap.host_id, "size": idmap.size,
                          "shared": IdMaps(app.ctx, app.conn).shared(a.app)})
+    from ..acme.store import AcmeStore
+
+    acme = AcmeStore(app.conn).get(a.app)
+    info["letsencrypt"] = {"enabled": bool(acme and acme.enabled),
+                           "last_error": acme.last_error if acme else ""}
     if a.format == "json":
         emit_json(info)
         return 0
@@ -134,7 +147,7 @@ def _app_info(app: App, a: argparse.Namespace) -> int:
     fields = [("App name", info["name"]), ("Created", info["created"]),
               ("Domains", " ".join(info["domains"])), ("Deploy branch", info["deploy_branch"]),
               ("Config vars", str(info["config_vars"])), ("Id range", ids),
-              *lock_fields(info["deploy_lock"])]
+              ("Letsencrypt", letsencrypt_field(acme)), *lock_fields(info["deploy_lock"])]
     print("\n".join(report_lines(f"{a.app} app information", fields)))
     return 0
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["configure", "report_lines"]
 
 TITLES = {"versions": "paas report", "network": "network", "services": "services",
-          "storage": "storage", "permissions": "permissions"}
+          "storage": "storage", "letsencrypt": "letsencrypt", "permissions": "permissions"}
 
 
 def report_lines(checks: list[Check], root: str) -> list[str]:

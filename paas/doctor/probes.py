@@ -269,8 +269,8 @@ def id_ranges(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
 
 
 def run_probes(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
-    from . import modes
+    from . import acme, modes
     from .limits import limits
 
     return [*versions(ctx), *network(ctx, conn), *services(ctx), *limits(ctx), *storage(ctx),
-            *id_ranges(ctx, conn), *modes.probe(ctx)]
+            *id_ranges(ctx, conn), *acme.probe(ctx, conn), *modes.probe(ctx)]
