@@ -229,6 +229,20 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE app_limits;
     ALTER TABLE app_limits_new RENAME TO app_limits;
     """,
+    # 13: TLS certificates (paas.certs): what is installed in certs/APP/tls.pem
+    """
+    CREATE TABLE certs (
+        app TEXT PRIMARY KEY REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        source TEXT NOT NULL CHECK (source IN ('manual', 'acme', 'self-signed')),
+        subject TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        domains TEXT NOT NULL,
+        not_before REAL NOT NULL,
+        not_after REAL NOT NULL,
+        fingerprint TEXT NOT NULL,
+        installed_at REAL NOT NULL
+    );
+    """,
 )
 
 
