@@ -100,5 +100,10 @@ class Paths:
         """Persistent app data (``storage:ensure-directory NAME`` makes ``storage/NAME``)."""
         return os.path.join(self.root, "data", "storage")
 
+    @property
+    def certs(self) -> str:
+        """TLS certificates, one dir per app holding ``tls.pem`` (``paas.certs``)."""
+        return os.path.join(self.root, "certs")
+
     def container_dir(self, cid: str) -> str:
         return os.path.join(self.containers, cid)

@@ -229,10 +229,19 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE app_limits;
     ALTER TABLE app_limits_new RENAME TO app_limits;
     """,
-    # 13: reserved for the certs branch (paas/certs: the certs table); replaced by its
-    # migration when the branches merge
+    # 13: TLS certificates (paas.certs): what is installed in certs/APP/tls.pem
     """
-    SELECT 1;
+    CREATE TABLE certs (
+        app TEXT PRIMARY KEY REFERENCES apps(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        source TEXT NOT NULL CHECK (source IN ('manual', 'acme', 'self-signed')),
+        subject TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        domains TEXT NOT NULL,
+        not_before REAL NOT NULL,
+        not_after REAL NOT NULL,
+        fingerprint TEXT NOT NULL,
+        installed_at REAL NOT NULL
+    );
     """,
     # 14: ACME (paas/acme/store.py): instance-wide letsencrypt:set keys, and per app
     # whether ACME manages its certificate, the last error and the retry schedule
