@@ -28,49 +28,42 @@ __all__ = ["CertsSink", "acme_lock", "make_renewer", "revoke"]
 
 
 class CertsSink:
-    """``CertSink`` over ``paas.certs`` (source ``acme``)."""
+    """``CertSink`` over ``paas.certs`` (source ``acme``), on the caller's connection."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, conn: sqlite3.Connection | None = None) -> None:
         self.ctx = ctx
+        self.conn = conn
 
     def install(self, app: str, chain_pem: bytes, key_pem: bytes) -> InstalledCert:
-        from .. import certs
+        from ..certs import install
 
-        info: InstalledCert = certs.install(self.ctx, app, chain_pem, key_pem, source="acme")
-        return info
+        return install(self.ctx, app, chain_pem, key_pem, source="acme", conn=self.conn)
 
     def info(self, app: str) -> InstalledCert | None:
-        from .. import certs
+        from ..certs import info
 
-        info: InstalledCert | None = certs.info(self.ctx, app)
-        return info
+        return info(self.ctx, app, conn=self.conn)
 
     def key_pem(self, app: str) -> bytes:
-        from .. import certs
+        from ..certs import key_pem
 
-        return certs.key_pem(self.ctx, app)
+        return key_pem(self.ctx, app)
 
     def cert_pem(self, app: str) -> bytes:
-        """The leaf of ``certs/APP/tls.pem`` (key, leaf, chain: the files contract)."""
-        from ..proxy.safe import app_name
+        """The installed leaf certificate (the first of the chain)."""
+        from ..certs import chain_pem
 
-        path = os.path.join(self.ctx.paths.root, "certs", app_name(app), "tls.pem")
-        try:
-            with open(path, "rb") as f:
-                pem = f.read()
-        except FileNotFoundError:
-            raise NotFound(f"{app} has no certificate") from None
-        m = re.search(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?", pem,
-                      re.DOTALL)
+        m = re.search(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?",
+                      chain_pem(self.ctx, app), re.DOTALL)
         if not m:
-            raise FailedPrecondition(f"{path} holds no certificate",
+            raise FailedPrecondition(f"the certificate file of {app} holds no certificate",
                                      f"install one again: paas letsencrypt:enable {app}")
         return m.group(0)
 
     def remove(self, app: str) -> None:
-        from .. import certs
+        from ..certs import remove
 
-        certs.remove(self.ctx, app)
+        remove(self.ctx, app, conn=self.conn)
 
 
 @contextlib.contextmanager
@@ -96,6 +89,7 @@ def make_renewer(ctx: Context, conn: sqlite3.Connection, env: Mapping[str, str],
                  progress: Progress | None = None) -> Renewer:
     """The production ``Renewer`` of the instance."""
     from ..apps.store import AppStore
+    from ..certs import required_domains
     from ..proxy.params import params_from_env, worker_ids
     from .webroot import DirWebroot
 
@@ -110,7 +104,10 @@ def make_renewer(ctx: Context, conn: sqlite3.Connection, env: Mapping[str, str],
 
         return connect_server(ctx, store.settings(env), env)
 
-    return Renewer(store, apps.effective_domains, CertsSink(ctx), connect,
+    def domains_of(app: str) -> list[str]:
+        return required_domains(apps.effective_domains(app))
+
+    return Renewer(store, domains_of, CertsSink(ctx, conn), connect,
                    DirWebroot(params.acme_webroot, ids[1] if ids else None),
                    graceperiod=settings.graceperiod, clock=time.time,
                    retry_base=_retry_base(env), progress=progress)

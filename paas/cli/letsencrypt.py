@@ -94,7 +94,7 @@ def _disable(app: App, a: argparse.Namespace) -> int:
         raise NotFound(f"letsencrypt is not enabled for {a.app}")
     with acme_lock(app.ctx):
         store.set_enabled(a.app, False)
-        sink = CertsSink(app.ctx)
+        sink = CertsSink(app.ctx, app.conn)
         info = sink.info(a.app)
         if info is not None and info.source == "acme":
             sink.remove(a.app)
@@ -155,7 +155,7 @@ def _list(app: App, a: argparse.Namespace) -> int:
 
     store = AcmeStore(app.conn)
     states = store.list()
-    sink = CertsSink(app.ctx)
+    sink = CertsSink(app.ctx, app.conn)
     certs = {s.app: sink.info(s.app) for s in states}
     rows = list_rows(states, certs, store.settings(os.environ).graceperiod, datetime.now(UTC))
     if a.format == "json":

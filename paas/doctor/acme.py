@@ -58,7 +58,7 @@ def probe(ctx: Context, conn: sqlite3.Connection) -> list[Check]:
     states = AcmeStore(conn).list(enabled_only=True)
     if not states:
         return []
-    sink = CertsSink(ctx)
+    sink = CertsSink(ctx, conn)
     certs: dict[str, InstalledCert | None] = {}
     for s in states:
         try:
