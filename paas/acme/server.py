@@ -159,6 +159,8 @@ class AcmeServer:
 def connect(ctx: Context, settings: AcmeSettings, env: Mapping[str, str]) -> AcmeServer:
     """The server of ``settings`` with the instance's account (registered on first use)."""
     url = settings.server
+    # the library logs every request and response body at DEBUG: not in paasd's log
+    logging.getLogger("acme").setLevel(max(logging.INFO, logging.getLogger("acme").level))
     verify = account.ca_bundle(ctx, env)
     key = account.load_or_create_key(ctx)
     jwk = JWKEC(key=key)
