@@ -25,7 +25,7 @@ def validate_email(value: str) -> str:
     """An address the CA will accept as ``mailto:`` contact: local@domain.tld."""
     if not _EMAIL_RE.fullmatch(value) or len(value) > 254:
         raise InvalidArgument(f"{value!r} is not an email address",
-                              "give one like admin@example.com (it receives expiry notices)")
+                              "give one like admin@example.com")
     return value
 
 
