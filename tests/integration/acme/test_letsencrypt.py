@@ -9,6 +9,7 @@ certificate serving), an unreachable ACME server, bad settings, revocation.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -150,3 +151,22 @@ def test_revoke(inst: Instance) -> None:
     assert inst.cli("letsencrypt:active", "rev").stdout.strip() == "false"
     again = inst.cli("letsencrypt:revoke", "rev", check=False)
     assert again.returncode == 3 and "no certificate" in _one_line(again)
+
+
+def test_a_new_email_updates_the_account_and_disable_removes_the_certificate(
+        inst: Instance) -> None:
+    inst.app("dis", "dis.example.com")
+    inst.cli("letsencrypt:set", "--global", "email", "tls@example.com")
+    try:
+        inst.cli("letsencrypt:enable", "dis")
+    finally:
+        inst.cli("letsencrypt:set", "--global", "email", "ops@example.com")
+    reg = json.loads((inst.root / "acme" / "account.json").read_text())
+    assert reg["email"] == "tls@example.com" and reg["server"] == inst.pebble.directory
+    assert inst.curl("dis.example.com").stdout == "503 0"
+    res = inst.cli("letsencrypt:disable", "dis")
+    assert "Removed the certificate of dis" in res.stdout
+    assert inst.curl("dis.example.com").returncode != 0
+    assert inst.listing()["dis"]["enabled"] is False
+    again = inst.cli("letsencrypt:disable", "dis", check=False)
+    assert again.returncode == 3 and "not enabled" in _one_line(again)
