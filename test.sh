@@ -13,6 +13,25 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 PAAS_SKIP_BOOTSTRAP=1 ./install.sh
 
+# Tools only the tests use (HTTPS load, HTTP/2, TLS probes): package=command, one a
+# line; installed when a command is missing.
+TEST_TOOLS=(
+  wrk=wrk
+  nghttp2-client=nghttp
+  openssl=openssl
+  curl=curl
+)
+missing_tools=()
+for pair in "${TEST_TOOLS[@]}"; do
+  command -v "${pair#*=}" >/dev/null 2>&1 || missing_tools+=("${pair%%=*}")
+done
+if ((${#missing_tools[@]})); then
+  printf -- '-----> Installing test tools: %s\n' "${missing_tools[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing_tools[@]}" >/dev/null
+fi
+
 failed=()
 
 gate() {
