@@ -13,28 +13,26 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 PAAS_SKIP_BOOTSTRAP=1 ./install.sh
 
-# Tools only the tests use (not paas itself): apt runs only when one is missing.
-# pebble: Let's Encrypt's test ACME server (and pebble-challtestsrv) for tests/integration/acme
-readonly TEST_PACKAGES=(pebble)
-
-install_test_tools() {
-  local missing=() pkg
-  for pkg in "${TEST_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-      || missing+=("$pkg")
-  done
-  printf -- '-----> Installing test tools\n'
-  if ((${#missing[@]} == 0)); then
-    printf '       all %d present, skipped\n' "${#TEST_PACKAGES[@]}"
-    return 0
-  fi
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
-    >/dev/null
-  printf '       installed %s\n' "${missing[*]}"
-}
-
-install_test_tools
+# Tools only the tests use (HTTPS load, HTTP/2, TLS probes, Let's Encrypt's test ACME
+# server): package=command, one a line; installed when a command is missing.
+TEST_TOOLS=(
+  wrk=wrk
+  nghttp2-client=nghttp
+  openssl=openssl
+  curl=curl
+  pebble=pebble
+  pebble=pebble-challtestsrv
+)
+missing_tools=()
+for pair in "${TEST_TOOLS[@]}"; do
+  command -v "${pair#*=}" >/dev/null 2>&1 || missing_tools+=("${pair%%=*}")
+done
+if ((${#missing_tools[@]})); then
+  printf -- '-----> Installing test tools: %s\n' "${missing_tools[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing_tools[@]}" >/dev/null
+fi
 
 failed=()
 

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from ..errors import InvalidArgument
+from .names import covers, uncovered
 
 __all__ = ["Checked", "check", "covers", "leaf_names", "parse_chain", "parse_key", "uncovered"]
 
@@ -110,25 +111,6 @@ def leaf_names(cert: x509.Certificate) -> tuple[str, ...]:
     except x509.ExtensionNotFound:
         return ()
     return tuple(n.lower().rstrip(".") for n in san.get_values_for_type(x509.DNSName))
-
-
-def covers(names: Sequence[str], domain: str) -> bool:
-    """Whether a certificate for ``names`` is valid for ``domain`` (RFC 6125: a
-    wildcard stands for exactly one whole leftmost label)."""
-    domain = domain.lower().rstrip(".")
-    for name in names:
-        if name == domain:
-            return True
-        if name.startswith("*.") and not domain.startswith("*."):
-            label, _, rest = domain.partition(".")
-            if label and rest == name[2:]:
-                return True
-    return False
-
-
-def uncovered(names: Sequence[str], domains: Sequence[str]) -> list[str]:
-    """The ``domains`` a certificate for ``names`` does not cover."""
-    return [d for d in domains if not covers(names, d)]
 
 
 def _short(name: x509.Name) -> str:

@@ -215,6 +215,10 @@ def _domains_change(app: App, a: argparse.Namespace) -> int:
         print(f"-----> Set {' '.join(now) or '(the default domain)'} for {a.app}")
     for note in notes(a.app, domains, before):
         print(f"       Note: {note}")
+    if a.op in ("add", "set"):
+        from .certs import warn_uncovered
+
+        warn_uncovered(app, a.app, domains)
     # an exact name taken from another app's wildcard changes nothing in that app's
     # vhost (nginx picks the exact name): only this app's is rewritten
     _reroute(app, [a.app])

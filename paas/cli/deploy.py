@@ -235,7 +235,8 @@ def _destroy(app: App, a: argparse.Namespace) -> int:
                 d.images.remove(image_tag(a.app, r.version), force=True)
         root = app.ctx.paths.root
         for path in (os.path.join(root, "repos", f"{a.app}.git"),
-                     os.path.join(app.ctx.paths.build_cache, a.app), d.app_dir(a.app)):
+                     os.path.join(app.ctx.paths.build_cache, a.app), d.app_dir(a.app),
+                     os.path.join(app.ctx.paths.certs, a.app)):  # its row goes with the app
             if os.path.isdir(path):
                 shutil.rmtree(path)
         for path in (os.path.join(root, "repos", f".{a.app}.lock"),
@@ -267,7 +268,8 @@ def _rename(app: App, a: argparse.Namespace) -> int:
         _progress(f"-----> Renaming {a.app} to {a.new}")
         for base, suffix in ((os.path.join(app.ctx.paths.root, "repos"), ".git"),
                              (app.ctx.paths.build_cache, ""),
-                             (os.path.dirname(d.app_dir(a.app)), "")):
+                             (os.path.dirname(d.app_dir(a.app)), ""),
+                             (app.ctx.paths.certs, "")):  # its certificate's row follows
             src = os.path.join(base, a.app + suffix)
             if os.path.isdir(src):
                 os.rename(src, os.path.join(base, a.new + suffix))
