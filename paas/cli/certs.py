@@ -151,6 +151,12 @@ def _report(app: App, a: argparse.Namespace) -> int:
                    not_after=_iso(info.not_after), days_left=info.days_left(),
                    fingerprint=info.fingerprint, installed_at=_iso(info.installed_at),
                    file=certs.store.cert_file(app.ctx, a.app))
+    from ..acme.store import AcmeStore
+    from .apps import letsencrypt_field
+
+    acme = AcmeStore(app.conn).get(a.app)  # ACME renewal state (paas.acme)
+    doc["letsencrypt"] = {"enabled": bool(acme and acme.enabled),
+                          "last_error": acme.last_error if acme else ""}
     if a.format == "json":
         emit_json(doc)
         return 0
@@ -162,6 +168,7 @@ def _report(app: App, a: argparse.Namespace) -> int:
                    ("Ssl days left", str(info.days_left())),
                    ("Ssl fingerprint", f"sha256:{info.fingerprint}"),
                    ("Ssl installed at", doc["installed_at"])]
+    fields.append(("Ssl letsencrypt", letsencrypt_field(acme)))
     print("\n".join(report_lines(f"{a.app} ssl information", fields)))
     return 0
 

@@ -104,6 +104,7 @@ def test_a_domain_that_does_not_resolve_is_named_and_the_old_certificate_serves(
         row = inst.listing()["web"]
         assert "lost.example.com" in row["last_error"] and row["failures"] == 1
         assert "renewal failing" in inst.cli("apps:info", "web").stdout
+        assert "renewal failing: " in inst.cli("certs:report", "web").stdout
         report = inst.cli("report", check=False).stdout
         assert "the certificate of web failed to renew" in report
     finally:

@@ -387,4 +387,4 @@ def test_remove_and_destroy(site: Site) -> None:
     assert not (site.root / "certs" / "api").exists()
     site.cli("apps:create", "api")
     assert json.loads(site.cli("certs:report", "api", "--format", "json").stdout) == {
-        "app": "api", "enabled": False}
+        "app": "api", "enabled": False, "letsencrypt": {"enabled": False, "last_error": ""}}
