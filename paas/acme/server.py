@@ -49,7 +49,9 @@ def _reason(err: BaseException) -> str:
     if isinstance(err, requests.exceptions.Timeout):
         return "timed out"
     m = re.search(r"certificate verify failed: ([^'\")(]+)", text)
-    return m.group(1).strip() if m else text.splitlines()[0][:200] if text else type(err).__name__
+    if m:
+        return m.group(1).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
 
 
 def problem_text(err: messages.Error) -> str:
