@@ -37,6 +37,7 @@ from typing import Any
 __all__ = [
     "REPO",
     "ROOTFS_CACHE",
+    "WRK_LUA",
     "BenchError",
     "DeployInstance",
     "PrivateDockerd",
@@ -452,6 +453,44 @@ def application(environ, start_response):
                               ("Content-Length", str(len(body)))])
     return [body]
 '''
+
+
+# wrk's Lua script of the load benches: counts every status and prints one summary line
+# ("BENCH requests=... connect=... read=... sNNN=count ...") the scripts parse.
+WRK_LUA = r"""
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  statuses = {}
+end
+
+function response(status, headers, body)
+  local k = tostring(status)
+  statuses[k] = (statuses[k] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local agg = {}
+  for _, t in ipairs(threads) do
+    local s = t:get("statuses")
+    if s then
+      for k, v in pairs(s) do agg[k] = (agg[k] or 0) + v end
+    end
+  end
+  local e = summary.errors
+  io.write("BENCH requests=", summary.requests, " duration_us=", summary.duration,
+           " connect=", e.connect, " read=", e.read, " write=", e.write,
+           " timeout=", e.timeout, " errstatus=", e.status,
+           " p50=", latency:percentile(50), " p90=", latency:percentile(90),
+           " p99=", latency:percentile(99), " max=", latency.max)
+  for k, v in pairs(agg) do io.write(" s", k, "=", v) end
+  io.write("\n")
+end
+"""
 
 
 def free_port() -> int:
