@@ -1,17 +1,22 @@
-"""The paas instance of the ACME tests, with its pebble: curl and openssl against its
-nginx over HTTPS, apps routed without a deploy, ``letsencrypt:list`` as JSON."""
+"""The paas instance of the ACME tests, with its pebble (``acme_instance``): curl and
+openssl against its nginx over HTTPS, apps routed without a deploy, ``letsencrypt:list``
+as JSON."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pebble_server import Pebble
+from pebble_server import Pebble, pebble
+from prereq import unavailable
 
-__all__ = ["Instance"]
+__all__ = ["Instance", "acme_instance"]
 
 
 class Instance:
@@ -52,3 +57,28 @@ class Instance:
     def challenge_files(self) -> list[str]:
         d = self.root / "nginx" / "acme" / ".well-known" / "acme-challenge"
         return sorted(os.listdir(d)) if d.is_dir() else []
+
+
+@contextlib.contextmanager
+def acme_instance(instance_tools: Any, tmp: Path, *, validity: int | None = None,
+                  **env: str) -> Iterator[Instance]:
+    """A paas instance (nginx started) whose letsencrypt server is a pebble of its own
+    (certificates valid ``validity`` seconds when given), ``env`` added to its environment;
+    paasd and nginx stopped at the end."""
+    for tool in ("pebble", "pebble-challtestsrv", "curl", "openssl"):
+        if shutil.which(tool) is None:
+            unavailable(f"{tool} is not installed (test.sh installs pebble)")
+    paas_instance, cli_for = instance_tools
+    extra = {} if validity is None else {"validity": validity}
+    with paas_instance() as inst_env, pebble(tmp, int(inst_env["PAAS_HTTP_PORT"]),
+                                             **extra) as peb:
+        inst_env.update(PAAS_ACME_CA_BUNDLE=peb.ca_bundle, **env)
+        cli = cli_for(inst_env)
+        cli("nginx:start")
+        cli("letsencrypt:set", "--global", "email", "ops@example.com")
+        cli("letsencrypt:set", "--global", "server", peb.directory)
+        try:
+            yield Instance(inst_env, cli, peb, tmp)
+        finally:
+            cli("daemon:stop", check=False)
+            cli("nginx:stop", check=False)

@@ -10,15 +10,12 @@ certificate serving), an unreachable ACME server, bad settings, revocation.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from acme_instance import Instance
-from pebble_server import pebble
-from prereq import unavailable
+from acme_instance import Instance, acme_instance
 from procs import free_port
 
 DOMAINS = ("web.example.com", "www.example.com")
@@ -26,21 +23,8 @@ DOMAINS = ("web.example.com", "www.example.com")
 
 @pytest.fixture(scope="module")
 def inst(instance_tools: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    for tool in ("pebble", "pebble-challtestsrv", "curl", "openssl"):
-        if shutil.which(tool) is None:
-            unavailable(f"{tool} is not installed (test.sh installs pebble)")
-    paas_instance, cli_for = instance_tools
-    tmp = tmp_path_factory.mktemp("pebble")
-    with paas_instance() as env, pebble(tmp, int(env["PAAS_HTTP_PORT"])) as peb:
-        env["PAAS_ACME_CA_BUNDLE"] = peb.ca_bundle
-        cli = cli_for(env)
-        cli("nginx:start")
-        cli("letsencrypt:set", "--global", "email", "ops@example.com")
-        cli("letsencrypt:set", "--global", "server", peb.directory)
-        try:
-            yield Instance(env, cli, peb, tmp)
-        finally:
-            cli("nginx:stop", check=False)
+    with acme_instance(instance_tools, tmp_path_factory.mktemp("pebble")) as inst:
+        yield inst
 
 
 def _one_line(res: subprocess.CompletedProcess[str]) -> str:

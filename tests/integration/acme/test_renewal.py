@@ -8,40 +8,23 @@ backoff (``PAAS_LETSENCRYPT_RETRY_SECONDS``); once the cause is fixed it renews.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from acme_instance import Instance
-from pebble_server import pebble
-from prereq import unavailable
+from acme_instance import Instance, acme_instance
 
 VALIDITY = 30
 
 
 @pytest.fixture(scope="module")
 def inst(instance_tools: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    for tool in ("pebble", "pebble-challtestsrv", "curl", "openssl"):
-        if shutil.which(tool) is None:
-            unavailable(f"{tool} is not installed (test.sh installs pebble)")
-    paas_instance, cli_for = instance_tools
-    tmp = tmp_path_factory.mktemp("pebble")
-    with paas_instance() as env, pebble(tmp, int(env["PAAS_HTTP_PORT"]),
-                                        validity=VALIDITY) as peb:
-        env.update(PAAS_ACME_CA_BUNDLE=peb.ca_bundle, PAAS_LETSENCRYPT_CHECK_INTERVAL="0.5",
-                   PAAS_LETSENCRYPT_RETRY_SECONDS="1")
-        cli = cli_for(env)
-        cli("nginx:start")
-        cli("letsencrypt:set", "--global", "email", "ops@example.com")
-        cli("letsencrypt:set", "--global", "server", peb.directory)
-        try:
-            yield Instance(env, cli, peb, tmp)
-        finally:
-            cli("daemon:stop", check=False)
-            cli("nginx:stop", check=False)
+    with acme_instance(instance_tools, tmp_path_factory.mktemp("pebble"), validity=VALIDITY,
+                       PAAS_LETSENCRYPT_CHECK_INTERVAL="0.5",
+                       PAAS_LETSENCRYPT_RETRY_SECONDS="1") as inst:
+        yield inst
 
 
 def _wait(what: str, pred: Callable[[], Any], timeout: float) -> Any:
