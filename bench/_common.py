@@ -29,6 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ __all__ = [
     "WRK_LUA",
     "BenchError",
     "DeployInstance",
+    "H2Hammer",
+    "H2Load",
     "PrivateDockerd",
     "Result",
     "SampleApp",
@@ -53,13 +56,16 @@ __all__ = [
     "firewall_snapshot",
     "free_port",
     "free_subnet_24",
+    "h2load",
     "link_names",
     "paas_command",
+    "parse_h2load",
     "percentile",
     "processes_with_env",
     "quiet",
     "remove_cgroups",
     "run",
+    "run_h2load",
     "stop_pid",
     "sysctl_snapshot",
     "timed_push",
@@ -491,6 +497,97 @@ function done(summary, latency, requests)
   io.write("\n")
 end
 """
+
+
+# --- h2load (HTTPS load with an SNI of our choosing) ---------------------------------
+
+
+@dataclass
+class H2Load:
+    """One h2load run's counts (or several added up)."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    failed: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def __add__(self, other: H2Load) -> H2Load:
+        return H2Load(self.requests + other.requests, self.seconds + other.seconds,
+                    self.failed + other.failed,
+                    {k: self.statuses.get(k, 0) + other.statuses.get(k, 0)
+                     for k in {*self.statuses, *other.statuses}})
+
+
+def parse_h2load(out: str) -> H2Load:
+    """h2load's summary: "finished in 3.00s, ...", "requests: N total, ... N succeeded,
+    N failed, N errored, N timeout", "status codes: N 2xx, N 3xx, N 4xx, N 5xx"."""
+    fin = re.search(r"^finished in ([0-9.]+)(m?s),", out, re.MULTILINE)
+    req = re.search(r"^requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", out, re.MULTILINE)
+    codes = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out,
+                      re.MULTILINE)
+    if fin is None or req is None or codes is None:
+        raise BenchError(f"h2load printed no summary:\n{out[-1500:]}")
+    seconds = float(fin.group(1)) / (1000 if fin.group(2) == "ms" else 1)
+    total, done, ok, failed, errored, timeout = (int(g) for g in req.groups())
+    statuses = dict(zip(("2xx", "3xx", "4xx", "5xx"), (int(g) for g in codes.groups()),
+                        strict=True))
+    # a request not done (the run's connections failed) counts as failed too
+    return H2Load(requests=ok, seconds=seconds,
+                failed=failed + errored + timeout + (total - done) + statuses["5xx"],
+                statuses={k: v for k, v in statuses.items() if v})
+
+
+def h2load(host: str, port: int, *, requests: int, close: bool = False,
+           scheme: str = "https", concurrency: int = 16) -> list[str]:
+    """``requests`` HTTP/1.1 requests (over TLS unless ``scheme`` is http) to
+    127.0.0.1:PORT with SNI and Host ``host`` (wrk cannot send an SNI other than the
+    address it connects to); with ``close``, ``Connection: close`` (a handshake each)."""
+    # -N: a connection silent for 10 s fails (h2load would otherwise wait forever)
+    argv = ["h2load", "--h1", "-t1", f"-c{concurrency}", "-N", "10",
+            f"--connect-to=127.0.0.1:{port}"]
+    argv += ["-n", str(requests)]
+    if close:
+        argv += ["-H", "Connection: close"]
+    return [*argv, f"{scheme}://{host}:{port}/"]
+
+
+def run_h2load(argv: list[str], timeout: float = 120) -> H2Load:
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    return parse_h2load(res.stdout)
+
+
+class H2Hammer(threading.Thread):
+    """h2load runs of ``requests`` requests, one after another, until ``stop``: keep-alive
+    connections (each run's 16 last for all its requests) or, with ``close``, a new TLS
+    connection per request. (h2load's ``-D`` mode can hang when nginx closes a connection,
+    so background load is made of ``-n`` runs.)"""
+
+    def __init__(self, host: str, port: int, requests: int, *, close: bool = False,
+                 scheme: str = "https") -> None:
+        super().__init__(daemon=True)
+        self.argv = h2load(host, port, requests=requests, close=close, scheme=scheme)
+        self.total = H2Load()
+        self.error = ""
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.done.is_set():
+                self.total = self.total + run_h2load(self.argv)
+        except (BenchError, subprocess.TimeoutExpired) as err:
+            self.error = str(err)
+
+    def stop(self) -> H2Load:
+        self.done.set()
+        self.join(180)
+        if self.error or self.is_alive():
+            raise BenchError(f"the load generator failed: {self.error or 'it hangs'}")
+        return self.total
 
 
 def free_port() -> int:
