@@ -79,7 +79,7 @@ def install(router: Router, daemon: Daemon) -> None:
         except PaasError:
             return  # removed meanwhile
         ran = time.time() - (c.started_at or time.time())
-        rt.finish(cid, exit_code)
+        rt.finish(cid, exit_code, restarting=restarts.wants_restart(c, exit_code))
         restarts.after_exit(rt, cid, exit_code, ran)
 
     def start_container(rt: Runtime, cid: str) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import PaasError
-from ..model import ContainerState
+from ..model import Container, ContainerState
 from ..runtime.restart import BACKOFF_START, next_backoff, parse_restart_policy, should_restart
 
 if TYPE_CHECKING:
@@ -86,6 +86,16 @@ class Restarts:
         self._delay: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def wants_restart(c: Container, code: int) -> bool:
+        """Whether ``c``'s policy restarts it after an exit with ``code`` (no side effect):
+        the exit is then recorded as ``restarting`` at once."""
+        try:
+            policy = parse_restart_policy(c.config.restart)
+        except PaasError:
+            return False
+        return should_restart(policy, code, c.restart_count, c.stopped_by_user)
+
     def after_exit(self, rt: Runtime, cid: str, code: int, ran: float) -> float | None:
         """Schedule a restart if the policy says so; the delay, or None."""
         try:
@@ -100,6 +110,8 @@ class Restarts:
         with self._lock:
             if not should_restart(policy, code, c.restart_count, c.stopped_by_user):
                 self._delay.pop(cid, None)
+                if c.state == ContainerState.RESTARTING:  # stopped by the user meanwhile
+                    rt.store.set_restarting(cid, False)
                 return None
             delay = self._delay[cid] = next_backoff(self._delay.get(cid, 0.0), ran)
         rt.store.set_restarting(cid)
@@ -125,5 +137,9 @@ class Restarts:
             self._start(rt, cid)
         except PaasError as err:
             log.warning("restart of %s failed: %s", cid[:12], err.render())
-            rt.store.set_exited(cid, EXIT_START_FAILED, error=err.message)
+            try:
+                again = self.wants_restart(rt.store.get(cid), EXIT_START_FAILED)
+            except PaasError:
+                return  # removed meanwhile
+            rt.store.set_exited(cid, EXIT_START_FAILED, error=err.message, restarting=again)
             self.after_exit(rt, cid, EXIT_START_FAILED, 0.0)

@@ -134,17 +134,23 @@ class ContainerStore:
                 (ContainerState.RUNNING, pid, pid_start, time.time(), cid),
             )
 
-    def set_exited(self, cid: str, exit_code: int, *, oom_killed: bool = False, error: str = "") -> None:
+    def set_exited(self, cid: str, exit_code: int, *, oom_killed: bool = False, error: str = "",
+                   restarting: bool = False) -> None:
+        """Record an exit; ``restarting``: its restart policy restarts it, so it goes
+        straight to ``restarting`` (never seen ``exited`` in between, as in Docker)."""
+        state = ContainerState.RESTARTING if restarting else ContainerState.EXITED
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE containers SET state=?, pid=NULL, pid_start=NULL, exit_code=?, oom_killed=?,"
                 " finished_at=?, error=? WHERE id=?",
-                (ContainerState.EXITED, exit_code, int(oom_killed), time.time(), error, cid),
+                (state, exit_code, int(oom_killed), time.time(), error, cid),
             )
 
-    def set_restarting(self, cid: str) -> None:
-        """An exited container waits for its restart policy (keeps exit code and finish time)."""
-        self._update(cid, "state=?", ContainerState.RESTARTING)
+    def set_restarting(self, cid: str, restarting: bool = True) -> None:
+        """An exited container waits for its restart policy (keeps exit code and finish
+        time); ``restarting=False``: it does not after all (exited)."""
+        state = ContainerState.RESTARTING if restarting else ContainerState.EXITED
+        self._update(cid, "state=?", state)
 
     def set_stopped_by_user(self, cid: str, stopped: bool) -> None:
         """An explicit stop/kill disables the restart policy; an explicit start re-enables it."""

@@ -198,9 +198,11 @@ class Runtime:
         return bundle
 
     # -- exit ------------------------------------------------------------------
-    def finish(self, cid: str, exit_code: int, *, keep_layer: bool = False) -> None:
+    def finish(self, cid: str, exit_code: int, *, keep_layer: bool = False,
+               restarting: bool = False) -> None:
         """Record an exit and release runc state, mounts (and the container, with --rm);
-        ``keep_layer``: a limited writable layer stays attached (a build reads it next)."""
+        ``keep_layer``: a limited writable layer stays attached (a build reads it next);
+        ``restarting``: its restart policy will start it again (recorded as such)."""
         c = self.store.get(cid)
         bundle = Bundle(self.ctx, cid)
         if c.config.auto_remove and self.defer is not None:
@@ -219,7 +221,8 @@ class Runtime:
         # removed: a restart (by its policy, or container:start) keeps its address, so
         # whatever points at it (an app's service address) stays right
         # recorded last: whoever sees "exited" (container:rm) finds the cleanup done
-        self.store.set_exited(cid, exit_code, oom_killed=oom)
+        self.store.set_exited(cid, exit_code, oom_killed=oom,
+                              restarting=restarting and not c.config.auto_remove)
         if c.config.auto_remove:
             try:
                 bundle.remove()

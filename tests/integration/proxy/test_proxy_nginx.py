@@ -356,11 +356,16 @@ def test_logs_over_the_cap_are_rotated_and_nginx_writes_new_ones(
     assert (logs / "alpha-access.log.1").read_text().count("\n") == lines
     assert get(proxy, "alpha.test")[0] == 200
     deadline = time.monotonic() + 5  # nginx reopens in its workers asynchronously
+    sent = 1
     while not (access.exists() and access.read_text().count("\n") >= 1):
         assert time.monotonic() < deadline, "nginx did not reopen its access log"
         assert get(proxy, "alpha.test")[0] == 200
+        sent += 1
         time.sleep(0.05)
-    assert (logs / "alpha-access.log.1").read_text().count("\n") == lines
+    # the requests served before a worker reopened went to the rotated file, the rest here
+    old = (logs / "alpha-access.log.1").read_text().count("\n")
+    assert lines <= old <= lines + sent
+    assert old + access.read_text().count("\n") <= lines + sent
 
 
 def test_a_name_two_servers_claim_is_never_installed(proxy: Proxy,
