@@ -5,13 +5,14 @@ reload), not to one read per handshake through a variable. So an app whose insta
 leaf names an OCSP responder (Authority Information Access, ``OCSP;URI:http://...``)
 gets, next to ``tls.pem``:
 
-    ocsp       the responder's URL, one line (validated): "staple this certificate"
+    ocsp       the responder's URL and the leaf's sha256, a line each: "staple it"
     chain.pem  the CA certificates nginx trusts to verify the responses
                (``ssl_trusted_certificate``): the chain after the leaf, plus the root
                of the host's trust store that issued its last one, when there is one
 
 and its vhost loads ``tls.pem`` statically with ``ssl_stapling on`` (``paas.proxy``
-reads ``responder``). That is the trade-off: a change of such a certificate is a
+reads ``marker``; the fingerprint goes into the vhost, so a new certificate is a
+new vhost and reloads nginx). That is the trade-off: a change of such a certificate is a
 graceful nginx reload (``paas.deploy.tls``), not the zero-reload rename of the others.
 Certificates without a responder (Let's Encrypt's since 2025) get neither file.
 
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 
 from .. import modes
 
-__all__ = ["CHAIN", "MARKER", "SYSTEM_BUNDLE", "forget", "responder", "responder_of",
+__all__ = ["CHAIN", "MARKER", "SYSTEM_BUNDLE", "forget", "marker", "responder", "responder_of",
            "trusted_chain", "valid_url", "write"]
 
 MARKER = "ocsp"
@@ -122,15 +123,16 @@ def _replace(directory: str, name: str, data: bytes, gid: int | None) -> None:
             os.unlink(tmp)
 
 
-def write(directory: str, chain_pem: bytes, gid: int | None) -> str | None:
-    """After an install in ``directory``: the marker and ``chain.pem`` when the leaf
-    (the first certificate of ``chain_pem``) names a responder, else neither; the URL."""
+def write(directory: str, chain_pem: bytes, fingerprint: str, gid: int | None) -> str | None:
+    """After an install in ``directory``: the marker (URL and the leaf's sha256) and
+    ``chain.pem`` when the leaf (the first certificate of ``chain_pem``) names a
+    responder, else neither; the URL."""
     url = responder_of(chain_pem)
     if url is None:
         forget(directory)
         return None
     _replace(directory, CHAIN, trusted_chain(chain_pem), gid)
-    _replace(directory, MARKER, url.encode() + b"\n", gid)
+    _replace(directory, MARKER, f"{url}\n{fingerprint}\n".encode(), gid)
     return url
 
 
@@ -141,14 +143,23 @@ def forget(directory: str) -> None:
             os.unlink(os.path.join(directory, name))
 
 
-def responder(directory: str) -> str | None:
-    """The responder URL the marker in ``directory`` records (validated), None when the
-    certificate there is not to be stapled."""
+def marker(directory: str) -> tuple[str, str] | None:
+    """(responder URL, leaf sha256 hex) the marker in ``directory`` records (both
+    validated), None when the certificate there is not to be stapled."""
     try:
         with open(os.path.join(directory, MARKER), encoding="ascii", errors="replace") as f:
-            url = f.read(1024).strip()
+            lines = f.read(1024).split()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    if not os.path.exists(os.path.join(directory, CHAIN)):
+    if len(lines) != 2 or not os.path.exists(os.path.join(directory, CHAIN)):
         return None
-    return valid_url(url)
+    url, fingerprint = lines
+    if valid_url(url) is None or not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        return None
+    return url, fingerprint
+
+
+def responder(directory: str) -> str | None:
+    """The responder URL of the marker in ``directory``, None without a valid one."""
+    found = marker(directory)
+    return found[0] if found else None

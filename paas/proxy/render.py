@@ -161,10 +161,10 @@ class _Upstream:
 
 
 def _stapled(stapling: Stapling | None, route: Route, settings: dict[str, safe.Safe],
-             params: ProxyParams) -> list[safe.Safe] | None:
-    """The resolvers of a stapled HTTPS server ([] for none needed), None when the
-    certificate is read per handshake: no responder, ``ocsp-stapling false``, no HTTPS,
-    or an app's own template (it cannot use ``ssl_*`` directives)."""
+             params: ProxyParams) -> tuple[safe.Safe, list[safe.Safe]] | None:
+    """(the leaf's sha256, the resolvers: [] for none needed) of a stapled HTTPS server,
+    None when the certificate is read per handshake: no responder, ``ocsp-stapling
+    false``, no HTTPS, or an app's own template (it cannot use ``ssl_*`` directives)."""
     from ..certs.ocsp import valid_url
 
     if (stapling is None or not params.https_port or route.template
@@ -173,7 +173,10 @@ def _stapled(stapling: Stapling | None, route: Route, settings: dict[str, safe.S
     if valid_url(stapling.responder) is None:
         raise InvalidArgument(f"invalid OCSP responder URL: {stapling.responder[:80]!r}",
                               "install the certificate again")
-    return [safe.ip(r) for r in stapling.resolvers]
+    if not re.fullmatch(r"[0-9a-f]{64}", stapling.fingerprint):
+        raise InvalidArgument(f"invalid certificate fingerprint: {stapling.fingerprint[:80]!r}",
+                              "install the certificate again")
+    return safe.Safe(stapling.fingerprint), [safe.ip(r) for r in stapling.resolvers]
 
 
 def app_variables(route: Route, params: ProxyParams,
@@ -183,7 +186,7 @@ def app_variables(route: Route, params: ProxyParams,
     settings = safe.validate_settings(
         route.settings, {"client-max-body-size": params.client_max_body_size})
     https_port = params.https_port
-    resolvers = _stapled(stapling, route, settings, params)
+    stapled = _stapled(stapling, route, settings, params)
     return {
         "app": safe.app_name(route.app),
         "upstream_name": upstream_name(route.app),
@@ -192,10 +195,11 @@ def app_variables(route: Route, params: ProxyParams,
         "listen": _listen(params),
         "https_listen": _https_listen(params),
         "https_port_suffix": safe.Safe("" if https_port in (0, 443) else f":{https_port}"),
-        "cert_file": (cert_variable_path(params, route.app) if resolvers is None
+        "cert_file": (cert_variable_path(params, route.app) if stapled is None
                       else safe.path(params.cert_file(route.app))),
-        "ocsp_stapling": resolvers is not None,
-        "resolvers": resolvers or [],
+        "ocsp_stapling": stapled is not None,
+        "cert_fingerprint": stapled[0] if stapled else safe.Safe(""),
+        "resolvers": stapled[1] if stapled else [],
         "trusted_certificate": safe.path(params.chain_file(route.app)),
         "cert_path": safe.path(params.cert_file(route.app)),
         "acme_webroot": safe.path(params.acme_webroot),

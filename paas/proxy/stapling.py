@@ -29,6 +29,7 @@ class Stapling:
     """An app's certificate is stapled: its responder and the resolvers it needs."""
 
     responder: str  # the OCSP URL of the leaf
+    fingerprint: str  # the leaf's sha256 (hex): a new certificate is a new vhost
     resolvers: tuple[str, ...] = ()  # IP addresses; () when the responder is an IP
 
 
@@ -62,11 +63,12 @@ def stapling_of(params: ProxyParams, app: str, resolv_conf: str = RESOLV_CONF
                 ) -> Stapling | None:
     """The stapling of ``app``'s installed certificate, None when it is read per
     handshake (no responder, no certificate, or no HTTPS)."""
-    from ..certs.ocsp import responder
+    from ..certs.ocsp import marker
 
     if not params.https_port:
         return None
-    url = responder(os.path.dirname(params.cert_file(app)))
-    if url is None:
+    found = marker(os.path.dirname(params.cert_file(app)))
+    if found is None:
         return None
-    return Stapling(url, () if is_ip_host(url) else nameservers(resolv_conf))
+    url, fingerprint = found
+    return Stapling(url, fingerprint, () if is_ip_host(url) else nameservers(resolv_conf))
