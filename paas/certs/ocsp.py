@@ -26,6 +26,7 @@ import ipaddress
 import os
 import re
 import secrets
+import warnings
 from urllib.parse import urlsplit
 
 from .. import modes
@@ -93,7 +94,8 @@ def trusted_chain(chain_pem: bytes, bundle: str = SYSTEM_BUNDLE) -> bytes:
     top = certs[-1]
     if top.issuer != top.subject:
         with contextlib.suppress(OSError, ValueError):
-            with open(bundle, "rb") as f:
+            with open(bundle, "rb") as f, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # old roots with odd serials
                 roots = x509.load_pem_x509_certificates(f.read())
             for root in roots:
                 if root.subject == top.issuer:

@@ -210,3 +210,19 @@ def test_opt_out_and_remove(site: tuple[Site, Responder]) -> None:
     assert s.curl(s.url()).returncode == 35  # no certificate: no handshake
     bad = s.add("web", *responder.leaf(*WEB, ocsp="ftp://127.0.0.1/x"), check=True)
     assert bad.returncode == 0 and _report(s)["ocsp_stapling"]["responder"] == ""
+
+
+def test_a_named_responder_gets_a_resolver(site: tuple[Site, Responder]) -> None:
+    from paas.proxy.stapling import nameservers
+
+    s, responder = site
+    s.add("web", *responder.leaf(*WEB, ocsp="http://ocsp.example.test/"))
+    vhost = _https_server(s)
+    assert "ssl_stapling on;" in vhost
+    servers = nameservers()
+    if servers:
+        assert "resolver " in vhost and all(ip in vhost for ip in servers[:1])
+    else:
+        assert "resolver " not in vhost
+    s.cli("nginx:validate")  # nginx accepts it (the name does not resolve: no staple)
+    s.cli("certs:remove", "web")
