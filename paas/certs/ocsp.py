@@ -6,6 +6,7 @@ leaf names an OCSP responder (Authority Information Access, ``OCSP;URI:http://..
 gets, next to ``tls.pem``:
 
     ocsp       the responder's URL and the leaf's sha256, a line each: "staple it"
+               (both files 0600 root: nginx's master reads them, not its workers)
     chain.pem  the CA certificates nginx trusts to verify the responses
                (``ssl_trusted_certificate``): the chain after the leaf, plus the root
                of the host's trust store that issued its last one, when there is one
@@ -108,15 +109,13 @@ def trusted_chain(chain_pem: bytes, bundle: str = SYSTEM_BUNDLE) -> bytes:
     return b"".join(c.public_bytes(Encoding.PEM) for c in (cas or certs[:1]))
 
 
-def _replace(directory: str, name: str, data: bytes, gid: int | None) -> None:
+def _replace(directory: str, name: str, data: bytes) -> None:
+    """``name`` in ``directory`` atomically, 0600 root: only the master reads it."""
     tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}")
     fd = modes.create(tmp, os.O_WRONLY | os.O_EXCL)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            if gid is not None:
-                os.fchown(f.fileno(), 0, gid)
-                os.fchmod(f.fileno(), modes.WORKERS_FILE)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, os.path.join(directory, name))
@@ -125,7 +124,7 @@ def _replace(directory: str, name: str, data: bytes, gid: int | None) -> None:
             os.unlink(tmp)
 
 
-def write(directory: str, chain_pem: bytes, fingerprint: str, gid: int | None) -> str | None:
+def write(directory: str, chain_pem: bytes, fingerprint: str) -> str | None:
     """After an install in ``directory``: the marker (URL and the leaf's sha256) and
     ``chain.pem`` when the leaf (the first certificate of ``chain_pem``) names a
     responder, else neither; the URL."""
@@ -133,8 +132,8 @@ def write(directory: str, chain_pem: bytes, fingerprint: str, gid: int | None) -
     if url is None:
         forget(directory)
         return None
-    _replace(directory, CHAIN, trusted_chain(chain_pem), gid)
-    _replace(directory, MARKER, f"{url}\n{fingerprint}\n".encode(), gid)
+    _replace(directory, CHAIN, trusted_chain(chain_pem))
+    _replace(directory, MARKER, f"{url}\n{fingerprint}\n".encode())
     return url
 
 

@@ -231,7 +231,7 @@ def install(ctx: Context, app: str, chain: bytes, key: bytes, *, source: str,
                            " ".join(checked.domains), checked.not_before.timestamp(),
                            checked.not_after.timestamp(), checked.fingerprint, installed))
                 os.replace(tmp, os.path.join(directory, "tls.pem"))
-                ocsp.write(directory, checked.chain_pem, checked.fingerprint, gid)  # a responder: staple it
+                ocsp.write(directory, checked.chain_pem, checked.fingerprint)  # a responder: staple it
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import socket
 import ssl
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -151,6 +152,9 @@ def test_a_responders_certificate_is_stapled_and_reloads(site: tuple[Site, Respo
     assert "resolver " not in vhost  # an IP-literal responder needs none
     chain = (s.root / "certs" / "web" / "chain.pem").read_bytes()
     assert chain == pem(PKI.inter) and b"PRIVATE" not in chain
+    for name in ("chain.pem", "ocsp"):  # root-only: nginx's master reads them
+        st = (s.root / "certs" / "web" / name).stat()
+        assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, 0), name
     out = _stapled(s)
     assert "OCSP Response Status: successful" in out, out
     assert "Cert Status: good" in out, out

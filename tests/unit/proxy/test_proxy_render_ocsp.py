@@ -118,7 +118,7 @@ def test_marker_written_read_and_forgotten(tmp_path: Path) -> None:
     d.mkdir(parents=True)
     assert stapling_of(params, "web") is None
     chain, _ = PKI.leaf("web.example.com", ocsp="http://ocsp.example.net/")
-    assert ocsp.write(str(d), chain, FP, None) == "http://ocsp.example.net/"
+    assert ocsp.write(str(d), chain, FP) == "http://ocsp.example.net/"
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("# x\nnameserver 10.1.1.1\nnameserver bogus\nnameserver fe80::1%eth0\n"
                       "search example\nnameserver 10.1.1.1\n")
@@ -127,6 +127,6 @@ def test_marker_written_read_and_forgotten(tmp_path: Path) -> None:
     assert stapling_of(replace(params, https_port=0), "web") is None
     (d / "ocsp").write_text("http://x/ y\n")  # a damaged marker: per handshake
     assert stapling_of(params, "web") is None
-    assert ocsp.write(str(d), PKI.leaf("web.example.com")[0], FP, None) is None
+    assert ocsp.write(str(d), PKI.leaf("web.example.com")[0], FP) is None
     assert not any(d.iterdir())
     assert nameservers(str(tmp_path / "missing")) == ()
