@@ -184,15 +184,20 @@ def _stapling(app: App, name: str) -> dict[str, Any]:
     nginx loads it at reload, so changing it reloads nginx) and the app not opt out."""
     from ..apps.store import AppStore
     from ..deploy.tls import stapled
+    from ..proxy.params import params_from_env
 
     url = stapled(app.ctx, name) or ""
     off = AppStore(app.conn).settings(name).get("nginx.ocsp-stapling") == "false"
-    return {"enabled": bool(url) and not off, "responder": url, "opted_out": bool(url and off)}
+    https = bool(params_from_env(app.ctx).https_port)
+    return {"enabled": bool(url) and not off and https, "responder": url,
+            "opted_out": bool(url and off)}
 
 
 def _stapling_field(s: dict[str, Any]) -> str:
     if s["enabled"]:
         return f"yes ({s['responder']}; a change of it reloads nginx gracefully)"
+    if s["responder"] and not s["opted_out"]:
+        return f"no (PAAS_HTTPS_PORT is off; {s['responder']})"
     if s["opted_out"]:
         return f"no (nginx:set ocsp-stapling false: loaded per handshake; {s['responder']})"
     return "no (no responder: loaded per handshake)"
