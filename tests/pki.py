@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 NOW = datetime.now(UTC)
 
@@ -33,7 +33,8 @@ def pem(cert: x509.Certificate) -> bytes:
 
 def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool, names: Sequence[str] = (),
-          start: datetime | None = None, end: datetime | None = None) -> x509.Certificate:
+          start: datetime | None = None, end: datetime | None = None,
+          ocsp: str = "") -> x509.Certificate:
     b = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
          .public_key(key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(start or NOW - timedelta(days=1))
@@ -42,6 +43,10 @@ def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
     if names:
         b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
                             critical=False)
+    if ocsp:  # Authority Information Access: OCSP;URI:ocsp
+        b = b.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp))]),
+            critical=False)
     return b.sign(issuer_key, hashes.SHA256())
 
 
@@ -63,11 +68,12 @@ class Pki:
         return pem(self.root)
 
     def leaf(self, *names: str, start: datetime | None = None, end: datetime | None = None,
-             cn: str = "") -> tuple[bytes, bytes]:
-        """(chain PEM: leaf then intermediate, key PEM) for ``names``."""
+             cn: str = "", ocsp: str = "") -> tuple[bytes, bytes]:
+        """(chain PEM: leaf then intermediate, key PEM) for ``names``; ``ocsp``: the
+        leaf's OCSP responder URL."""
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _cert(cn or (names[0] if names else "nameless"), key, "Test Intermediate",
-                     self.inter_key, ca=False, names=names, start=start, end=end)
+                     self.inter_key, ca=False, names=names, start=start, end=end, ocsp=ocsp)
         return pem(cert) + pem(self.inter), key_pem(key)
 
     def leaf_only(self, chain: bytes) -> bytes:

@@ -35,9 +35,9 @@ class CertsSink:
         self.conn = conn
 
     def install(self, app: str, chain_pem: bytes, key_pem: bytes) -> InstalledCert:
-        from ..certs import install
+        from ..deploy.tls import install_cert  # a stapled certificate: nginx reloads
 
-        return install(self.ctx, app, chain_pem, key_pem, source="acme", conn=self.conn)
+        return install_cert(self.ctx, app, chain_pem, key_pem, source="acme", conn=self.conn)
 
     def info(self, app: str) -> InstalledCert | None:
         from ..certs import info

@@ -5,7 +5,9 @@ matches, chain ordered, dates, covers every domain of the app) before anything i
 written, then renames ``PAAS_ROOT/certs/APP/tls.pem`` into place (no nginx reload:
 nginx reads that file on every TLS handshake); ``info``, ``key_pem``, ``chain_pem``,
 ``remove``. ``paas.certs.selfsigned`` makes certificates for ``certs:generate``,
-``paas.certs.bundle`` reads Dokku's tar of ``server.crt``/``server.key``.
+``paas.certs.bundle`` reads Dokku's tar of ``server.crt``/``server.key``;
+``paas.certs.ocsp`` marks a certificate naming an OCSP responder for stapling (nginx
+then loads it at reload: ``paas.deploy.tls`` installs and removes with a reload).
 
 This package imports ``cryptography`` only where it parses or makes certificates, so
 importing it stays cheap. Not here: ACME issuance and renewal, nginx's config.

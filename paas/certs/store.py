@@ -9,6 +9,9 @@ root:<nginx workers' group>: the workers read it, no other user can), then
 ``os.replace``s it, inside the database transaction that records its metadata.
 A failure before the rename leaves the previous certificate serving and its row
 as it was. ``remove`` unlinks the file (plain HTTP again, no redirect) and the row.
+A leaf naming an OCSP responder also gets ``ocsp`` and ``chain.pem`` next to it
+(``paas.certs.ocsp``): its vhost loads it statically and staples, so changing it is
+an nginx reload (``paas.deploy.tls`` does it).
 
 The dirs ``certs/`` and ``certs/APP/`` are 0710 root:<workers' group>. Keys never
 reach logs, argv or ``config``. ``apps:destroy`` removes ``certs/APP`` (the row goes
@@ -34,6 +37,7 @@ from datetime import UTC, datetime
 from .. import modes
 from ..config import Context
 from ..errors import InvalidArgument, NotFound
+from . import ocsp
 
 __all__ = ["SOURCES", "CertInfo", "app_domains", "chain_pem", "info", "install", "key_pem",
            "remove", "required_domains"]
@@ -227,6 +231,7 @@ def install(ctx: Context, app: str, chain: bytes, key: bytes, *, source: str,
                            " ".join(checked.domains), checked.not_before.timestamp(),
                            checked.not_after.timestamp(), checked.fingerprint, installed))
                 os.replace(tmp, os.path.join(directory, "tls.pem"))
+                ocsp.write(directory, checked.chain_pem, checked.fingerprint)  # a responder: staple it
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -250,6 +255,7 @@ def remove(ctx: Context, app: str, *, conn: sqlite3.Connection | None = None) ->
         need_app(c, app)
         with transaction(c):
             gone = c.execute("DELETE FROM certs WHERE app = ?", (app,)).rowcount
+            ocsp.forget(os.path.dirname(path))
             try:
                 os.unlink(path)
             except FileNotFoundError:

@@ -6,12 +6,14 @@
   (and DOMAIN first, when given), installed at once.
 - ``certs:show APP``: the certificate chain (PEM), never the key.
 - ``certs:report APP [--format json]``: issuer, domains, expiry, days left, source,
-  fingerprint.
+  fingerprint, OCSP stapling.
 - ``certs:remove APP``: back to plain HTTP (no redirect; HTTPS handshakes fail).
 
 A certificate is checked before anything changes (key, chain order, dates, the app's
 domains): a bad one is one line and exit 2, the previous one keeps serving. nginx
-is never reloaded: it reads the file on every handshake. Exit codes: 0 ok,
+is not reloaded: it reads the file on every handshake; except a certificate naming
+an OCSP responder, which nginx loads itself to staple: a change of one (to or from
+it) re-renders the app's vhost and reloads nginx gracefully (``paas.deploy.tls``). Exit codes: 0 ok,
 2 invalid certificate or arguments, 3 no such app or no certificate.
 """
 
@@ -85,8 +87,8 @@ def _installed(info: CertInfo, what: str) -> None:
 
 
 def _add(app: App, a: argparse.Namespace) -> int:
-    from .. import certs
     from ..apps.validate import validate_app_name
+    from ..deploy.tls import install_cert
     from ..errors import InvalidArgument
 
     validate_app_name(a.app)
@@ -99,7 +101,7 @@ def _add(app: App, a: argparse.Namespace) -> int:
                               f"e.g. paas certs:add {a.app} server.crt server.key")
     else:
         chain, key = _read(a.cert, "certificate"), _read(a.key, "key")
-    _installed(certs.install(app.ctx, a.app, chain, key, source="manual", conn=app.conn),
+    _installed(install_cert(app.ctx, a.app, chain, key, source="manual", conn=app.conn),
                "the certificate")
     return 0
 
@@ -111,6 +113,7 @@ def _generate(app: App, a: argparse.Namespace) -> int:
     from ..apps.validate import validate_app_name, validate_domain
     from ..certs.names import covers
     from ..certs.selfsigned import generate
+    from ..deploy.tls import install_cert
 
     validate_app_name(a.app)
     domains = certs.app_domains(app.conn, a.app)
@@ -119,7 +122,7 @@ def _generate(app: App, a: argparse.Namespace) -> int:
     names += [d for d in certs.required_domains(domains) + domains if not covers(names, d)]
     names = list(dict.fromkeys(names))
     chain, key = generate(names, datetime.now(UTC))
-    info = certs.install(app.ctx, a.app, chain, key, source="self-signed", conn=app.conn)
+    info = install_cert(app.ctx, a.app, chain, key, source="self-signed", conn=app.conn)
     _installed(info, "a new self-signed certificate")
     sys.stdout.write(f"       Clients trust it once told to: paas certs:show {a.app} > "
                      f"{a.app}.crt; curl --cacert {a.app}.crt ...\n")
@@ -150,7 +153,8 @@ def _report(app: App, a: argparse.Namespace) -> int:
                    domains=list(info.domains), not_before=_iso(info.not_before),
                    not_after=_iso(info.not_after), days_left=info.days_left(),
                    fingerprint=info.fingerprint, installed_at=_iso(info.installed_at),
-                   file=certs.store.cert_file(app.ctx, a.app))
+                   file=certs.store.cert_file(app.ctx, a.app),
+                   ocsp_stapling=_stapling(app, a.app))
     from ..acme.store import AcmeStore
     from .apps import letsencrypt_field
 
@@ -168,9 +172,35 @@ def _report(app: App, a: argparse.Namespace) -> int:
                    ("Ssl days left", str(info.days_left())),
                    ("Ssl fingerprint", f"sha256:{info.fingerprint}"),
                    ("Ssl installed at", doc["installed_at"])]
+    if info is not None:
+        fields.append(("Ssl ocsp stapling", _stapling_field(doc["ocsp_stapling"])))
     fields.append(("Ssl letsencrypt", letsencrypt_field(acme)))
     print("\n".join(report_lines(f"{a.app} ssl information", fields)))
     return 0
+
+
+def _stapling(app: App, name: str) -> dict[str, Any]:
+    """Whether nginx staples the app's certificate: it must name an OCSP responder (then
+    nginx loads it at reload, so changing it reloads nginx) and the app not opt out."""
+    from ..apps.store import AppStore
+    from ..deploy.tls import stapled
+    from ..proxy.params import params_from_env
+
+    url = stapled(app.ctx, name) or ""
+    off = AppStore(app.conn).settings(name).get("nginx.ocsp-stapling") == "false"
+    https = bool(params_from_env(app.ctx).https_port)
+    return {"enabled": bool(url) and not off and https, "responder": url,
+            "opted_out": bool(url and off)}
+
+
+def _stapling_field(s: dict[str, Any]) -> str:
+    if s["enabled"]:
+        return f"yes ({s['responder']}; a change of it reloads nginx gracefully)"
+    if s["responder"] and not s["opted_out"]:
+        return f"no (PAAS_HTTPS_PORT is off; {s['responder']})"
+    if s["opted_out"]:
+        return f"no (nginx:set ocsp-stapling false: loaded per handshake; {s['responder']})"
+    return "no (no responder: loaded per handshake)"
 
 
 def _iso(value: Any) -> str:
@@ -178,9 +208,9 @@ def _iso(value: Any) -> str:
 
 
 def _remove(app: App, a: argparse.Namespace) -> int:
-    from .. import certs
+    from ..deploy.tls import remove_cert
 
-    certs.remove(app.ctx, a.app, conn=app.conn)
+    remove_cert(app.ctx, a.app, conn=app.conn)
     sys.stdout.write(f"-----> Removed the certificate of {a.app}: plain HTTP, no redirect\n")
     return 0
 

@@ -258,12 +258,15 @@ def _rename(app: App, a: argparse.Namespace) -> int:
     it (container names carry the app name), then the old containers and vhost go."""
     from ..apps.validate import validate_app_name
     from ..deploy.processes import app_containers, stop_and_remove
+    from ..deploy.tls import stapled
 
     _need_app(app, a.app)
     validate_app_name(a.new)
     d = _deployer(app)
     with d.locked(a.app), d.locked(a.new):
         old_containers = app_containers(d.rt, a.app)
+        if stapled(app.ctx, a.app):  # its vhost loads certs/OLD/tls.pem, which moves
+            d.proxy.remove(a.app)
         d.apps.rename(a.app, a.new)
         _progress(f"-----> Renaming {a.app} to {a.new}")
         for base, suffix in ((os.path.join(app.ctx.paths.root, "repos"), ".git"),

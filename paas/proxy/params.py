@@ -107,6 +107,10 @@ class ProxyParams:
         """The file nginx reads on each handshake for ``app``: key, leaf, chain."""
         return os.path.join(self.certs_dir, safe.app_name(app), "tls.pem")
 
+    def chain_file(self, app: str) -> str:
+        """The CA certificates that verify ``app``'s stapled OCSP responses."""
+        return os.path.join(self.certs_dir, safe.app_name(app), "chain.pem")
+
     def app_conf(self, app: str) -> str:
         return os.path.join(self.apps_dir, f"{safe.app_name(app)}.conf")
 

@@ -21,7 +21,9 @@ after it when the app loses them, so nginx never proxies to an empty address.
 paas only touches files under ``PAAS_ROOT/nginx`` (see ``paas.proxy.params``).
 With HTTPS (``PAAS_HTTPS_PORT``), every vhost also has a TLS server whose
 certificate nginx reads per handshake from ``PAAS_ROOT/certs/APP/tls.pem``: a
-certificate change is a file rename (``paas.certs``) and never touches nginx.
+certificate change is a file rename (``paas.certs``) and never touches nginx;
+except a certificate naming an OCSP responder, loaded at reload to be stapled
+(``paas.proxy.stapling``; ``paas.deploy.tls`` reloads when it changes).
 
 Not here: deciding which containers are healthy (the deploy does, and hands a
 ``Route``), certificates, and driving a system nginx.
@@ -49,6 +51,7 @@ from ..model import Route, Upstream
 from . import nginx
 from .params import ProxyParams, params_from_env, worker_ids
 from .render import render_app, render_main
+from .stapling import stapling_of
 
 __all__ = ["NginxConfigError", "Proxy", "Switch"]
 
@@ -128,7 +131,8 @@ class Proxy:
         endpoints = route.upstreams
         if self.switch is not None and endpoints:
             route = replace(route, upstreams=self.switch.front(route.app))
-        text = render_app(route, self.params)  # refuses bad values before any I/O
+        # refuses bad values before any change; a stapled certificate is loaded statically
+        text = render_app(route, self.params, stapling_of(self.params, route.app))
         with self._locked():
             main_changed = self._prepare()
             target = self.params.app_conf(route.app)

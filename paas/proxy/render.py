@@ -26,6 +26,7 @@ from ..errors import InvalidArgument
 from ..model import Route
 from . import lint, safe
 from .params import ProxyParams
+from .stapling import Stapling
 
 __all__ = ["render_app", "render_main", "upstream_name"]
 
@@ -159,12 +160,33 @@ class _Upstream:
     port: safe.Safe
 
 
-def app_variables(route: Route, params: ProxyParams) -> dict[str, Any]:
+def _stapled(stapling: Stapling | None, route: Route, settings: dict[str, safe.Safe],
+             params: ProxyParams) -> tuple[safe.Safe, list[safe.Safe]] | None:
+    """(the leaf's sha256, the resolvers: [] for none needed) of a stapled HTTPS server,
+    None when the certificate is read per handshake: no responder, ``ocsp-stapling
+    false``, no HTTPS, or an app's own template (it cannot use ``ssl_*`` directives)."""
+    from ..certs.ocsp import valid_url
+
+    if (stapling is None or not params.https_port or route.template
+            or settings.get("ocsp-stapling", "true") != "true"):
+        return None
+    if valid_url(stapling.responder) is None:
+        raise InvalidArgument(f"invalid OCSP responder URL: {stapling.responder[:80]!r}",
+                              "install the certificate again")
+    if not re.fullmatch(r"[0-9a-f]{64}", stapling.fingerprint):
+        raise InvalidArgument(f"invalid certificate fingerprint: {stapling.fingerprint[:80]!r}",
+                              "install the certificate again")
+    return safe.Safe(stapling.fingerprint), [safe.ip(r) for r in stapling.resolvers]
+
+
+def app_variables(route: Route, params: ProxyParams,
+                  stapling: Stapling | None = None) -> dict[str, Any]:
     """The variables of a vhost template, every one validated (``Safe``)."""
     access_log, error_log = params.app_logs(route.app)
     settings = safe.validate_settings(
         route.settings, {"client-max-body-size": params.client_max_body_size})
     https_port = params.https_port
+    stapled = _stapled(stapling, route, settings, params)
     return {
         "app": safe.app_name(route.app),
         "upstream_name": upstream_name(route.app),
@@ -173,7 +195,12 @@ def app_variables(route: Route, params: ProxyParams) -> dict[str, Any]:
         "listen": _listen(params),
         "https_listen": _https_listen(params),
         "https_port_suffix": safe.Safe("" if https_port in (0, 443) else f":{https_port}"),
-        "cert_file": cert_variable_path(params, route.app),
+        "cert_file": (cert_variable_path(params, route.app) if stapled is None
+                      else safe.path(params.cert_file(route.app))),
+        "ocsp_stapling": stapled is not None,
+        "cert_fingerprint": stapled[0] if stapled else safe.Safe(""),
+        "resolvers": stapled[1] if stapled else [],
+        "trusted_certificate": safe.path(params.chain_file(route.app)),
         "cert_path": safe.path(params.cert_file(route.app)),
         "acme_webroot": safe.path(params.acme_webroot),
         "hsts": safe.hsts_header(settings),
@@ -186,9 +213,11 @@ def app_variables(route: Route, params: ProxyParams) -> dict[str, Any]:
     }
 
 
-def render_app(route: Route, params: ProxyParams) -> str:
-    """One app's vhost: the default template, or the app's own (sandboxed and linted)."""
-    variables = app_variables(route, params)
+def render_app(route: Route, params: ProxyParams, stapling: Stapling | None = None) -> str:
+    """One app's vhost: the default template, or the app's own (sandboxed and linted).
+    ``stapling``: the app's certificate names an OCSP responder (``stapling_of``): its
+    HTTPS server loads it statically and staples (the default template only)."""
+    variables = app_variables(route, params, stapling)
     if not route.template:
         return _files(params.templates).get_template("app.conf.j2").render(variables)
     try:

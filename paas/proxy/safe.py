@@ -198,6 +198,8 @@ NGINX_SETTINGS: Mapping[str, Callable[[object], Safe]] = {
     "hsts-include-subdomains": _truefalse,
     "hsts-max-age": _seconds,
     "hsts-preload": _truefalse,
+    # false: a certificate naming an OCSP responder stays read per handshake (no staple)
+    "ocsp-stapling": _truefalse,
     "proxy-buffering": onoff,
     "proxy-buffer-size": _buffer_size,
     "proxy-connect-timeout": time,

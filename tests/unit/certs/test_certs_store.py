@@ -128,3 +128,19 @@ def test_the_row_goes_with_the_app(ctx: Context) -> None:
     AppStore(conn).remove("www")
     assert certs.info(ctx, "www", conn=conn) is None
     conn.close()
+
+
+def test_a_responders_certificate_gets_its_stapling_files(ctx: Context) -> None:
+    from paas.certs import ocsp
+
+    d = Path(ctx.paths.certs) / "web"
+    chain, key = PKI.leaf("web.example.com", ocsp="http://ocsp.example.net/x")
+    info = certs.install(ctx, "web", chain, key, source="manual")
+    assert ocsp.marker(str(d)) == ("http://ocsp.example.net/x", info.fingerprint)
+    assert stat.S_IMODE((d / "ocsp").stat().st_mode) == 0o600
+    assert b"PRIVATE" not in (d / "chain.pem").read_bytes()
+    certs.install(ctx, "web", *PKI.leaf("web.example.com"), source="manual")
+    assert sorted(p.name for p in d.iterdir()) == ["tls.pem"]
+    certs.install(ctx, "web", chain, key, source="manual")
+    certs.remove(ctx, "web")
+    assert not list(d.iterdir())
