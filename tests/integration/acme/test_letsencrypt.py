@@ -72,6 +72,7 @@ def test_issues_one_certificate_for_two_domains_through_paas_nginx(inst: Instanc
 
 def test_a_domain_that_does_not_resolve_is_named_and_the_old_certificate_serves(
         inst: Instance) -> None:
+    inst.issued("web", *DOMAINS)
     before = inst.serial(DOMAINS[0])
     assert before
     inst.cli("domains:add", "web", "lost.example.com")  # no DNS record at challtestsrv
