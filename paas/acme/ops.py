@@ -10,7 +10,6 @@ waits for paasd's renewal and the other way round.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import sqlite3
@@ -19,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from ..config import Context
 from ..errors import FailedPrecondition, NotFound
+from ..filelock import file_lock
 from .account import acme_dir
 from .model import CertificateAuthority, InstalledCert, Progress
 from .renew import RETRY_BASE, Outcome, Renewer
@@ -68,13 +68,9 @@ class CertsSink:
 
 @contextlib.contextmanager
 def acme_lock(ctx: Context) -> Iterator[None]:
-    fd = os.open(os.path.join(acme_dir(ctx), "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    """One ACME order or renewal of the instance at a time (``PAAS_ROOT/acme/lock``)."""
+    with file_lock(os.path.join(acme_dir(ctx), "lock")):
         yield
-    finally:
-        os.close(fd)
 
 
 def _retry_base(env: Mapping[str, str]) -> float:

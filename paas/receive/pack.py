@@ -30,9 +30,9 @@ from dulwich.server import BackendRepo, DictBackend, ReceivePackHandler, UploadP
 
 from ..config import Context
 from ..errors import NotFound, PaasError, from_environment
+from ..filelock import file_lock
 from ..model import Push
 from . import UpdateHook
-from .locks import file_lock
 from .names import repo_path, repos_dir, validate_app
 
 __all__ = ["ZERO_SHA", "Reader", "UpdateHook", "Writer", "ensure_repo", "receive_pack",

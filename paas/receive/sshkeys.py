@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
-from .locks import file_lock
+from ..filelock import file_lock
 
 __all__ = [
     "KEY_NAME_RE",

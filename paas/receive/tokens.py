@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
-from .locks import file_lock
+from ..filelock import file_lock
 
 __all__ = ["TOKEN_NAME_RE", "TokenInfo", "TokenStore", "hash_token", "new_token", "verify_token"]
 
