@@ -101,7 +101,8 @@ def _add(app: App, a: argparse.Namespace) -> int:
                               f"e.g. paas certs:add {a.app} server.crt server.key")
     else:
         chain, key = _read(a.cert, "certificate"), _read(a.key, "key")
-    _installed(install_cert(app.ctx, a.app, chain, key, source="manual", conn=app.conn),
+    _installed(install_cert(app.ctx, a.app, chain, key, source="manual", conn=app.conn,
+                             say=_say),
                "the certificate")
     return 0
 
@@ -122,7 +123,8 @@ def _generate(app: App, a: argparse.Namespace) -> int:
     names += [d for d in certs.required_domains(domains) + domains if not covers(names, d)]
     names = list(dict.fromkeys(names))
     chain, key = generate(names, datetime.now(UTC))
-    info = install_cert(app.ctx, a.app, chain, key, source="self-signed", conn=app.conn)
+    info = install_cert(app.ctx, a.app, chain, key, source="self-signed", conn=app.conn,
+                        say=_say)
     _installed(info, "a new self-signed certificate")
     sys.stdout.write(f"       Clients trust it once told to: paas certs:show {a.app} > "
                      f"{a.app}.crt; curl --cacert {a.app}.crt ...\n")
@@ -210,7 +212,7 @@ def _iso(value: Any) -> str:
 def _remove(app: App, a: argparse.Namespace) -> int:
     from ..deploy.tls import remove_cert
 
-    remove_cert(app.ctx, a.app, conn=app.conn)
+    remove_cert(app.ctx, a.app, conn=app.conn, say=_say)
     sys.stdout.write(f"-----> Removed the certificate of {a.app}: plain HTTP, no redirect\n")
     return 0
 
@@ -231,3 +233,8 @@ def warn_uncovered(app: App, name: str, added: list[str]) -> None:
                          f"{', '.join(missing)}: HTTPS fails for "
                          f"{'it' if len(missing) == 1 else 'them'} until one that does is "
                          f"installed (paas certs:add {name} ...)\n")
+
+
+def _say(line: str) -> None:
+    """A deploy step's progress line (a stapled certificate's vhost and reload)."""
+    sys.stdout.write(line + "\n")

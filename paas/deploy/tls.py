@@ -12,8 +12,9 @@ missing file. Not here: validating (``paas.certs``), rendering (``paas.proxy``).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..config import Context
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from ..certs import CertInfo
 
 __all__ = ["install_cert", "remove_cert", "stapled"]
+
+log = logging.getLogger(__name__)
 
 
 def _dir(ctx: Context, app: str) -> str:
@@ -37,33 +40,33 @@ def stapled(ctx: Context, app: str) -> str | None:
     return responder(_dir(ctx, app))
 
 
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
+Say = Callable[[str], None]
 
 
-def reroute(ctx: Context, app: str) -> None:
+def reroute(ctx: Context, app: str, say: Say | None = None) -> None:
     """The app's vhost again (its running containers, no restart) and a reload if it
-    changed."""
+    changed; ``say`` gets the progress lines (default: the log, as in paasd)."""
     from .push import make_deployer
 
-    d = make_deployer(ctx, _say, need_daemon=False)
+    d = make_deployer(ctx, say or log.info, need_daemon=False)
     with d.locked(app):
         d.reroute(app)
 
 
 def install_cert(ctx: Context, app: str, chain: bytes, key: bytes, *, source: str,
-                 conn: sqlite3.Connection | None = None) -> CertInfo:
+                 conn: sqlite3.Connection | None = None, say: Say | None = None) -> CertInfo:
     """``paas.certs.install``, then the vhost again when the old or new one is stapled."""
     from .. import certs
 
     was = stapled(ctx, app)
     info = certs.install(ctx, app, chain, key, source=source, conn=conn)
     if was or stapled(ctx, app):
-        reroute(ctx, app)
+        reroute(ctx, app, say)
     return info
 
 
-def remove_cert(ctx: Context, app: str, *, conn: sqlite3.Connection | None = None) -> None:
+def remove_cert(ctx: Context, app: str, *, conn: sqlite3.Connection | None = None,
+                say: Say | None = None) -> None:
     """``paas.certs.remove``; a stapled certificate leaves the vhost first."""
     from .. import certs
     from ..apps.store import need_app
@@ -73,5 +76,5 @@ def remove_cert(ctx: Context, app: str, *, conn: sqlite3.Connection | None = Non
         if conn is not None:
             need_app(conn, app)
         forget(_dir(ctx, app))
-        reroute(ctx, app)  # per handshake again: the file may go
+        reroute(ctx, app, say)  # per handshake again: the file may go
     certs.remove(ctx, app, conn=conn)
